@@ -1,0 +1,67 @@
+//! The error type of the environment crate.
+
+/// What can go wrong when making or stepping an environment.
+///
+/// Every variant names the environment id so that a message reaching the user says which
+/// task failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EnvError {
+    /// No environment is registered under this id.
+    #[error("unknown environment id `{id}`; registered ids: {known}")]
+    UnknownEnv {
+        /// The id that was asked for.
+        id: String,
+        /// The registered ids, comma separated.
+        known: String,
+    },
+    /// A parameter name that the environment does not have.
+    #[error("environment `{env}` has no parameter `{name}`; its parameters are: {known}")]
+    UnknownParam {
+        /// Environment id.
+        env: String,
+        /// The unknown parameter name.
+        name: String,
+        /// The environment's parameter names, comma separated.
+        known: String,
+    },
+    /// A parameter value outside its allowed range.
+    #[error("environment `{env}`: parameter `{name}` = {value} is invalid: {reason}")]
+    InvalidParam {
+        /// Environment id.
+        env: String,
+        /// Parameter name.
+        name: String,
+        /// The value given.
+        value: f64,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// An action outside the environment's action space.
+    #[error("environment `{env}`: action {action} is outside the action space {space}")]
+    InvalidAction {
+        /// Environment id.
+        env: String,
+        /// The action, formatted.
+        action: String,
+        /// The action space, formatted.
+        space: String,
+    },
+    /// `step` was called before the first `reset`, or after an episode ended without `reset`.
+    #[error("environment `{env}`: step called {when}; call reset first")]
+    NeedsReset {
+        /// Environment id.
+        env: String,
+        /// "before reset" or "after the episode ended".
+        when: &'static str,
+    },
+    /// An environment broke the Env contract (found by a checker or a wrapper).
+    #[error("environment `{env}` broke the Env contract at step {step}: {problem}")]
+    Contract {
+        /// Environment id.
+        env: String,
+        /// Environment step (since the last reset) at which the problem was seen.
+        step: u64,
+        /// What was wrong.
+        problem: String,
+    },
+}

@@ -1,0 +1,21 @@
+//! Environments for polytask: the [`Env`] trait (Gymnasium's conventions, allocation-free),
+//! [`Space`]s, [`wrappers`], the [`Registry`] of ids, and built-in environments whose
+//! dynamics match Gymnasium 1.4's environments of the same id.
+//!
+//! This crate does not depend on libtorch: observations are plain `f32` slices.
+#![deny(missing_docs)]
+
+pub mod classic;
+mod env;
+mod error;
+mod params;
+mod registry;
+pub mod rng;
+mod space;
+pub mod wrappers;
+
+pub use env::{invalid_action, Action, Env, Step};
+pub use error::EnvError;
+pub use params::{ParamSpec, Params, Resolved};
+pub use registry::{EnvSpec, MakeFn, Registry, MAX_EPISODE_STEPS};
+pub use space::{BoxSpace, Space};

@@ -1,0 +1,72 @@
+//! The command line, parsed by clap into raw arguments; each command resolves them further.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// polytask: multi-task reinforcement learning with gradient surgery.
+#[derive(Debug, Parser)]
+#[command(name = "polytask", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the tasks of a config file (a random policy until the learner is built in).
+    Train(TrainArgs),
+    /// List the registered environment ids with their spaces and parameters.
+    Envs,
+    /// Step one environment with a random policy and print one JSON line per step.
+    Rollout(RolloutArgs),
+}
+
+/// Arguments of `polytask train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// The TOML config file, e.g. configs/cartpole.toml.
+    pub config: PathBuf,
+    /// Override the config's `seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// Arguments of `polytask rollout`.
+#[derive(Debug, clap::Args)]
+pub struct RolloutArgs {
+    /// Environment id, e.g. CartPole-v1 (see `polytask envs`).
+    #[arg(long)]
+    pub env: String,
+    /// Environment parameter as NAME=VALUE; repeat for several.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Seed of the first reset and of the random policy.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Number of steps to take; episodes that end are reset and go on.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Write the lines to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Parses `NAME=VALUE` pairs given with `--param` into environment parameters.
+pub fn parse_params(pairs: &[String]) -> anyhow::Result<polytask_envs::Params> {
+    let mut params = polytask_envs::Params::new();
+    for pair in pairs {
+        let (name, value) = pair.split_once('=').ok_or_else(|| {
+            crate::error::usage(format!("--param `{pair}` is not of the form NAME=VALUE"))
+        })?;
+        let value: f64 = value.trim().parse().map_err(|_| {
+            crate::error::usage(format!(
+                "--param `{pair}`: the value `{value}` of `{name}` is not a number"
+            ))
+        })?;
+        params.set(name.trim(), value);
+    }
+    Ok(params)
+}
