@@ -48,7 +48,7 @@ def obs_row(obs):
     return [sig9(v) for v in np.asarray(obs, dtype=np.float32).ravel()]
 
 
-def gym_action(env_id, a):
+def gym_action(a):
     """The action as Gymnasium gets it: a Python int, or a float32 array of one value."""
     if isinstance(a, int):
         return a
@@ -82,7 +82,7 @@ def trajectory(env_id, name, state, actions, params=None):
     env.state = np.array(state, dtype=np.float64)
     obs, rewards, terminated = [], [], []
     for a in actions:
-        o, r, term, trunc, _ = env.step(gym_action(env_id, a))
+        o, r, term, trunc, _ = env.step(gym_action(a))
         assert not trunc
         obs.append(obs_row(o))
         rewards.append(sig9(r))
@@ -110,7 +110,7 @@ def episodes(env_id, seed, steps, sample):
             o, _ = env.reset()
             resets[str(i)] = obs_row(o)
         a = sample(rng)
-        o, r, term, trunc, _ = env.step(gym_action(env_id, a))
+        o, r, term, trunc, _ = env.step(gym_action(a))
         record["actions"].append(fixture_action(a))
         record["obs"].append(obs_row(o))
         record["rewards"].append(sig9(r))

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod device;
+pub mod surgery;
 mod error;
 
 pub use error::AgentError;

@@ -1,0 +1,15 @@
+//! The plain sum of the task gradients: what one backward pass of `Σ_t L_t` gives.
+
+use tch::Tensor;
+
+use super::Aggregator;
+
+/// `g = Σ_t g_t` — no surgery; the baseline every other method is compared with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sum;
+
+impl Aggregator for Sum {
+    fn aggregate(&mut self, grads: &Tensor) -> Tensor {
+        grads.sum_dim_intlist(0, false, grads.kind())
+    }
+}
