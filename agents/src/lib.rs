@@ -2,8 +2,16 @@
 //! libtorch (tch). This crate knows nothing of threads, files or the command line.
 #![deny(missing_docs)]
 
+pub mod actor_critic;
+pub mod adam;
 pub mod device;
-pub mod surgery;
+pub mod distribution;
 mod error;
+pub mod gae;
+mod linear;
+pub mod ppo;
+pub mod surgery;
+mod tower;
+pub mod update;
 
 pub use error::AgentError;

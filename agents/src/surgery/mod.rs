@@ -52,7 +52,10 @@ pub fn by_name(name: &str) -> Result<Box<dyn Aggregator>, SurgeryError> {
         "sum" => Ok(Box::new(Sum)),
         "mean" => Ok(Box::new(Mean)),
         "pcgrad" => Ok(Box::new(PcGrad::new(0))),
-        _ => Err(SurgeryError::UnknownAggregator { name: name.to_string(), known: NAMES.join(", ") }),
+        _ => Err(SurgeryError::UnknownAggregator {
+            name: name.to_string(),
+            known: NAMES.join(", "),
+        }),
     }
 }
 
@@ -64,9 +67,16 @@ mod tests {
     fn every_name_builds_and_unknown_names_list_the_known_ones() {
         let g = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).reshape([2, 2]);
         for name in NAMES {
-            assert_eq!(by_name(name).unwrap().aggregate(&g).size(), vec![2], "{name}");
+            assert_eq!(
+                by_name(name).unwrap().aggregate(&g).size(),
+                vec![2],
+                "{name}"
+            );
         }
         let err = by_name("pcgard").err().unwrap();
-        assert_eq!(err.to_string(), "unknown aggregator `pcgard`; available: sum, mean, pcgrad");
+        assert_eq!(
+            err.to_string(),
+            "unknown aggregator `pcgard`; available: sum, mean, pcgrad"
+        );
     }
 }

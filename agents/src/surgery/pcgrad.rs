@@ -12,7 +12,7 @@
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::{gramian, Aggregator};
 
@@ -25,7 +25,9 @@ pub struct PcGrad {
 impl PcGrad {
     /// PCGrad whose random orders come from `seed`.
     pub fn new(seed: u64) -> Self {
-        Self { rng: Pcg64::seed_from_u64(seed) }
+        Self {
+            rng: Pcg64::seed_from_u64(seed),
+        }
     }
 
     /// The weights `w` with `Σ_i g_i^PC = Σ_k w_k g_k`, from the row-major Gramian of `T` tasks.
@@ -55,7 +57,9 @@ impl Aggregator for PcGrad {
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         let tasks = grads.size()[0] as usize;
         let weights = self.weights(&gramian(grads), tasks);
-        let w = Tensor::from_slice(&weights).to_kind(grads.kind()).to_device(grads.device());
+        let w = Tensor::from_slice(&weights)
+            .to_kind(grads.kind())
+            .to_device(grads.device());
         w.unsqueeze(0).matmul(grads).squeeze_dim(0)
     }
 
@@ -67,6 +71,7 @@ impl Aggregator for PcGrad {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Kind;
 
     fn rows(values: &[f32], tasks: i64) -> Tensor {
         Tensor::from_slice(values).reshape([tasks, -1])
@@ -77,7 +82,10 @@ mod tests {
     }
 
     fn assert_close(a: &[f32], b: &[f32]) {
-        assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5), "{a:?} != {b:?}");
+        assert!(
+            a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5),
+            "{a:?} != {b:?}"
+        );
     }
 
     #[test]
@@ -103,7 +111,9 @@ mod tests {
         // Algorithm 1 written directly on vectors, with the same shuffled orders.
         let t = 5;
         let g = Tensor::randn([t, 9], (Kind::Double, tch::Device::Cpu));
-        let rows_vec: Vec<Vec<f64>> = (0..t).map(|i| Vec::<f64>::try_from(g.get(i)).unwrap()).collect();
+        let rows_vec: Vec<Vec<f64>> = (0..t)
+            .map(|i| Vec::<f64>::try_from(g.get(i)).unwrap())
+            .collect();
         let mut rng = Pcg64::seed_from_u64(3);
         let mut order: Vec<usize> = (0..t as usize).collect();
         let mut expected = vec![0.0f64; 9];
@@ -115,13 +125,18 @@ mod tests {
                 let d = dot(&pc, &rows_vec[j]);
                 if d < 0.0 {
                     let n = dot(&rows_vec[j], &rows_vec[j]);
-                    pc.iter_mut().zip(&rows_vec[j]).for_each(|(p, q)| *p -= d / n * q);
+                    pc.iter_mut()
+                        .zip(&rows_vec[j])
+                        .for_each(|(p, q)| *p -= d / n * q);
                 }
             }
             expected.iter_mut().zip(&pc).for_each(|(e, p)| *e += p);
         }
         let got = Vec::<f64>::try_from(PcGrad::new(3).aggregate(&g)).unwrap();
-        assert!(got.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-9), "{got:?} vs {expected:?}");
+        assert!(
+            got.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-9),
+            "{got:?} vs {expected:?}"
+        );
     }
 
     #[test]

@@ -26,7 +26,9 @@ impl GradStats {
 
     /// The statistics from a row-major `[T, T]` Gramian.
     pub fn from_gramian(gram: &[f64], tasks: usize) -> Self {
-        let norms: Vec<f64> = (0..tasks).map(|t| gram[t * tasks + t].max(0.0).sqrt()).collect();
+        let norms: Vec<f64> = (0..tasks)
+            .map(|t| gram[t * tasks + t].max(0.0).sqrt())
+            .collect();
         let mut cosine = vec![0.0; tasks * tasks];
         let mut conflicts = 0;
         for i in 0..tasks {
@@ -40,7 +42,12 @@ impl GradStats {
                 }
             }
         }
-        Self { tasks, norms, cosine, conflicts }
+        Self {
+            tasks,
+            norms,
+            cosine,
+            conflicts,
+        }
     }
 
     /// `cos(g_i, g_j)`.

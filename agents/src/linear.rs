@@ -1,0 +1,28 @@
+//! A fully connected layer with CleanRL's orthogonal initialisation (`layer_init`: orthogonal
+//! weights with a gain, zero bias).
+
+use tch::{nn, Tensor};
+
+/// `y = x Wᵀ + b`, weights `[out, in]`.
+#[derive(Debug)]
+pub struct Linear {
+    /// Weights `[out, in]`.
+    pub weight: Tensor,
+    /// Bias `[out]`.
+    pub bias: Tensor,
+}
+
+impl Linear {
+    /// A layer `inputs → outputs` under `path`, orthogonal with `gain`, zero bias.
+    pub fn new(path: &nn::Path<'_>, inputs: i64, outputs: i64, gain: f64) -> Self {
+        Self {
+            weight: path.orthogonal("weight", &[outputs, inputs], gain),
+            bias: path.zeros("bias", &[outputs]),
+        }
+    }
+
+    /// Applies the layer to `x` `[B, in]`.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.linear(&self.weight, Some(&self.bias))
+    }
+}
