@@ -22,6 +22,12 @@ pub enum Command {
     Envs,
     /// Step one environment with a random policy and print one JSON line per step.
     Rollout(RolloutArgs),
+    /// Measure the speed of polytask's hot paths against plain baselines.
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        command: crate::bench::BenchCommand,
+    },
 }
 
 /// Arguments of `polytask train`.

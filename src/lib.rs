@@ -7,12 +7,15 @@
 //! [`polytask_envs`], networks and gradient surgery in [`polytask_agents`].
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod envs_list;
 pub mod error;
+pub mod logger;
 pub mod random_policy;
 pub mod rollout;
+pub mod vec_env;
 
 pub use polytask_agents as agents;
 pub use polytask_envs as envs;

@@ -35,6 +35,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Rollout(args) => rollout::run(&args, &registry),
+        Command::Bench { command } => polytask::bench::run(&command, &registry),
         Command::Train(args) => {
             let mut raw = RawConfig::load(&args.config)?;
             raw.seed = args.seed.unwrap_or(raw.seed);
