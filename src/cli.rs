@@ -16,8 +16,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the tasks of a config file (a random policy until the learner is built in).
+    /// Train a multi-task agent on the tasks of a config file.
     Train(TrainArgs),
+    /// Evaluate a checkpoint: mean ± std return per task.
+    Eval(EvalArgs),
     /// List the registered environment ids with their spaces and parameters.
     Envs,
     /// Step one environment with a random policy and print one JSON line per step.
@@ -35,9 +37,40 @@ pub enum Command {
 pub struct TrainArgs {
     /// The TOML config file, e.g. configs/cartpole.toml.
     pub config: PathBuf,
+    /// Override a config key, e.g. `--set algorithm.learning_rate=3e-4`; repeat for several.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
     /// Override the config's `seed`.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Override the config's `device`: cpu, cuda, cuda:N or auto.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Name of the run directory under `logging.run_dir` (default: config name, seed, time).
+    #[arg(long)]
+    pub run_name: Option<String>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `polytask eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// A checkpoint folder (`<run dir>/checkpoint`) or a run directory holding one.
+    pub checkpoint: PathBuf,
+    /// Episodes per task.
+    #[arg(long, default_value_t = 10)]
+    pub episodes: usize,
+    /// Take the most likely action instead of sampling.
+    #[arg(long)]
+    pub deterministic: bool,
+    /// Seed of the evaluation environments and sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
 }
 
 /// Arguments of `polytask rollout`.

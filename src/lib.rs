@@ -12,9 +12,11 @@ pub mod cli;
 pub mod config;
 pub mod envs_list;
 pub mod error;
+pub mod eval_command;
 pub mod logger;
-pub mod random_policy;
 pub mod rollout;
+pub mod train;
+pub mod train_command;
 pub mod vec_env;
 
 pub use polytask_agents as agents;

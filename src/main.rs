@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use polytask::cli::{Cli, Command};
-use polytask::config::RawConfig;
 use polytask::envs::Registry;
-use polytask::{envs_list, error, random_policy, rollout};
+use polytask::{envs_list, error, eval_command, rollout, train_command};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -36,17 +35,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Rollout(args) => rollout::run(&args, &registry),
         Command::Bench { command } => polytask::bench::run(&command, &registry),
-        Command::Train(args) => {
-            let mut raw = RawConfig::load(&args.config)?;
-            raw.seed = args.seed.unwrap_or(raw.seed);
-            let config = raw.validate(&registry)?;
-            for r in random_policy::run(&config, &registry)? {
-                println!(
-                    "{}: random policy, {} episodes, mean return {:.2}",
-                    r.task, r.episodes, r.mean_return
-                );
-            }
-            Ok(())
-        }
+        Command::Train(args) => train_command::run(&args, &registry),
+        Command::Eval(args) => eval_command::run(&args, &registry),
     }
 }

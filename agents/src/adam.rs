@@ -56,6 +56,19 @@ impl Adam {
         (&self.first, &self.second)
     }
 
+    /// Restores the state saved from [`Adam::state`] and [`Adam::steps`]; the moment tensors
+    /// must match the parameters' shapes, in order.
+    pub fn set_state(&mut self, first: Vec<Tensor>, second: Vec<Tensor>, steps: i64) -> Result<(), String> {
+        let same = |a: &[Tensor], b: &[Tensor]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.size() == y.size());
+        if !same(&first, &self.first) || !same(&second, &self.second) {
+            return Err("the saved optimizer state does not match the network's parameters".to_string());
+        }
+        let device = self.first.first().map_or(tch::Device::Cpu, Tensor::device);
+        let to = |v: Vec<Tensor>| v.into_iter().map(|t| t.to_device(device)).collect();
+        (self.first, self.second, self.steps) = (to(first), to(second), steps);
+        Ok(())
+    }
+
     /// One update `θ ← θ − lr · m̂ / (√v̂ + ε)` of every parameter with its gradient.
     pub fn step(&mut self, params: &[&Tensor], grads: &[Tensor], lr: f64) {
         let c = self.config;

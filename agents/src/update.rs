@@ -48,6 +48,11 @@ impl MultiTaskOptimizer {
         &self.adam
     }
 
+    /// The underlying Adam state, mutably (to restore a checkpoint).
+    pub fn adam_mut(&mut self) -> &mut Adam {
+        &mut self.adam
+    }
+
     /// Updates `net` from the per-task losses `losses[t]` computed from `out`.
     pub fn step(
         &mut self,

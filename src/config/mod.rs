@@ -1,0 +1,323 @@
+//! Run configuration, in two stages: [`RawConfig`] is what a TOML file says (unknown keys are
+//! errors), [`Config`] is the checked result with every environment id and parameter known
+//! to exist and every number in range.
+
+mod sections;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use polytask_agents::device::DeviceRequest;
+use polytask_envs::{Params, Registry};
+use serde::{Deserialize, Serialize};
+
+pub use sections::{AlgorithmConfig, AlgorithmName, LoggingConfig, NetworkConfig, SurgeryConfig};
+
+use crate::error::usage;
+
+/// A run configuration as written in TOML.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Seed of every random choice of the run (environments, network, sampling).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Environment steps to take per task (summed over that task's environments).
+    pub total_timesteps: u64,
+    /// `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when available).
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Threads stepping environments (0: one per core, at most one per environment).
+    #[serde(default)]
+    pub threads: usize,
+    /// The update rule.
+    #[serde(default)]
+    pub algorithm: AlgorithmConfig,
+    /// Network sizes.
+    #[serde(default)]
+    pub network: NetworkConfig,
+    /// Gradient surgery.
+    #[serde(default)]
+    pub surgery: SurgeryConfig,
+    /// Logging, checkpoints, evaluation.
+    #[serde(default)]
+    pub logging: LoggingConfig,
+    /// The tasks, at least one.
+    pub tasks: Vec<RawTask>,
+}
+
+fn default_device() -> String {
+    "auto".to_string()
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// One task as written in TOML: an environment id with parameters and a number of copies.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTask {
+    /// The task's name in logs and reports; defaults to the environment id.
+    pub name: Option<String>,
+    /// Registered environment id, e.g. `CartPole-v1` (see `polytask envs`).
+    pub env: String,
+    /// Environment parameters, e.g. `{ gravity = 12.0 }`.
+    #[serde(default)]
+    pub params: BTreeMap<String, f64>,
+    /// Number of environment copies stepped in parallel for this task.
+    #[serde(default = "default_num_envs")]
+    pub num_envs: usize,
+}
+
+fn default_num_envs() -> usize {
+    8
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// As [`RawConfig::seed`].
+    pub seed: u64,
+    /// As [`RawConfig::total_timesteps`].
+    pub total_timesteps: u64,
+    /// The parsed [`RawConfig::device`].
+    pub device: DeviceRequest,
+    /// Environment threads, resolved (at least 1).
+    pub threads: usize,
+    /// As [`RawConfig::algorithm`], checked.
+    pub algorithm: AlgorithmConfig,
+    /// As [`RawConfig::network`], checked.
+    pub network: NetworkConfig,
+    /// As [`RawConfig::surgery`], the aggregator known to exist.
+    pub surgery: SurgeryConfig,
+    /// As [`RawConfig::logging`].
+    pub logging: LoggingConfig,
+    /// The tasks, with unique names.
+    pub tasks: Vec<Task>,
+    /// The configuration as resolved (defaults filled in), as TOML, to store with the run.
+    pub resolved_toml: String,
+}
+
+/// A checked task.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Unique name.
+    pub name: String,
+    /// Environment id, known to the registry.
+    pub env: String,
+    /// Parameters, accepted by the environment.
+    pub params: Params,
+    /// Number of environment copies, at least 1.
+    pub num_envs: usize,
+}
+
+impl RawConfig {
+    /// Reads and parses a TOML file; errors name the file, and the key for unknown keys.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        Self::load_with(path, &[])
+    }
+
+    /// Reads a TOML file and applies `overrides` (`dotted.key=value`, the value in TOML syntax;
+    /// a bare word is taken as a string) before parsing.
+    pub fn load_with(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("cannot read the config file {}: {e}", path.display())))?;
+        let fail = |e: &dyn std::fmt::Display| {
+            let message = e.to_string().replace('\n', " ");
+            usage(format!("config file {}: {}", path.display(), message.trim()))
+        };
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| fail(&e))?;
+        for item in overrides {
+            apply_override(&mut table, item)?;
+        }
+        Self::deserialize(table).map_err(|e| fail(&e))
+    }
+
+    /// Checks the configuration against `registry`; errors name the offending key.
+    pub fn validate(self, registry: &Registry) -> anyhow::Result<Config> {
+        if self.tasks.is_empty() {
+            return Err(usage(
+                "config: `tasks` is empty; declare at least one [[tasks]] table",
+            ));
+        }
+        if self.total_timesteps == 0 {
+            return Err(usage("config: `total_timesteps` must be greater than 0"));
+        }
+        let resolved_toml = toml::to_string(&self).unwrap_or_default();
+        let mut tasks: Vec<Task> = Vec::with_capacity(self.tasks.len());
+        for (i, raw) in self.tasks.into_iter().enumerate() {
+            let task = raw.validate(i, registry)?;
+            if tasks.iter().any(|t| t.name == task.name) {
+                return Err(usage(format!(
+                    "config: tasks[{i}].name `{}` is used by an earlier task; give each task a unique `name`",
+                    task.name
+                )));
+            }
+            tasks.push(task);
+        }
+        let device = self.device.parse().map_err(|e| usage(format!("config: `device`: {e}")))?;
+        check_algorithm(&self.algorithm, &tasks)?;
+        check_network(&self.network)?;
+        polytask_agents::surgery::by_name(&self.surgery.aggregator)
+            .map_err(|e| usage(format!("config: `surgery.aggregator`: {e}")))?;
+        let rows: usize = tasks.iter().map(|t| t.num_envs).sum();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = if self.threads == 0 { cores.min(rows) } else { self.threads };
+        Ok(Config {
+            seed: self.seed,
+            total_timesteps: self.total_timesteps,
+            device,
+            threads,
+            algorithm: self.algorithm,
+            network: self.network,
+            surgery: self.surgery,
+            logging: self.logging,
+            tasks,
+            resolved_toml,
+        })
+    }
+}
+
+impl RawTask {
+    fn validate(self, index: usize, registry: &Registry) -> anyhow::Result<Task> {
+        let params: Params = self.params.into_iter().collect();
+        registry
+            .make(&self.env, &params)
+            .map_err(|e| usage(format!("config: tasks[{index}] (env `{}`): {e}", self.env)))?;
+        if self.num_envs == 0 {
+            return Err(usage(format!(
+                "config: tasks[{index}].num_envs must be at least 1"
+            )));
+        }
+        Ok(Task {
+            name: self.name.unwrap_or_else(|| self.env.clone()),
+            env: self.env,
+            params,
+            num_envs: self.num_envs,
+        })
+    }
+}
+
+/// Sets `key=value` in `table`, creating intermediate tables; errors name the override.
+fn apply_override(table: &mut toml::Table, item: &str) -> anyhow::Result<()> {
+    let (key, value) = item
+        .split_once('=')
+        .ok_or_else(|| usage(format!("--set `{item}` is not of the form KEY=VALUE")))?;
+    let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let mut parts: Vec<&str> = key.trim().split('.').collect();
+    let last = parts
+        .pop()
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| usage(format!("--set `{item}` has an empty key")))?;
+    let mut node = table;
+    for part in parts {
+        let entry = node
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = entry
+            .as_table_mut()
+            .ok_or_else(|| usage(format!("--set `{item}`: `{part}` is not a table")))?;
+    }
+    node.insert(last.to_string(), value);
+    Ok(())
+}
+
+fn check_algorithm(a: &AlgorithmConfig, tasks: &[Task]) -> anyhow::Result<()> {
+    let require = |ok: bool, key: &str, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(usage(format!("config: `algorithm.{key}` {what}")))
+        }
+    };
+    require(a.num_steps > 0, "num_steps", "must be at least 1")?;
+    require(a.num_minibatches > 0, "num_minibatches", "must be at least 1")?;
+    require(a.update_epochs > 0, "update_epochs", "must be at least 1")?;
+    let lr_ok = a.learning_rate > 0.0 && a.learning_rate.is_finite();
+    require(lr_ok, "learning_rate", "must be a positive number")?;
+    require(a.gamma > 0.0 && a.gamma <= 1.0, "gamma", "must be in (0, 1]")?;
+    require((0.0..=1.0).contains(&a.gae_lambda), "gae_lambda", "must be in [0, 1]")?;
+    require(a.clip_coef > 0.0, "clip_coef", "must be positive")?;
+    require(a.max_grad_norm > 0.0, "max_grad_norm", "must be positive")?;
+    require(a.adam_eps > 0.0, "adam_eps", "must be positive")?;
+    for t in tasks {
+        let batch = t.num_envs * a.num_steps;
+        if batch % a.num_minibatches != 0 {
+            return Err(usage(format!(
+                "config: `algorithm.num_minibatches` = {} does not divide task `{}`'s batch of \
+                 {batch} (num_envs {} × num_steps {})",
+                a.num_minibatches, t.name, t.num_envs, a.num_steps
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_network(n: &NetworkConfig) -> anyhow::Result<()> {
+    if n.hidden.is_empty() || n.hidden.iter().any(|&h| h <= 0) {
+        return Err(usage(
+            "config: `network.hidden` must list at least one positive layer width",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> anyhow::Result<Config> {
+        let raw: RawConfig = toml::from_str(text)?;
+        raw.validate(&Registry::builtin())
+    }
+
+    #[test]
+    fn defaults_fill_a_minimal_config() {
+        let c = check("total_timesteps = 1000\n[[tasks]]\nenv = \"CartPole-v1\"").unwrap();
+        assert_eq!((c.seed, c.tasks.len()), (1, 1));
+        assert_eq!(
+            (c.tasks[0].name.as_str(), c.tasks[0].num_envs),
+            ("CartPole-v1", 8)
+        );
+    }
+
+    #[test]
+    fn overrides_reach_nested_keys_and_are_checked() {
+        let dir = std::env::temp_dir().join(format!("polytask-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "total_timesteps = 1000\n[[tasks]]\nenv = \"CartPole-v1\"").unwrap();
+        let sets = ["algorithm.learning_rate=3e-4".to_string(), "surgery.aggregator=pcgrad".to_string()];
+        let c = RawConfig::load_with(&path, &sets).unwrap().validate(&Registry::builtin()).unwrap();
+        assert_eq!(c.algorithm.learning_rate, 3e-4);
+        assert_eq!(c.surgery.aggregator, "pcgrad");
+        let bad = RawConfig::load_with(&path, &["algorithm.learnig_rate=1".to_string()]).unwrap_err();
+        assert!(bad.to_string().contains("learnig_rate"), "{bad}");
+        let agg = RawConfig::load_with(&path, &["surgery.aggregator=pcgard".to_string()]).unwrap();
+        assert!(agg.validate(&Registry::builtin()).unwrap_err().to_string().contains("pcgard"));
+        let mb = RawConfig::load_with(&path, &["algorithm.num_minibatches=3".to_string()]).unwrap();
+        assert!(mb.validate(&Registry::builtin()).unwrap_err().to_string().contains("num_minibatches"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let unknown = "total_timesteps = 1\nlearning_rat = 1\n[[tasks]]\nenv = \"CartPole-v1\"";
+        let err = toml::from_str::<RawConfig>(unknown)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("learning_rat"), "{err}");
+        let err = check("total_timesteps = 1\n[[tasks]]\nenv = \"Nope-v0\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tasks[0]") && err.contains("Nope-v0"), "{err}");
+        let bad = "total_timesteps = 1\n[[tasks]]\nenv = \"CartPole-v1\"\nparams = { gravty = 1 }";
+        assert!(check(bad).unwrap_err().to_string().contains("gravty"));
+        let twice = "total_timesteps = 1\n[[tasks]]\nenv = \"CartPole-v1\"\n[[tasks]]\nenv = \"CartPole-v1\"";
+        assert!(check(twice).unwrap_err().to_string().contains("unique"));
+    }
+}

@@ -1,0 +1,132 @@
+//! The sections of a run configuration besides the tasks, each with documented defaults.
+//! Defaults follow rl-zoo's tuned PPO for CartPole-v1 where a choice had to be made.
+
+use serde::{Deserialize, Serialize};
+
+/// Which policy-gradient algorithm trains the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlgorithmName {
+    /// Proximal Policy Optimization (Schulman et al. 2017), clipped surrogate.
+    Ppo,
+    /// Advantage Actor-Critic (Mnih et al. 2016), synchronous.
+    A2c,
+}
+
+/// `[algorithm]`: the update rule and its hyperparameters.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlgorithmConfig {
+    /// `ppo` or `a2c`.
+    pub name: AlgorithmName,
+    /// Steps per environment in each rollout (the batch is `num_envs × num_steps` per task).
+    pub num_steps: usize,
+    /// Minibatches per epoch; every minibatch holds an equal share of every task's rollout.
+    pub num_minibatches: usize,
+    /// Passes over each rollout (PPO; A2C always takes one step per rollout).
+    pub update_epochs: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// Anneal the learning rate linearly to 0 over the run.
+    pub anneal_lr: bool,
+    /// Discount factor γ.
+    pub gamma: f64,
+    /// GAE's λ.
+    pub gae_lambda: f64,
+    /// PPO's clipping range ε.
+    pub clip_coef: f64,
+    /// Clip the value loss around the old values (CleanRL's `clip_vloss`).
+    pub clip_vloss: bool,
+    /// Entropy-bonus coefficient.
+    pub ent_coef: f64,
+    /// Value-loss coefficient.
+    pub vf_coef: f64,
+    /// Clip the global gradient norm at this value.
+    pub max_grad_norm: f64,
+    /// Normalise advantages per task and minibatch.
+    pub norm_adv: bool,
+    /// Stop a rollout's epochs early once the mean approximate KL exceeds this (none if unset).
+    pub target_kl: Option<f64>,
+    /// Adam's ε.
+    pub adam_eps: f64,
+}
+
+impl Default for AlgorithmConfig {
+    /// rl-zoo's PPO for CartPole-v1: 32 steps, 1 minibatch of 256 with 8 envs, 20 epochs,
+    /// lr 1e-3 annealed, γ 0.98, λ 0.8, ε 0.2, no entropy bonus.
+    fn default() -> Self {
+        Self {
+            name: AlgorithmName::Ppo,
+            num_steps: 32,
+            num_minibatches: 1,
+            update_epochs: 20,
+            learning_rate: 1e-3,
+            anneal_lr: true,
+            gamma: 0.98,
+            gae_lambda: 0.8,
+            clip_coef: 0.2,
+            clip_vloss: false,
+            ent_coef: 0.0,
+            vf_coef: 0.5,
+            max_grad_norm: 0.5,
+            norm_adv: true,
+            target_kl: None,
+            adam_eps: 1e-5,
+        }
+    }
+}
+
+/// `[network]`: sizes of the actor-critic.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Hidden widths: the first is each task's own input stem, the rest are shared by all tasks.
+    pub hidden: Vec<i64>,
+    /// Put the value heads on the actor's trunk instead of a separate critic trunk.
+    pub shared_critic: bool,
+    /// Initial log standard deviation of Gaussian policies (continuous actions).
+    pub init_log_std: f64,
+}
+
+impl Default for NetworkConfig {
+    /// 64 × 64 tanh, separate critic, as CleanRL and rl-zoo.
+    fn default() -> Self {
+        Self { hidden: vec![64, 64], shared_critic: false, init_log_std: 0.0 }
+    }
+}
+
+/// `[surgery]`: how per-task gradients of the shared weights are combined.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SurgeryConfig {
+    /// Aggregator name (`sum`, `mean`, `pcgrad`, ...).
+    pub aggregator: String,
+}
+
+impl Default for SurgeryConfig {
+    fn default() -> Self {
+        Self { aggregator: "sum".to_string() }
+    }
+}
+
+/// `[logging]`: where and how often the run reports.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// Parent folder of run directories.
+    pub run_dir: String,
+    /// Write losses and surgery metrics every this many updates (episode returns always).
+    pub log_interval: usize,
+    /// Write a checkpoint every this many updates (0: only at the end).
+    pub checkpoint_interval: usize,
+    /// Episodes per task of the evaluation at the end of training (0: none).
+    pub eval_episodes: usize,
+    /// No progress bar (for CI and scripts).
+    pub quiet: bool,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self { run_dir: "runs".to_string(), log_interval: 1, checkpoint_interval: 0, eval_episodes: 10, quiet: false }
+    }
+}

@@ -1,0 +1,47 @@
+//! `polytask eval`: loads a checkpoint and runs its policy on its tasks.
+
+use std::path::PathBuf;
+
+use polytask_agents::actor_critic::ActorCritic;
+use polytask_agents::device;
+use polytask_envs::Registry;
+
+use crate::cli::EvalArgs;
+use crate::config::RawConfig;
+use crate::error::usage;
+use crate::train::{self, load_state, load_weights};
+use crate::vec_env::VecEnv;
+
+/// Runs `polytask eval`.
+pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
+    if args.episodes == 0 {
+        return Err(usage("--episodes must be at least 1"));
+    }
+    let dir = checkpoint_folder(&args.checkpoint);
+    let state = load_state(&dir)?;
+    let raw: RawConfig = toml::from_str(&state.config)
+        .map_err(|e| usage(format!("checkpoint {}: its config does not parse: {e}", dir.display())))?;
+    let config = raw.validate(registry)?;
+    let device = device::resolve(args.device.parse().map_err(usage)?).map_err(usage)?;
+    let probe = VecEnv::new(&config.tasks, registry, 0, 1)?;
+    let shapes: Vec<_> = probe.tasks().iter().map(train::task_shape).collect();
+    drop(probe);
+    tch::manual_seed(args.seed as i64);
+    let mut net = ActorCritic::new(&shapes, &train::net_config(&config), device);
+    load_weights(&dir, &mut net)?;
+    let results = train::evaluate(&net, &config.tasks, registry, args.seed, args.episodes, args.deterministic)?;
+    for e in &results {
+        println!("{}: {:.2} ± {:.2} over {} episodes", e.task, e.mean(), e.std(), e.returns.len());
+    }
+    Ok(())
+}
+
+/// `path` itself when it holds a checkpoint, else its `checkpoint` subfolder when that exists.
+fn checkpoint_folder(path: &std::path::Path) -> PathBuf {
+    let inner = train::checkpoint_dir(path);
+    if !path.join("state.json").exists() && inner.join("state.json").exists() {
+        inner
+    } else {
+        path.to_path_buf()
+    }
+}

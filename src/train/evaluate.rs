@@ -1,0 +1,71 @@
+//! Evaluation: run the policy for a number of episodes per task, on environments seeded apart
+//! from training, and report each task's returns.
+
+use polytask_agents::actor_critic::ActorCritic;
+use polytask_envs::Registry;
+
+use super::collect::{copy_to, observations};
+use crate::config::Task;
+use crate::vec_env::VecEnv;
+
+/// Environment instances per task during evaluation (at most).
+const EVAL_ENVS: usize = 8;
+
+/// Mean and spread of one task's evaluation returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskEvaluation {
+    /// The task's name.
+    pub task: String,
+    /// The returns of the evaluated episodes, in the order they ended.
+    pub returns: Vec<f64>,
+}
+
+impl TaskEvaluation {
+    /// Mean return.
+    pub fn mean(&self) -> f64 {
+        self.returns.iter().sum::<f64>() / self.returns.len() as f64
+    }
+
+    /// Population standard deviation of the returns.
+    pub fn std(&self) -> f64 {
+        let m = self.mean();
+        (self.returns.iter().map(|r| (r - m).powi(2)).sum::<f64>() / self.returns.len() as f64).sqrt()
+    }
+}
+
+/// Runs `episodes` episodes of every task with `net`, greedy (`deterministic`) or sampled.
+pub fn evaluate(
+    net: &ActorCritic,
+    tasks: &[Task],
+    registry: &Registry,
+    seed: u64,
+    episodes: usize,
+    deterministic: bool,
+) -> anyhow::Result<Vec<TaskEvaluation>> {
+    let eval_tasks: Vec<Task> =
+        tasks.iter().map(|t| Task { num_envs: episodes.clamp(1, EVAL_ENVS), ..t.clone() }).collect();
+    let mut envs = VecEnv::new(&eval_tasks, registry, seed, 1)?;
+    let device = net.var_store().device();
+    let mut results: Vec<TaskEvaluation> =
+        tasks.iter().map(|t| TaskEvaluation { task: t.name.clone(), returns: Vec::with_capacity(episodes) }).collect();
+    let mut scratch = Vec::new();
+    while results.iter().any(|r| r.returns.len() < episodes) {
+        let obs = observations(&envs, device);
+        let out = tch::no_grad(|| net.forward(&obs));
+        for (t, dist) in out.dists.iter().enumerate() {
+            let action = if deterministic { dist.mode() } else { dist.sample() };
+            let space = envs.tasks()[t].action_space.clone();
+            let buffer = envs.task_actions_mut(t);
+            scratch.resize(buffer.len(), 0.0);
+            copy_to(&action, &mut scratch);
+            super::collect::write_env_actions(&space, &scratch, buffer);
+        }
+        envs.step()?;
+        for (t, stats) in envs.finished_episodes() {
+            if results[t].returns.len() < episodes {
+                results[t].returns.push(stats.episode_return);
+            }
+        }
+    }
+    Ok(results)
+}

@@ -1,0 +1,106 @@
+//! What the trainer writes to the logger, under CleanRL's familiar tag names, per task under
+//! the task's name. Task curves use that task's own environment steps as x-axis, so that a
+//! multi-task run and a single-task baseline line up; run-wide scalars use the global step
+//! (environment steps of all tasks together).
+
+use super::episodes::EpisodeLog;
+use super::optimize::OptimizeReport;
+use super::storage::TaskStorage;
+use crate::logger::Logger;
+
+/// The tag names of one task, built once.
+#[derive(Debug)]
+struct TaskTags {
+    episodic_return: String,
+    episodic_length: String,
+    policy_loss: String,
+    value_loss: String,
+    entropy: String,
+    approx_kl: String,
+    clipfrac: String,
+    explained_variance: String,
+    grad_norm: String,
+}
+
+/// Every tag the trainer writes.
+#[derive(Debug)]
+pub struct Tags {
+    tasks: Vec<TaskTags>,
+    /// `surgery/cos_sim/<a>__<b>` for each pair `a < b`, with the pair's indices.
+    cos_sim: Vec<(usize, usize, String)>,
+}
+
+impl Tags {
+    /// The tags for tasks named `names`.
+    pub fn new(names: &[String]) -> Self {
+        let tasks = names
+            .iter()
+            .map(|n| TaskTags {
+                episodic_return: format!("charts/{n}/episodic_return"),
+                episodic_length: format!("charts/{n}/episodic_length"),
+                policy_loss: format!("losses/{n}/policy_loss"),
+                value_loss: format!("losses/{n}/value_loss"),
+                entropy: format!("losses/{n}/entropy"),
+                approx_kl: format!("losses/{n}/approx_kl"),
+                clipfrac: format!("losses/{n}/clipfrac"),
+                explained_variance: format!("losses/{n}/explained_variance"),
+                grad_norm: format!("surgery/grad_norm/{n}"),
+            })
+            .collect();
+        let mut cos_sim = Vec::new();
+        for a in 0..names.len() {
+            for b in a + 1..names.len() {
+                cos_sim.push((a, b, format!("surgery/cos_sim/{}__{}", names[a], names[b])));
+            }
+        }
+        Self { tasks, cos_sim }
+    }
+
+    /// Writes the episodes finished since the last call.
+    pub fn episodes(&self, logger: &mut dyn Logger, log: &mut EpisodeLog) {
+        for e in log.drain() {
+            let tags = &self.tasks[e.task];
+            logger.scalar(&tags.episodic_return, e.episode_return, e.task_step);
+            logger.scalar(&tags.episodic_length, e.length as f64, e.task_step);
+        }
+    }
+
+    /// Writes one update's losses, diagnostics and gradient-surgery metrics.
+    pub fn update(
+        &self,
+        logger: &mut dyn Logger,
+        log: &EpisodeLog,
+        report: &OptimizeReport,
+        storage: &[TaskStorage],
+        run: RunScalars,
+    ) {
+        let global = log.global_step();
+        logger.scalar("charts/learning_rate", run.learning_rate, global);
+        logger.scalar("charts/SPS", run.sps, global);
+        for (t, tags) in self.tasks.iter().enumerate() {
+            let step = log.task_steps(t);
+            let l = &report.losses[t];
+            let value = |x: &tch::Tensor| x.double_value(&[]);
+            logger.scalar(&tags.policy_loss, value(&l.policy), step);
+            logger.scalar(&tags.value_loss, value(&l.value), step);
+            logger.scalar(&tags.entropy, value(&l.entropy), step);
+            logger.scalar(&tags.approx_kl, value(&l.approx_kl), step);
+            logger.scalar(&tags.clipfrac, value(&l.clipfrac), step);
+            logger.scalar(&tags.explained_variance, storage[t].explained_variance(), step);
+            logger.scalar(&tags.grad_norm, report.stats.norms[t], global);
+        }
+        logger.scalar("surgery/conflicts", report.stats.conflicts as f64, global);
+        for (a, b, tag) in &self.cos_sim {
+            logger.scalar(tag, report.stats.cos(*a, *b), global);
+        }
+    }
+}
+
+/// Run-wide scalars of one update.
+#[derive(Debug, Clone, Copy)]
+pub struct RunScalars {
+    /// The learning rate used.
+    pub learning_rate: f64,
+    /// Environment steps per second since the start (all tasks).
+    pub sps: f64,
+}

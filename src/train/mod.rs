@@ -1,0 +1,171 @@
+//! Training: the multi-task PPO/A2C loop, read top to bottom like CleanRL's `ppo.py`:
+//! seeding, environments, network, storage; then per iteration the rollout, advantages,
+//! minibatch epochs with gradient surgery, logging and checkpoints; evaluation at the end.
+
+mod checkpoint;
+mod collect;
+mod episodes;
+mod evaluate;
+mod metrics;
+mod optimize;
+mod storage;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use polytask_agents::actor_critic::{ActionSpec, ActorCritic, NetConfig, TaskShape};
+use polytask_agents::adam::AdamConfig;
+use polytask_agents::update::MultiTaskOptimizer;
+use polytask_agents::{device, surgery};
+use polytask_envs::{Registry, Space};
+
+pub use checkpoint::{load_state, load_weights, CheckpointState};
+pub use evaluate::{evaluate, TaskEvaluation};
+
+use crate::config::Config;
+use crate::logger::{Logger, Progress};
+use crate::vec_env::{TaskLayout, VecEnv};
+use episodes::EpisodeLog;
+use metrics::{RunScalars, Tags};
+use storage::TaskStorage;
+
+/// What a finished training run leaves behind.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    /// The run directory (TensorBoard events, config, checkpoint).
+    pub run_dir: PathBuf,
+    /// Environment steps taken per task.
+    pub task_steps: Vec<u64>,
+    /// The final evaluation, one entry per task (empty if `eval_episodes` is 0).
+    pub evaluation: Vec<TaskEvaluation>,
+    /// Environment steps per second over the whole run (all tasks).
+    pub sps: f64,
+}
+
+/// The folder of the checkpoint inside a run directory.
+pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoint")
+}
+
+/// Trains on `config`'s tasks, writing events, the resolved config and checkpoints to
+/// `run_dir` (created if missing).
+pub fn train(
+    config: &Config,
+    registry: &Registry,
+    run_dir: &Path,
+    logger: &mut dyn Logger,
+) -> anyhow::Result<TrainOutcome> {
+    std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create the run directory {}", run_dir.display()))?;
+    std::fs::write(run_dir.join("config.toml"), &config.resolved_toml).context("cannot write config.toml")?;
+    logger.text("config", &format!("```toml\n{}\n```", config.resolved_toml), 0);
+
+    tch::manual_seed(config.seed as i64);
+    let device = device::resolve(config.device).map_err(crate::error::usage)?;
+    let mut envs = VecEnv::new(&config.tasks, registry, config.seed, config.threads)?;
+    let shapes: Vec<TaskShape> = envs.tasks().iter().map(task_shape).collect();
+    let net = ActorCritic::new(&shapes, &net_config(config), device);
+    let adam = AdamConfig { eps: config.algorithm.adam_eps, ..AdamConfig::default() };
+    let mut opt = MultiTaskOptimizer::new(&net, adam, config.algorithm.max_grad_norm);
+    let mut aggregator = surgery::by_name(&config.surgery.aggregator).map_err(crate::error::usage)?;
+    aggregator.reseed(config.seed);
+
+    let alg = &config.algorithm;
+    let mut storage: Vec<TaskStorage> = envs
+        .tasks()
+        .iter()
+        .map(|t| TaskStorage::new(alg.num_steps, t.num_envs(), t.obs_dim, t.act_dim))
+        .collect();
+    let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
+    let tags = Tags::new(&names);
+    let envs_per_task: Vec<usize> = config.tasks.iter().map(|t| t.num_envs).collect();
+    let mut log = EpisodeLog::new(&envs_per_task);
+    let max_envs = *envs_per_task.iter().max().expect("at least one task");
+    let iterations = config.total_timesteps.div_ceil((alg.num_steps * max_envs) as u64);
+    let progress = Progress::new(iterations * (alg.num_steps * envs_per_task.iter().sum::<usize>()) as u64, config.logging.quiet);
+    let start = Instant::now();
+
+    for iteration in 1..=iterations {
+        let frac = 1.0 - (iteration - 1) as f64 / iterations as f64;
+        let lr = if alg.anneal_lr { frac * alg.learning_rate } else { alg.learning_rate };
+
+        let t0 = Instant::now();
+        collect::collect(&net, &mut envs, &mut storage, alg.num_steps, &mut log)?;
+        let t1 = Instant::now();
+        tags.episodes(logger, &mut log);
+        let last_values = collect::bootstrap_values(&net, &envs, &mut storage);
+        for (s, last) in storage.iter_mut().zip(&last_values) {
+            s.compute_advantages(last, alg.gamma as f32, alg.gae_lambda as f32);
+        }
+
+        let t2 = Instant::now();
+        let report = optimize::optimize(&net, &mut opt, aggregator.as_mut(), &storage, alg, lr)?;
+        if std::env::var_os("PT_TIME").is_some() { eprintln!("collect {:?} gae {:?} opt {:?}", t1-t0, t2-t1, t2.elapsed()); }
+
+        let sps = log.global_step() as f64 / start.elapsed().as_secs_f64();
+        if iteration as usize % config.logging.log_interval.max(1) == 0 || iteration == iterations {
+            tags.update(logger, &log, &report, &storage, RunScalars { learning_rate: lr, sps });
+        }
+        let recent: Vec<(&str, f64)> = names.iter().enumerate().map(|(t, n)| (n.as_str(), log.recent_mean(t))).collect();
+        progress.update(log.global_step(), sps, &recent);
+        let every = config.logging.checkpoint_interval;
+        if every > 0 && iteration as usize % every == 0 && iteration != iterations {
+            save_checkpoint(run_dir, &net, &opt, config, iteration, &log)?;
+        }
+    }
+    progress.finish();
+    save_checkpoint(run_dir, &net, &opt, config, iterations, &log)?;
+    let sps = log.global_step() as f64 / start.elapsed().as_secs_f64();
+    let evaluation = if config.logging.eval_episodes > 0 {
+        let seed = config.seed.wrapping_add(1_000_000_007);
+        evaluate(&net, &config.tasks, registry, seed, config.logging.eval_episodes, true)?
+    } else {
+        Vec::new()
+    };
+    for (t, e) in evaluation.iter().enumerate() {
+        logger.scalar(&format!("eval/{}/mean_return", e.task), e.mean(), log.task_steps(t));
+    }
+    logger.flush()?;
+    Ok(TrainOutcome {
+        run_dir: run_dir.to_path_buf(),
+        task_steps: (0..names.len()).map(|t| log.task_steps(t)).collect(),
+        evaluation,
+        sps,
+    })
+}
+
+fn save_checkpoint(
+    run_dir: &Path,
+    net: &ActorCritic,
+    opt: &MultiTaskOptimizer,
+    config: &Config,
+    iteration: u64,
+    log: &EpisodeLog,
+) -> anyhow::Result<()> {
+    let state = CheckpointState {
+        version: checkpoint::VERSION,
+        config: config.resolved_toml.clone(),
+        iteration,
+        task_steps: (0..config.tasks.len()).map(|t| log.task_steps(t)).collect(),
+        optimizer_steps: opt.adam().steps(),
+    };
+    checkpoint::save(&checkpoint_dir(run_dir), net, opt, &state)
+}
+
+/// The network's view of a task: observation length and action head.
+pub fn task_shape(task: &TaskLayout) -> TaskShape {
+    let action = match &task.action_space {
+        Space::Discrete(n) => ActionSpec::Discrete(*n as i64),
+        Space::Box(b) => ActionSpec::Continuous(b.low.len() as i64),
+    };
+    TaskShape { obs_dim: task.obs_dim as i64, action }
+}
+
+/// The network options of `config`.
+pub fn net_config(config: &Config) -> NetConfig {
+    NetConfig {
+        hidden: config.network.hidden.clone(),
+        shared_critic: config.network.shared_critic,
+        init_log_std: config.network.init_log_std,
+    }
+}

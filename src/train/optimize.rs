@@ -1,0 +1,138 @@
+//! The optimisation phase of one iteration: epochs over the rollout in minibatches that hold an
+//! equal share of every task's transitions, per-task losses, then one surgery-aware step each.
+
+use polytask_agents::actor_critic::{ActionSpec, ActorCritic};
+use polytask_agents::ppo::{a2c_loss, ppo_loss, Batch, LossTerms, PpoConfig};
+use polytask_agents::surgery::{Aggregator, GradStats};
+use polytask_agents::update::MultiTaskOptimizer;
+use tch::{Device, Kind, Tensor};
+
+use super::storage::TaskStorage;
+use crate::config::{AlgorithmConfig, AlgorithmName};
+
+/// One task's rollout as tensors.
+struct TaskBatch {
+    obs: Tensor,
+    actions: Tensor,
+    log_probs: Tensor,
+    values: Tensor,
+    advantages: Tensor,
+    returns: Tensor,
+}
+
+impl TaskBatch {
+    fn new(s: &TaskStorage, action: ActionSpec, device: Device) -> Self {
+        let t = |v: &[f32]| Tensor::from_slice(v).to_device(device);
+        let actions = match action {
+            ActionSpec::Discrete(_) => t(&s.actions).to_kind(Kind::Int64),
+            ActionSpec::Continuous(d) => t(&s.actions).view([-1, d]),
+        };
+        Self {
+            obs: t(&s.obs).view([-1, s.obs_dim as i64]),
+            actions,
+            log_probs: t(&s.log_probs),
+            values: t(&s.values),
+            advantages: t(&s.advantages),
+            returns: t(&s.returns),
+        }
+    }
+
+    fn select(&self, idx: &Tensor) -> Self {
+        let pick = |x: &Tensor| x.index_select(0, idx);
+        Self {
+            obs: pick(&self.obs),
+            actions: pick(&self.actions),
+            log_probs: pick(&self.log_probs),
+            values: pick(&self.values),
+            advantages: pick(&self.advantages),
+            returns: pick(&self.returns),
+        }
+    }
+}
+
+/// What the optimisation phase reports for logging: the last minibatch's terms per task and
+/// its gradient statistics.
+#[derive(Debug)]
+pub struct OptimizeReport {
+    /// Loss terms per task (detached scalars).
+    pub losses: Vec<LossTerms>,
+    /// Per-task gradient statistics of the last step.
+    pub stats: GradStats,
+    /// Gradient steps taken.
+    pub steps: usize,
+}
+
+/// Runs the epochs of PPO (or A2C's single full-batch step) on the rollout in `storage`.
+pub fn optimize(
+    net: &ActorCritic,
+    opt: &mut MultiTaskOptimizer,
+    aggregator: &mut dyn Aggregator,
+    storage: &[TaskStorage],
+    config: &AlgorithmConfig,
+    lr: f64,
+) -> anyhow::Result<OptimizeReport> {
+    let device = net.var_store().device();
+    let batches: Vec<TaskBatch> =
+        storage.iter().zip(net.tasks()).map(|(s, shape)| TaskBatch::new(s, shape.action, device)).collect();
+    let (epochs, minibatches) = match config.name {
+        AlgorithmName::Ppo => (config.update_epochs, config.num_minibatches),
+        AlgorithmName::A2c => (1, 1),
+    };
+    let loss_config = PpoConfig {
+        clip_coef: config.clip_coef,
+        clip_vloss: config.clip_vloss,
+        vf_coef: config.vf_coef,
+        ent_coef: config.ent_coef,
+        norm_adv: config.norm_adv,
+    };
+    let mut last = None;
+    let mut steps = 0;
+    for _ in 0..epochs {
+        let perms: Vec<Tensor> =
+            storage.iter().map(|s| Tensor::randperm(s.len() as i64, (Kind::Int64, device))).collect();
+        for m in 0..minibatches as i64 {
+            let mb: Vec<TaskBatch> = batches
+                .iter()
+                .zip(&perms)
+                .map(|(b, perm)| {
+                    let size = perm.size()[0] / minibatches as i64;
+                    b.select(&perm.narrow(0, m * size, size))
+                })
+                .collect();
+            let obs: Vec<Tensor> = mb.iter().map(|b| b.obs.shallow_clone()).collect();
+            let out = net.forward(&obs);
+            let terms: Vec<LossTerms> = mb
+                .iter()
+                .enumerate()
+                .map(|(t, b)| {
+                    let new_log_prob = out.dists[t].log_prob(&b.actions);
+                    let batch = Batch {
+                        new_log_prob: &new_log_prob,
+                        old_log_prob: &b.log_probs,
+                        entropy: &out.dists[t].entropy(),
+                        new_value: &out.values[t],
+                        old_value: &b.values,
+                        advantages: &b.advantages,
+                        returns: &b.returns,
+                    };
+                    match config.name {
+                        AlgorithmName::Ppo => ppo_loss(&batch, &loss_config),
+                        AlgorithmName::A2c => a2c_loss(&batch, &loss_config),
+                    }
+                })
+                .collect();
+            let totals: Vec<Tensor> = terms.iter().map(|l| l.total.shallow_clone()).collect();
+            let report = opt.step(net, &totals, &out, aggregator, lr)?;
+            steps += 1;
+            last = Some((terms, report.stats));
+        }
+        if let (Some(target), Some((terms, _))) = (config.target_kl, &last) {
+            let kl = terms.iter().map(|l| l.approx_kl.double_value(&[])).sum::<f64>() / terms.len() as f64;
+            if kl > target {
+                break;
+            }
+        }
+    }
+    let (losses, stats) = last.expect("at least one epoch and minibatch");
+    Ok(OptimizeReport { losses, stats, steps })
+}

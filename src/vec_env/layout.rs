@@ -1,0 +1,212 @@
+//! Where every row of the vector env lives in its buffers: rows are grouped by task, tasks in
+//! config order, and each buffer is the concatenation of the tasks' blocks (see the module
+//! documentation of [`crate::vec_env`] for why).
+
+use std::ops::Range;
+
+use polytask_envs::Space;
+
+/// One task's place in the vector env's buffers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskLayout {
+    /// The task's name, unique in the config.
+    pub name: String,
+    /// The environment id of the task's instances.
+    pub env: String,
+    /// The task's rows: indices into the per-row buffers (rewards, flags, statistics).
+    pub rows: Range<usize>,
+    /// The task's block of the observation buffers: `rows.len() × obs_dim` values.
+    pub obs: Range<usize>,
+    /// The task's block of the action buffer: `rows.len() × act_dim` values.
+    pub actions: Range<usize>,
+    /// Values per observation ([`Space::flat_dim`] of the observation space).
+    pub obs_dim: usize,
+    /// Values per action: 1 for a discrete space (the index as `f32`), the box's size else.
+    pub act_dim: usize,
+    /// The observation space of every instance of the task.
+    pub observation_space: Space,
+    /// The action space of every instance of the task.
+    pub action_space: Space,
+}
+
+impl TaskLayout {
+    /// Number of environment instances (rows) of the task.
+    pub fn num_envs(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+/// The rows of all tasks, task after task.
+#[derive(Debug, Clone)]
+pub(super) struct Layout {
+    pub tasks: Vec<TaskLayout>,
+    /// The task index of every row.
+    pub row_task: Vec<usize>,
+    pub obs_len: usize,
+    pub act_len: usize,
+}
+
+/// A run of consecutive rows of one task inside a shard, with the buffer ranges it covers.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Segment {
+    pub task: usize,
+    pub rows: Range<usize>,
+    pub obs: Range<usize>,
+    pub actions: Range<usize>,
+    pub obs_dim: usize,
+    pub act_dim: usize,
+    pub discrete: bool,
+}
+
+/// What [`Layout::new`] needs to know of a task.
+pub(super) struct TaskShape {
+    pub name: String,
+    pub env: String,
+    pub num_envs: usize,
+    pub observation_space: Space,
+    pub action_space: Space,
+}
+
+impl Layout {
+    pub fn new(shapes: Vec<TaskShape>) -> Self {
+        let (mut row, mut obs, mut act) = (0, 0, 0);
+        let mut tasks = Vec::with_capacity(shapes.len());
+        let mut row_task = Vec::new();
+        for (t, s) in shapes.into_iter().enumerate() {
+            let obs_dim = s.observation_space.flat_dim();
+            let act_dim = s.action_space.flat_dim();
+            let n = s.num_envs;
+            tasks.push(TaskLayout {
+                name: s.name,
+                env: s.env,
+                rows: row..row + n,
+                obs: obs..obs + n * obs_dim,
+                actions: act..act + n * act_dim,
+                obs_dim,
+                act_dim,
+                observation_space: s.observation_space,
+                action_space: s.action_space,
+            });
+            row_task.extend(std::iter::repeat_n(t, n));
+            row += n;
+            obs += n * obs_dim;
+            act += n * act_dim;
+        }
+        Self {
+            tasks,
+            row_task,
+            obs_len: obs,
+            act_len: act,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.row_task.len()
+    }
+
+    /// `shards` contiguous row ranges of (nearly) equal length that cover every row in order;
+    /// `shards` is at most the number of rows.
+    pub fn shards(&self, shards: usize) -> Vec<Range<usize>> {
+        let rows = self.rows();
+        let shards = shards.clamp(1, rows.max(1));
+        (0..shards)
+            .map(|w| w * rows / shards..(w + 1) * rows / shards)
+            .collect()
+    }
+
+    /// The per-task runs of `rows`, in order.
+    pub fn segments(&self, rows: Range<usize>) -> Vec<Segment> {
+        self.tasks
+            .iter()
+            .enumerate()
+            .filter_map(|(t, task)| {
+                let start = rows.start.max(task.rows.start);
+                let end = rows.end.min(task.rows.end);
+                (start < end).then(|| {
+                    let (first, last) = (start - task.rows.start, end - task.rows.start);
+                    Segment {
+                        task: t,
+                        rows: start..end,
+                        obs: task.obs.start + first * task.obs_dim
+                            ..task.obs.start + last * task.obs_dim,
+                        actions: task.actions.start + first * task.act_dim
+                            ..task.actions.start + last * task.act_dim,
+                        obs_dim: task.obs_dim,
+                        act_dim: task.act_dim,
+                        discrete: matches!(task.action_space, Space::Discrete(_)),
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polytask_envs::BoxSpace;
+
+    fn shape(name: &str, n: usize, obs: usize, act: Space) -> TaskShape {
+        TaskShape {
+            name: name.to_string(),
+            env: name.to_string(),
+            num_envs: n,
+            observation_space: Space::Box(BoxSpace::new(vec![0.0; obs], vec![1.0; obs])),
+            action_space: act,
+        }
+    }
+
+    fn mixed() -> Layout {
+        let box1 = Space::Box(BoxSpace::new(vec![-2.0], vec![2.0]));
+        Layout::new(vec![
+            shape("a", 3, 4, Space::Discrete(2)),
+            shape("b", 2, 6, Space::Discrete(3)),
+            shape("c", 4, 3, box1),
+        ])
+    }
+
+    #[test]
+    fn tasks_are_consecutive_blocks_of_every_buffer() {
+        let l = mixed();
+        let t: Vec<_> = l
+            .tasks
+            .iter()
+            .map(|t| (t.rows.clone(), t.obs.clone(), t.actions.clone()))
+            .collect();
+        assert_eq!(t, [(0..3, 0..12, 0..3), (3..5, 12..24, 3..5), (5..9, 24..36, 5..9)]);
+        assert_eq!((l.rows(), l.obs_len, l.act_len), (9, 36, 9));
+        assert_eq!(l.row_task, [0, 0, 0, 1, 1, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn shards_cover_the_rows_in_order_and_never_exceed_them() {
+        let l = mixed();
+        assert_eq!(l.shards(1), [0..9]);
+        assert_eq!(l.shards(2), [0..4, 4..9]);
+        assert_eq!(l.shards(3), [0..3, 3..6, 6..9]);
+        assert_eq!(l.shards(20).len(), 9);
+        assert_eq!(l.shards(0), [0..9]);
+    }
+
+    #[test]
+    fn a_shard_splits_into_per_task_segments_with_their_buffer_ranges() {
+        let l = mixed();
+        let s = l.segments(2..6);
+        assert_eq!(s.len(), 3);
+        assert_eq!((s[0].task, s[0].rows.clone(), s[0].obs.clone()), (0, 2..3, 8..12));
+        assert_eq!((s[1].task, s[1].rows.clone(), s[1].obs.clone()), (1, 3..5, 12..24));
+        assert_eq!((s[2].task, s[2].rows.clone(), s[2].obs.clone()), (2, 5..6, 24..27));
+        assert_eq!(s[2].actions, 5..6);
+        assert!(s[0].discrete && s[1].discrete && !s[2].discrete);
+        // Every row of every shard lands in exactly one segment, in order.
+        for shards in 1..=9 {
+            let rows: Vec<usize> = l
+                .shards(shards)
+                .into_iter()
+                .flat_map(|r| l.segments(r))
+                .flat_map(|s| s.rows)
+                .collect();
+            assert_eq!(rows, (0..9).collect::<Vec<_>>());
+        }
+    }
+}

@@ -1,0 +1,500 @@
+//! The vector environment: every environment instance of every task, stepped together by a
+//! fixed set of threads, with the results in contiguous buffers that the learner reads
+//! without copying.
+//!
+//! # Rows and buffers
+//!
+//! Each environment instance is a *row*. Rows are grouped by task, tasks in config order:
+//! task 0's `n_0` instances are rows `0..n_0`, task 1's the next `n_1`, and so on
+//! ([`TaskLayout::rows`]). Every buffer follows the same order:
+//!
+//! - observations ([`VecEnv::observations`]) and final observations are the concatenation
+//!   of one `[n_t × obs_dim_t]` row-major block per task; [`VecEnv::task_observations`] is
+//!   task `t`'s block, a slice from which the learner makes task `t`'s input tensor directly;
+//! - actions ([`VecEnv::actions_mut`]) are likewise one `[n_t × act_dim_t]` block per task
+//!   (`f32`; a discrete action is its index, `act_dim_t = 1`);
+//! - rewards (`f32`), `terminated`, `truncated` and the statistics of finished episodes are
+//!   one value per row, so task `t`'s values are the slice `rows_t` of each.
+//!
+//! Why this layout rather than one padded `[N × max_obs_dim]` array with a mask: the learner
+//! has one input stem per task, so it needs each task's observations as a dense
+//! `[n_t × obs_dim_t]` matrix anyway. With task blocks, that matrix *is* a slice of the
+//! buffer (no gather, no copy, no padding to strip), tasks with large observations do not
+//! inflate the memory and bandwidth of tasks with small ones, and the per-row buffers stay
+//! dense for GAE. A padded array would only pay off for a network that takes every row
+//! through the same input layer, which ours does not.
+//!
+//! # Threads and shards
+//!
+//! The rows are cut into `threads` contiguous *shards* of nearly equal size, fixed for the
+//! vector env's life. Because tasks are contiguous and rows within a task are contiguous,
+//! each shard's slice of every buffer is contiguous too: a worker touches one run of memory
+//! per buffer, and only shard boundaries share a cache line. [`VecEnv::step`] sends one
+//! message per worker for its whole shard (not one per environment), steps shard 0 on the
+//! calling thread (which would otherwise only wait) and waits for the others, spinning
+//! briefly before parking (see [`worker`](self::worker) for the hand-off). A step allocates
+//! nothing.
+//!
+//! Finished episodes are reset in the same step, as
+//! [`AutoReset`](polytask_envs::wrappers::AutoReset) does: the row's observation is the new
+//! episode's first, its final observation the finished episode's last (for bootstrapping a
+//! truncated episode), and its episode return and length are recorded.
+//!
+//! # Determinism
+//!
+//! Instance `k` of task `t` is reset with the seed [`instance_seed`]`(seed, t, k)` and
+//! afterwards continues its own random stream, so given the same actions the buffers are
+//! bit-identical whatever the number of threads.
+//!
+//! # Failures
+//!
+//! An environment that returns an error or panics fails the step: [`VecEnv::step`] waits for
+//! the other shards, then returns a [`VecEnvError`] naming the task, environment id, row and
+//! message, and every later step returns [`VecEnvError::Poisoned`]. Dropping the vector env
+//! stops and joins its threads.
+
+mod buffers;
+mod error;
+mod layout;
+mod shard;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_utils::sync::Parker;
+use polytask_envs::wrappers::EpisodeStats;
+use polytask_envs::Registry;
+
+use crate::config::Task;
+use buffers::Buffers;
+use layout::{Layout, TaskShape};
+use shard::{Failure, FailureKind, Shard};
+use worker::Worker;
+
+pub use error::VecEnvError;
+pub use layout::TaskLayout;
+
+/// How a [`VecEnv`] runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Threads that step environments, the calling thread included: `threads - 1` worker
+    /// threads are started and [`VecEnv::step`] steps the first shard itself. At least 1;
+    /// more threads than rows are not used. Default 1.
+    pub threads: usize,
+    /// How long a waiting thread spins before it parks, both a worker waiting for the next
+    /// step and the learner waiting for the workers. Spinning saves the microseconds that
+    /// waking a parked thread costs, but occupies a core. Default 20 µs.
+    pub spin: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            threads: 1,
+            spin: Duration::from_micros(20),
+        }
+    }
+}
+
+/// The seed of instance `index` of task `task` in a vector env made with `seed`: a
+/// SplitMix64 hash of the three, so that instances get unrelated random streams and the
+/// same seed always gives the same streams.
+pub fn instance_seed(seed: u64, task: usize, index: usize) -> u64 {
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    mix(mix(mix(seed) ^ task as u64) ^ index as u64)
+}
+
+/// Every environment instance of every task, stepped together by a fixed set of threads
+/// (see the [module documentation](self) for the layout of the buffers).
+pub struct VecEnv {
+    layout: Layout,
+    bufs: Arc<Buffers>,
+    /// Shard 0, stepped by the thread that calls [`VecEnv::step`].
+    local: Shard,
+    workers: Vec<Worker>,
+    /// Where the calling thread parks while it waits for the workers.
+    parker: Parker,
+    spin: Duration,
+    epoch: u64,
+    poisoned: Option<String>,
+}
+
+impl VecEnv {
+    /// Makes `task.num_envs` instances of every task with `registry`, resets them with their
+    /// seeds (see [`instance_seed`]) and starts `threads - 1` worker threads.
+    pub fn new(
+        tasks: &[Task],
+        registry: &Registry,
+        seed: u64,
+        threads: usize,
+    ) -> Result<Self, VecEnvError> {
+        let options = Options {
+            threads,
+            ..Options::default()
+        };
+        Self::with_options(tasks, registry, seed, &options)
+    }
+
+    /// As [`VecEnv::new`], with every option.
+    pub fn with_options(
+        tasks: &[Task],
+        registry: &Registry,
+        seed: u64,
+        options: &Options,
+    ) -> Result<Self, VecEnvError> {
+        let invalid = |reason: String| Err(VecEnvError::Invalid { reason });
+        if tasks.is_empty() {
+            return invalid("no tasks".to_string());
+        }
+        if options.threads == 0 {
+            return invalid("threads must be at least 1".to_string());
+        }
+        let mut envs = Vec::new();
+        let mut seeds = Vec::new();
+        let mut shapes = Vec::with_capacity(tasks.len());
+        for (t, task) in tasks.iter().enumerate() {
+            if task.num_envs == 0 {
+                return invalid(format!("task `{}` has no environments", task.name));
+            }
+            for k in 0..task.num_envs {
+                let env = registry
+                    .make(&task.env, &task.params)
+                    .map_err(|source| VecEnvError::Make {
+                        task: task.name.clone(),
+                        env: task.env.clone(),
+                        source,
+                    })?;
+                if k == 0 {
+                    shapes.push(TaskShape {
+                        name: task.name.clone(),
+                        env: task.env.clone(),
+                        num_envs: task.num_envs,
+                        observation_space: env.observation_space().clone(),
+                        action_space: env.action_space().clone(),
+                    });
+                }
+                envs.push(env);
+                seeds.push(instance_seed(seed, t, k));
+            }
+        }
+        let layout = Layout::new(shapes);
+        let bufs = Arc::new(Buffers::new(layout.rows(), layout.obs_len, layout.act_len));
+        let parker = Parker::new();
+        let mut envs = envs.into_iter();
+        let mut shards = Vec::new();
+        for rows in layout.shards(options.threads) {
+            let mut shard = Shard::new(
+                rows.clone(),
+                layout.segments(rows.clone()),
+                envs.by_ref().take(rows.len()).collect(),
+            );
+            // SAFETY: no worker thread exists yet; this thread is the only one with `bufs`.
+            unsafe { shard.reset(&bufs, &seeds[rows]) }
+                .map_err(|failure| failure_error(&layout, failure))?;
+            shards.push(shard);
+        }
+        let mut shards = shards.into_iter();
+        let local = shards.next().expect("at least one shard");
+        let workers = shards
+            .enumerate()
+            .map(|(i, shard)| {
+                let learner = parker.unparker().clone();
+                Worker::spawn(i + 1, shard, Arc::clone(&bufs), learner, options.spin).map_err(
+                    |source| VecEnvError::Spawn {
+                        worker: i + 1,
+                        source,
+                    },
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            layout,
+            bufs,
+            local,
+            workers,
+            parker,
+            spin: options.spin,
+            epoch: 0,
+            poisoned: None,
+        })
+    }
+
+    /// Steps every row with its action from the action buffer, then autoresets the rows
+    /// whose episode ended. Allocates nothing (unless it fails).
+    pub fn step(&mut self) -> Result<(), VecEnvError> {
+        if let Some(first) = &self.poisoned {
+            return Err(VecEnvError::Poisoned {
+                first: first.clone(),
+            });
+        }
+        self.epoch += 1;
+        for worker in &self.workers {
+            worker.request(self.epoch);
+        }
+        // SAFETY: the workers only touch their own shards' rows; the learner's slices of the
+        // buffers are all dead, since `step` borrows `self` mutably.
+        let mut first = unsafe { self.local.step(&self.bufs) }
+            .err()
+            .map(|failure| failure_error(&self.layout, failure));
+        // Wait for every worker, even after a failure, so that none writes the buffers once
+        // this returns.
+        for (w, worker) in self.workers.iter().enumerate() {
+            let error = match worker.finish(self.epoch, &self.parker, self.spin) {
+                Ok(None) => None,
+                Ok(Some(failure)) => Some(failure_error(&self.layout, failure)),
+                Err(()) => Some(VecEnvError::WorkerLost {
+                    worker: w + 1,
+                    rows: format!("{:?}", worker.rows),
+                }),
+            };
+            first = first.or(error);
+        }
+        match first {
+            None => Ok(()),
+            Some(error) => {
+                self.poisoned = Some(error.to_string());
+                Err(error)
+            }
+        }
+    }
+
+    /// The tasks' places in the buffers, in config order.
+    pub fn tasks(&self) -> &[TaskLayout] {
+        &self.layout.tasks
+    }
+
+    /// The total number of rows (environment instances over all tasks).
+    pub fn num_rows(&self) -> usize {
+        self.layout.rows()
+    }
+
+    /// The number of threads that step environments, the calling thread included (the
+    /// requested number, capped at the number of rows).
+    pub fn threads(&self) -> usize {
+        self.workers.len() + 1
+    }
+
+    /// The task index of every row.
+    pub fn row_tasks(&self) -> &[usize] {
+        &self.layout.row_task
+    }
+
+    /// All observations after the latest step (after [`VecEnv::new`]: the first ones), task
+    /// block after task block. A row whose episode ended holds the next episode's first
+    /// observation.
+    pub fn observations(&self) -> &[f32] {
+        // SAFETY: (for every accessor) no step is in flight: `step` waits for every shard it
+        // starts, and takes `self` mutably, so this slice dies before the next step starts.
+        unsafe { self.bufs.obs.slice(0..self.bufs.obs.len()) }
+    }
+
+    /// Task `task`'s observations, `[n_t × obs_dim_t]` row-major.
+    pub fn task_observations(&self, task: usize) -> &[f32] {
+        &self.observations()[self.layout.tasks[task].obs.clone()]
+    }
+
+    /// The final observations of the episodes that ended on the latest step, laid out as
+    /// [`VecEnv::observations`]; only rows with `terminated` or `truncated` set hold one
+    /// (the others hold stale values).
+    pub fn final_observations(&self) -> &[f32] {
+        // SAFETY: as in `observations`.
+        unsafe { self.bufs.final_obs.slice(0..self.bufs.final_obs.len()) }
+    }
+
+    /// Task `task`'s final observations, `[n_t × obs_dim_t]` (see
+    /// [`VecEnv::final_observations`]).
+    pub fn task_final_observations(&self, task: usize) -> &[f32] {
+        &self.final_observations()[self.layout.tasks[task].obs.clone()]
+    }
+
+    /// The final observation of row `row` if its episode ended on the latest step.
+    pub fn final_observation(&self, row: usize) -> Option<&[f32]> {
+        self.done(row).then(|| {
+            let task = &self.layout.tasks[self.layout.row_task[row]];
+            let start = task.obs.start + (row - task.rows.start) * task.obs_dim;
+            &self.final_observations()[start..start + task.obs_dim]
+        })
+    }
+
+    /// The action buffer, task block after task block (see the module documentation).
+    pub fn actions(&self) -> &[f32] {
+        // SAFETY: as in `observations`.
+        unsafe { self.bufs.actions.slice(0..self.bufs.actions.len()) }
+    }
+
+    /// The action buffer, to write the next step's actions into.
+    pub fn actions_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as in `observations`; `&mut self` makes this the only slice.
+        unsafe { self.bufs.actions.slice_mut(0..self.bufs.actions.len()) }
+    }
+
+    /// Task `task`'s actions, `[n_t × act_dim_t]`, to write the next step's actions into.
+    pub fn task_actions_mut(&mut self, task: usize) -> &mut [f32] {
+        let range = self.layout.tasks[task].actions.clone();
+        &mut self.actions_mut()[range]
+    }
+
+    /// The reward of every row on the latest step.
+    pub fn rewards(&self) -> &[f32] {
+        // SAFETY: as in `observations`.
+        unsafe { self.bufs.rewards.slice(0..self.num_rows()) }
+    }
+
+    /// Whether the latest step terminated each row's episode (do not bootstrap).
+    pub fn terminated(&self) -> &[bool] {
+        // SAFETY: as in `observations`.
+        unsafe { self.bufs.terminated.slice(0..self.num_rows()) }
+    }
+
+    /// Whether the latest step truncated each row's episode (bootstrap from the final
+    /// observation).
+    pub fn truncated(&self) -> &[bool] {
+        // SAFETY: as in `observations`.
+        unsafe { self.bufs.truncated.slice(0..self.num_rows()) }
+    }
+
+    /// The undiscounted return of the episode that each row finished on the latest step;
+    /// meaningful only where `terminated` or `truncated` is set.
+    pub fn episode_returns(&self) -> &[f64] {
+        // SAFETY: as in `observations`.
+        unsafe { self.bufs.episode_return.slice(0..self.num_rows()) }
+    }
+
+    /// The length (environment steps) of the episode that each row finished on the latest
+    /// step; meaningful only where `terminated` or `truncated` is set.
+    pub fn episode_lengths(&self) -> &[u64] {
+        // SAFETY: as in `observations`.
+        unsafe { self.bufs.episode_length.slice(0..self.num_rows()) }
+    }
+
+    /// The statistics of the episode that row `row` finished on the latest step, if any.
+    pub fn episode(&self, row: usize) -> Option<EpisodeStats> {
+        self.done(row).then(|| EpisodeStats {
+            episode_return: self.episode_returns()[row],
+            episode_length: self.episode_lengths()[row],
+        })
+    }
+
+    /// The episodes that ended on the latest step, as `(task index, statistics)` in row
+    /// order; allocates nothing.
+    pub fn finished_episodes(&self) -> impl Iterator<Item = (usize, EpisodeStats)> + '_ {
+        (0..self.num_rows())
+            .filter_map(|row| Some((self.layout.row_task[row], self.episode(row)?)))
+    }
+
+    fn done(&self, row: usize) -> bool {
+        self.terminated()[row] || self.truncated()[row]
+    }
+}
+
+impl std::fmt::Debug for VecEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VecEnv")
+            .field("tasks", &self.layout.tasks)
+            .field("threads", &self.threads())
+            .field("steps", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The error for a shard's failure, with the task and environment id of its row.
+fn failure_error(layout: &Layout, failure: Failure) -> VecEnvError {
+    let task = &layout.tasks[layout.row_task[failure.row]];
+    let (name, env, row) = (task.name.clone(), task.env.clone(), failure.row);
+    match failure.kind {
+        FailureKind::Panic(message) => VecEnvError::Panic {
+            task: name,
+            env,
+            row,
+            message,
+        },
+        FailureKind::Env(source) => VecEnvError::Step {
+            task: name,
+            env,
+            row,
+            source,
+        },
+        FailureKind::InvalidAction(value) => VecEnvError::InvalidAction {
+            task: name,
+            env,
+            row,
+            value,
+            space: task.action_space.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polytask_envs::Params;
+
+    fn task(env: &str, num_envs: usize) -> Task {
+        Task {
+            name: env.to_lowercase(),
+            env: env.to_string(),
+            params: Params::new(),
+            num_envs,
+        }
+    }
+
+    #[test]
+    fn instance_seeds_differ_between_instances_tasks_and_run_seeds() {
+        let mut seen = std::collections::HashSet::new();
+        for seed in 0..4 {
+            for t in 0..4 {
+                for k in 0..64 {
+                    assert!(seen.insert(instance_seed(seed, t, k)));
+                }
+            }
+        }
+        assert_eq!(instance_seed(7, 1, 2), instance_seed(7, 1, 2));
+    }
+
+    #[test]
+    fn the_first_observations_are_the_seeded_resets() {
+        let registry = Registry::builtin();
+        let tasks = [task("CartPole-v1", 2), task("Pendulum-v1", 3)];
+        let v = VecEnv::new(&tasks, &registry, 5, 2).unwrap();
+        assert_eq!(v.num_rows(), 5);
+        assert_eq!(v.row_tasks(), [0, 0, 1, 1, 1]);
+        assert_eq!(v.task_observations(1).len(), 9);
+        let mut expected = [0.0; 3];
+        let mut env = registry.make("Pendulum-v1", &Params::new()).unwrap();
+        env.reset(Some(instance_seed(5, 1, 2)), &mut expected);
+        assert_eq!(&v.task_observations(1)[6..], expected);
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let registry = Registry::builtin();
+        let err = VecEnv::new(&[], &registry, 0, 1).unwrap_err();
+        assert!(err.to_string().contains("no tasks"), "{err}");
+        let err = VecEnv::new(&[task("CartPole-v1", 1)], &registry, 0, 0).unwrap_err();
+        assert!(err.to_string().contains("threads"), "{err}");
+        let err = VecEnv::new(&[task("Nope-v0", 1)], &registry, 0, 1).unwrap_err();
+        assert!(err.to_string().contains("Nope-v0"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_action_names_the_row_and_poisons_the_env() {
+        let registry = Registry::builtin();
+        let mut v = VecEnv::new(&[task("CartPole-v1", 4)], &registry, 0, 2).unwrap();
+        v.actions_mut()[3] = 0.5;
+        let err = v.step().unwrap_err();
+        assert!(matches!(err, VecEnvError::InvalidAction { row: 3, .. }), "{err}");
+        assert!(err.to_string().contains("CartPole-v1"), "{err}");
+        v.actions_mut()[3] = 1.0;
+        assert!(matches!(v.step(), Err(VecEnvError::Poisoned { .. })));
+        let mut v = VecEnv::new(&[task("CartPole-v1", 4)], &registry, 0, 2).unwrap();
+        v.actions_mut()[1] = 2.0;
+        let err = v.step().unwrap_err();
+        assert!(matches!(err, VecEnvError::Step { row: 1, .. }), "{err}");
+    }
+}

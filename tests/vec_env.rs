@@ -1,0 +1,385 @@
+//! The vector env against plain environments: thread-count invariance, mixed tasks with
+//! different observation sizes, autoreset and final observations on truncation and
+//! termination, panic propagation and clean shutdown.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use polytask::config::Task;
+use polytask::envs::wrappers::{AutoReset, RecordEpisodeStatistics};
+use polytask::envs::{
+    Action, BoxSpace, Env, EnvError, EnvSpec, ParamSpec, Params, Registry, Space, Step,
+};
+use polytask::vec_env::{instance_seed, VecEnv, VecEnvError};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+
+fn task(name: &str, env: &str, num_envs: usize, params: &[(&str, f64)]) -> Task {
+    Task {
+        name: name.to_string(),
+        env: env.to_string(),
+        params: params.iter().map(|&(k, v)| (k, v)).collect(),
+        num_envs,
+    }
+}
+
+/// CartPole, Acrobot, Pendulum and MountainCarContinuous: observation sizes 4, 6, 3 and 2,
+/// discrete and continuous actions, short time limits so that episodes end both ways.
+fn mixed_tasks() -> Vec<Task> {
+    vec![
+        task("cartpole", "CartPole-v1", 5, &[("max_episode_steps", 40.0)]),
+        task("acrobot", "Acrobot-v1", 3, &[("max_episode_steps", 30.0)]),
+        task("pendulum", "Pendulum-v1", 4, &[("max_episode_steps", 25.0)]),
+        task("car", "MountainCarContinuous-v0", 2, &[]),
+        task("heavy-cartpole", "CartPole-v1", 3, &[("masspole", 0.5)]),
+    ]
+}
+
+/// Writes random actions for every task into `actions` (the vector env's layout).
+fn random_actions(env: &VecEnv, rng: &mut Pcg64, actions: &mut [f32]) {
+    for task in env.tasks() {
+        let block = &mut actions[task.actions.clone()];
+        for a in block.chunks_exact_mut(task.act_dim) {
+            match &task.action_space {
+                Space::Discrete(n) => a[0] = rng.random_range(0..*n) as f32,
+                Space::Box(b) => {
+                    for (x, (lo, hi)) in a.iter_mut().zip(b.low.iter().zip(&b.high)) {
+                        *x = rng.random_range(*lo..=*hi);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Everything a step produces, for comparing two vector envs.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    obs: Vec<f32>,
+    rewards: Vec<f32>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    finals: Vec<Option<Vec<f32>>>,
+    episodes: Vec<(usize, f64, u64)>,
+}
+
+fn snapshot(env: &VecEnv) -> Snapshot {
+    Snapshot {
+        obs: env.observations().to_vec(),
+        rewards: env.rewards().to_vec(),
+        terminated: env.terminated().to_vec(),
+        truncated: env.truncated().to_vec(),
+        finals: (0..env.num_rows())
+            .map(|r| env.final_observation(r).map(<[f32]>::to_vec))
+            .collect(),
+        episodes: env
+            .finished_episodes()
+            .map(|(t, e)| (t, e.episode_return, e.episode_length))
+            .collect(),
+    }
+}
+
+#[test]
+fn the_thread_count_changes_nothing() {
+    let registry = Registry::builtin();
+    let tasks = mixed_tasks();
+    let mut envs: Vec<VecEnv> = [1, 2, 3, 5, 17]
+        .iter()
+        .map(|&threads| VecEnv::new(&tasks, &registry, 11, threads).unwrap())
+        .collect();
+    assert_eq!(
+        envs.iter().map(VecEnv::threads).collect::<Vec<_>>(),
+        [1, 2, 3, 5, 17]
+    );
+    let mut rng = Pcg64::seed_from_u64(3);
+    let mut actions = vec![0.0; envs[0].actions().len()];
+    let mut episodes = 0;
+    for step in 0..400 {
+        random_actions(&envs[0], &mut rng, &mut actions);
+        for env in &mut envs {
+            env.actions_mut().copy_from_slice(&actions);
+            env.step().unwrap();
+        }
+        let expected = snapshot(&envs[0]);
+        for env in &envs[1..] {
+            assert!(
+                snapshot(env) == expected,
+                "step {step}, {} threads",
+                env.threads()
+            );
+        }
+        episodes += expected.episodes.len();
+    }
+    assert!(episodes > 100, "{episodes}");
+}
+
+#[test]
+fn mixed_tasks_get_their_own_blocks() {
+    let registry = Registry::builtin();
+    let env = VecEnv::new(&mixed_tasks(), &registry, 0, 2).unwrap();
+    let dims: Vec<_> = env
+        .tasks()
+        .iter()
+        .map(|t| (t.num_envs(), t.obs_dim, t.act_dim))
+        .collect();
+    assert_eq!(dims, [(5, 4, 1), (3, 6, 1), (4, 3, 1), (2, 2, 1), (3, 4, 1)]);
+    assert_eq!(env.observations().len(), 5 * 4 + 3 * 6 + 4 * 3 + 2 * 2 + 3 * 4);
+    assert_eq!(env.num_rows(), 17);
+    let mut start = 0;
+    for (t, task) in env.tasks().iter().enumerate() {
+        assert_eq!(task.obs.start, start);
+        assert_eq!(env.task_observations(t).len(), task.num_envs() * task.obs_dim);
+        assert!(env.row_tasks()[task.rows.clone()].iter().all(|&x| x == t));
+        start = task.obs.end;
+    }
+}
+
+/// The vector env must equal, row for row, a plain environment wrapped in
+/// `AutoReset<RecordEpisodeStatistics<_>>` and seeded with `instance_seed`.
+#[test]
+fn every_row_equals_a_plain_autoreset_env_including_final_observations() {
+    let registry = Registry::builtin();
+    let tasks = mixed_tasks();
+    let seed = 4;
+    let mut vec_env = VecEnv::new(&tasks, &registry, seed, 3).unwrap();
+    let mut plain = Vec::new();
+    for (t, task) in tasks.iter().enumerate() {
+        for k in 0..task.num_envs {
+            let env = registry.make(&task.env, &task.params).unwrap();
+            let mut env = AutoReset::new(RecordEpisodeStatistics::new(env));
+            let mut obs = vec![0.0; env.observation_space().flat_dim()];
+            env.reset(Some(instance_seed(seed, t, k)), &mut obs);
+            plain.push((t, env, obs));
+        }
+    }
+    let row_obs = |v: &VecEnv, row: usize| -> Vec<f32> {
+        let task = &v.tasks()[v.row_tasks()[row]];
+        let i = row - task.rows.start;
+        v.task_observations(v.row_tasks()[row])[i * task.obs_dim..(i + 1) * task.obs_dim]
+            .to_vec()
+    };
+    for (row, (_, _, obs)) in plain.iter().enumerate() {
+        assert_eq!(&row_obs(&vec_env, row), obs, "first observation of row {row}");
+    }
+    let mut rng = Pcg64::seed_from_u64(9);
+    let mut actions = vec![0.0; vec_env.actions().len()];
+    let (mut truncations, mut terminations) = (0, 0);
+    for step in 0..300 {
+        random_actions(&vec_env, &mut rng, &mut actions);
+        vec_env.actions_mut().copy_from_slice(&actions);
+        vec_env.step().unwrap();
+        for (row, (t, env, obs)) in plain.iter_mut().enumerate() {
+            let task = &vec_env.tasks()[*t];
+            let i = row - task.rows.start;
+            let a = &actions[task.actions.start + i * task.act_dim..][..task.act_dim];
+            let s = env.step(Action::from_flat(&task.action_space, a), obs).unwrap();
+            let at = format!("step {step}, row {row} ({})", task.name);
+            assert_eq!(&row_obs(&vec_env, row), obs, "{at}");
+            assert_eq!(vec_env.rewards()[row], s.reward as f32, "{at}");
+            assert_eq!(vec_env.terminated()[row], s.terminated, "{at}");
+            assert_eq!(vec_env.truncated()[row], s.truncated, "{at}");
+            assert_eq!(vec_env.final_observation(row), env.final_observation(), "{at}");
+            assert_eq!(vec_env.episode(row), env.inner_mut().take_episode(), "{at}");
+            truncations += usize::from(s.truncated);
+            terminations += usize::from(s.terminated);
+        }
+    }
+    assert!(truncations > 20 && terminations > 20, "{truncations} {terminations}");
+}
+
+#[test]
+fn a_truncated_episode_keeps_its_last_observation() {
+    let registry = Registry::builtin();
+    let tasks = [task("p", "Pendulum-v1", 3, &[("max_episode_steps", 3.0)])];
+    let mut vec_env = VecEnv::new(&tasks, &registry, 8, 2).unwrap();
+    let mut manual: Vec<_> = (0..3)
+        .map(|k| {
+            let mut env = registry.make("Pendulum-v1", &Params::new()).unwrap();
+            let mut obs = [0.0; 3];
+            env.reset(Some(instance_seed(8, 0, k)), &mut obs);
+            (env, obs)
+        })
+        .collect();
+    for step in 1..=3 {
+        vec_env.actions_mut().copy_from_slice(&[0.5, -1.0, 2.0]);
+        vec_env.step().unwrap();
+        for (k, (env, obs)) in manual.iter_mut().enumerate() {
+            let action = [vec_env.actions()[k]];
+            env.step(Action::Continuous(&action), obs).unwrap();
+        }
+        assert_eq!(vec_env.truncated(), [step == 3; 3]);
+        assert_eq!(vec_env.terminated(), [false; 3]);
+    }
+    for (k, (env, obs)) in manual.iter_mut().enumerate() {
+        assert_eq!(vec_env.final_observation(k), Some(&obs[..]), "row {k}");
+        assert_eq!(&vec_env.task_final_observations(0)[3 * k..3 * k + 3], &obs[..]);
+        // The row now holds the next episode's first observation, drawn from the
+        // continuing random stream.
+        env.reset(None, obs);
+        assert_eq!(&vec_env.observations()[3 * k..3 * k + 3], &obs[..], "row {k}");
+        let stats = vec_env.episode(k).unwrap();
+        assert_eq!(stats.episode_length, 3);
+    }
+    assert_eq!(vec_env.finished_episodes().count(), 3);
+}
+
+// ---- environments that misbehave on purpose ----
+
+/// Counts instances of [`Probe`] made and dropped, to check that shutdown drops them all.
+static PROBES_MADE: AtomicUsize = AtomicUsize::new(0);
+static PROBES_DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// A one-dimensional environment that panics on its `panic_at`-th step (never when 0) and
+/// counts its life in `PROBES_*` when `count` is 1.
+struct Probe {
+    t: u64,
+    panic_at: u64,
+    count: bool,
+    obs_space: Space,
+    act_space: Space,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        if self.count {
+            PROBES_DROPPED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Env for Probe {
+    fn id(&self) -> &str {
+        "Probe-v0"
+    }
+    fn observation_space(&self) -> &Space {
+        &self.obs_space
+    }
+    fn action_space(&self) -> &Space {
+        &self.act_space
+    }
+    fn reset(&mut self, _seed: Option<u64>, obs: &mut [f32]) {
+        obs[0] = 0.0;
+    }
+    fn step(&mut self, _action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
+        self.t += 1;
+        if self.t == self.panic_at {
+            panic!("probe exploded at step {}", self.t);
+        }
+        obs[0] = self.t as f32;
+        Ok(Step {
+            reward: 1.0,
+            terminated: false,
+            truncated: false,
+        })
+    }
+}
+
+fn probe_registry() -> Registry {
+    const PARAMS: [ParamSpec; 2] = [
+        ParamSpec {
+            name: "panic_at",
+            default: 0.0,
+            doc: "the step that panics (0: none)",
+        },
+        ParamSpec {
+            name: "count",
+            default: 0.0,
+            doc: "1: count instances made and dropped",
+        },
+    ];
+    let mut registry = Registry::builtin();
+    registry.register(
+        EnvSpec::new("Probe-v0", &PARAMS, |p| {
+            let count = p.get("count") == 1.0;
+            if count {
+                PROBES_MADE.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(Box::new(Probe {
+                t: 0,
+                panic_at: p.get("panic_at") as u64,
+                count,
+                obs_space: Space::Box(BoxSpace::new(vec![0.0], vec![f32::INFINITY])),
+                act_space: Space::Discrete(2),
+            }))
+        })
+        .max_episode_steps(1000),
+    );
+    registry
+}
+
+#[test]
+fn a_panic_becomes_an_error_naming_the_env_within_a_second() {
+    let registry = probe_registry();
+    // The probe task first (its rows in the calling thread's shard) and last (in a worker's).
+    for probe_first in [true, false] {
+        for threads in [1, 2, 3] {
+            let mut tasks = vec![
+                task("cartpole", "CartPole-v1", 6, &[]),
+                task("probe", "Probe-v0", 2, &[("panic_at", 7.0)]),
+            ];
+            if probe_first {
+                tasks.reverse();
+            }
+            let mut env = VecEnv::new(&tasks, &registry, 0, threads).unwrap();
+            for _ in 0..6 {
+                env.step().unwrap();
+            }
+            let start = Instant::now();
+            let err = env.step().unwrap_err();
+            assert!(start.elapsed() < Duration::from_secs(1));
+            let probe = &env.tasks()[usize::from(!probe_first)];
+            match &err {
+                VecEnvError::Panic {
+                    task,
+                    env: id,
+                    row,
+                    message,
+                } => {
+                    assert_eq!((task.as_str(), id.as_str()), ("probe", "Probe-v0"));
+                    assert_eq!(*row, probe.rows.start, "the first row that panicked");
+                    assert_eq!(message, "probe exploded at step 7");
+                }
+                other => panic!("{other}"),
+            }
+            let text = err.to_string();
+            assert!(text.contains("Probe-v0") && text.contains("exploded"), "{text}");
+            // Later steps refuse, and dropping returns at once.
+            let again = env.step().unwrap_err();
+            assert!(matches!(again, VecEnvError::Poisoned { .. }), "{again}");
+            assert!(again.to_string().contains("exploded"), "{again}");
+            let start = Instant::now();
+            drop(env);
+            assert!(start.elapsed() < Duration::from_secs(1));
+        }
+    }
+}
+
+#[test]
+fn dropping_joins_the_workers_and_drops_every_env() {
+    let registry = probe_registry();
+    let tasks = [
+        task("probe", "Probe-v0", 7, &[("count", 1.0)]),
+        task("cartpole", "CartPole-v1", 3, &[]),
+    ];
+    let start = Instant::now();
+    for round in 0..30 {
+        let mut env = VecEnv::new(&tasks, &registry, round, 1 + round as usize % 4).unwrap();
+        for _ in 0..round % 3 {
+            env.step().unwrap();
+        }
+        drop(env);
+        // Every instance was dropped by the time `drop` returned: the workers that owned
+        // them have ended.
+        assert_eq!(
+            PROBES_DROPPED.load(Ordering::SeqCst),
+            PROBES_MADE.load(Ordering::SeqCst)
+        );
+    }
+    assert!(start.elapsed() < Duration::from_secs(10));
+    // An idle vector env (its workers parked) also shuts down at once.
+    let env = VecEnv::new(&tasks, &registry, 0, 3).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let start = Instant::now();
+    drop(env);
+    assert!(start.elapsed() < Duration::from_millis(500));
+}
