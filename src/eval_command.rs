@@ -19,8 +19,12 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
     }
     let dir = checkpoint_folder(&args.checkpoint);
     let state = load_state(&dir)?;
-    let raw: RawConfig = toml::from_str(&state.config)
-        .map_err(|e| usage(format!("checkpoint {}: its config does not parse: {e}", dir.display())))?;
+    let raw: RawConfig = toml::from_str(&state.config).map_err(|e| {
+        usage(format!(
+            "checkpoint {}: its config does not parse: {e}",
+            dir.display()
+        ))
+    })?;
     let config = raw.validate(registry)?;
     let device = device::resolve(args.device.parse().map_err(usage)?).map_err(usage)?;
     let probe = VecEnv::new(&config.tasks, registry, 0, 1)?;
@@ -29,9 +33,22 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
     tch::manual_seed(args.seed as i64);
     let mut net = ActorCritic::new(&shapes, &train::net_config(&config), device);
     load_weights(&dir, &mut net)?;
-    let results = train::evaluate(&net, &config.tasks, registry, args.seed, args.episodes, args.deterministic)?;
+    let results = train::evaluate(
+        &net,
+        &config.tasks,
+        registry,
+        args.seed,
+        args.episodes,
+        args.deterministic,
+    )?;
     for e in &results {
-        println!("{}: {:.2} ± {:.2} over {} episodes", e.task, e.mean(), e.std(), e.returns.len());
+        println!(
+            "{}: {:.2} ± {:.2} over {} episodes",
+            e.task,
+            e.mean(),
+            e.std(),
+            e.returns.len()
+        );
     }
     Ok(())
 }

@@ -30,8 +30,13 @@ pub fn resolve_config(args: &TrainArgs, registry: &Registry) -> anyhow::Result<C
 /// `<config file stem>__<seed>__<unix time>` as CleanRL names its runs.
 pub fn run_dir(args: &TrainArgs, config: &Config) -> PathBuf {
     let name = args.run_name.clone().unwrap_or_else(|| {
-        let stem = args.config.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
-        let time = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let stem = args
+            .config
+            .file_stem()
+            .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+        let time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         format!("{stem}__{}__{time}", config.seed)
     });
     PathBuf::from(&config.logging.run_dir).join(name)
@@ -49,10 +54,26 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<()> {
 
 fn report(outcome: &TrainOutcome) {
     println!("run directory: {}", outcome.run_dir.display());
-    println!("  tensorboard --logdir {}", outcome.run_dir.parent().unwrap_or(&outcome.run_dir).display());
-    println!("  checkpoint:  {}", train::checkpoint_dir(&outcome.run_dir).display());
+    println!(
+        "  tensorboard --logdir {}",
+        outcome
+            .run_dir
+            .parent()
+            .unwrap_or(&outcome.run_dir)
+            .display()
+    );
+    println!(
+        "  checkpoint:  {}",
+        train::checkpoint_dir(&outcome.run_dir).display()
+    );
     println!("  {:.0} environment steps/s", outcome.sps);
     for e in &outcome.evaluation {
-        println!("  eval {}: {:.2} ± {:.2} over {} episodes", e.task, e.mean(), e.std(), e.returns.len());
+        println!(
+            "  eval {}: {:.2} ± {:.2} over {} episodes",
+            e.task,
+            e.mean(),
+            e.std(),
+            e.returns.len()
+        );
     }
 }

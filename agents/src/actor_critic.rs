@@ -67,9 +67,15 @@ pub struct Output {
 }
 
 /// The multi-task actor-critic network and its parameters.
+///
+/// All parameters live in one flat buffer, laid out `[shared | task 0's own | task 1's own |
+/// …]`; each weight is a leaf tensor viewing its part of the buffer. The optimizer then
+/// updates the whole network with a handful of tensor operations on the buffer.
 #[derive(Debug)]
 pub struct ActorCritic {
-    vs: nn::VarStore,
+    device: tch::Device,
+    flat: Tensor,
+    shared_len: i64,
     tasks: Vec<TaskShape>,
     actor: Tower,
     critic: Option<Tower>,
@@ -113,30 +119,163 @@ impl ActorCritic {
                 ActionSpec::Discrete(_) => None,
             });
         }
-        Self {
-            vs,
+        let mut net = Self {
+            device,
+            flat: Tensor::zeros([0], (Kind::Float, device)),
+            shared_len: 0,
             tasks: tasks.to_vec(),
             actor,
             critic,
             policy_heads,
             value_heads,
             log_std,
+        };
+        net.flatten();
+        drop(vs);
+        net
+    }
+
+    /// Moves every parameter into one flat buffer (see [`ActorCritic`]) and makes each a leaf
+    /// view of its part.
+    fn flatten(&mut self) {
+        let shared_len: i64 = self.shared_params().iter().map(|p| p.numel() as i64).sum();
+        let all: Vec<Tensor> = self
+            .named_params()
+            .iter()
+            .map(|(_, p)| p.detach().reshape([-1]))
+            .collect();
+        let flat = Tensor::cat(&all, 0).detach();
+        let mut offset = 0;
+        for p in self.params_mut() {
+            let n = p.numel() as i64;
+            *p = flat
+                .narrow(0, offset, n)
+                .view(p.size().as_slice())
+                .detach()
+                .set_requires_grad(true);
+            offset += n;
         }
+        self.flat = flat;
+        self.shared_len = shared_len;
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Tensor> {
+        let (mut params, mut stems) = self.actor.params_mut();
+        let mut critic_stems = match &mut self.critic {
+            Some(critic) => {
+                let (shared, stems) = critic.params_mut();
+                params.extend(shared);
+                Some(stems)
+            }
+            None => None,
+        };
+        let heads = self
+            .policy_heads
+            .iter_mut()
+            .zip(self.value_heads.iter_mut());
+        for (t, ((policy, value), log_std)) in heads.zip(self.log_std.iter_mut()).enumerate() {
+            params.extend(std::mem::take(&mut stems[t]));
+            if let Some(critic_stems) = &mut critic_stems {
+                params.extend(std::mem::take(&mut critic_stems[t]));
+            }
+            params.extend([
+                &mut policy.weight,
+                &mut policy.bias,
+                &mut value.weight,
+                &mut value.bias,
+            ]);
+            params.extend(log_std.iter_mut());
+        }
+        params
+    }
+
+    /// Every parameter with a stable name, in the flat buffer's order.
+    pub fn named_params(&self) -> Vec<(String, &Tensor)> {
+        let mut named: Vec<(String, &Tensor)> = Vec::new();
+        let names = ["weight", "bias"];
+        let towers = [
+            ("actor", Some(self.actor.shared_params())),
+            ("critic", self.critic.as_ref().map(Tower::shared_params)),
+        ];
+        for (tower, params) in towers {
+            for (k, p) in params.into_iter().flatten().enumerate() {
+                named.push((format!("{tower}.trunk{}.{}", k / 2, names[k % 2]), p));
+            }
+        }
+        for t in 0..self.tasks.len() {
+            let labels = self.task_param_labels(t);
+            named.extend(
+                labels
+                    .into_iter()
+                    .zip(self.task_params(t))
+                    .map(|(l, p)| (format!("task{t}.{l}"), p)),
+            );
+        }
+        named
+    }
+
+    fn task_param_labels(&self, t: usize) -> Vec<&'static str> {
+        let mut labels = vec!["actor_stem.weight", "actor_stem.bias"];
+        if self.critic.is_some() {
+            labels.extend(["critic_stem.weight", "critic_stem.bias"]);
+        }
+        labels.extend(["policy.weight", "policy.bias", "value.weight", "value.bias"]);
+        if self.log_std[t].is_some() {
+            labels.push("log_std");
+        }
+        labels
+    }
+
+    /// The flat buffer holding every parameter (see [`ActorCritic`]); updating it in place
+    /// (without gradient tracking) updates the network.
+    pub fn flat_params(&self) -> &Tensor {
+        &self.flat
+    }
+
+    /// The device the parameters live on.
+    pub fn device(&self) -> tch::Device {
+        self.device
+    }
+
+    /// Writes the parameters to a safetensors file, by name.
+    pub fn save(&self, path: &std::path::Path) -> Result<(), tch::TchError> {
+        Tensor::write_safetensors(&self.named_params(), path)
+    }
+
+    /// Reads parameters saved by [`ActorCritic::save`] from a network of the same tasks and sizes.
+    pub fn load(&mut self, path: &std::path::Path) -> Result<(), tch::TchError> {
+        let saved = Tensor::read_safetensors(path)?;
+        let named = self.named_params();
+        if saved.len() != named.len() {
+            let message = format!(
+                "{} tensors saved, the network has {}",
+                saved.len(),
+                named.len()
+            );
+            return Err(tch::TchError::FileFormat(message));
+        }
+        tch::no_grad(|| {
+            for (name, p) in &named {
+                let (_, value) = saved.iter().find(|(n, _)| n == name).ok_or_else(|| {
+                    tch::TchError::FileFormat(format!("no tensor `{name}` saved"))
+                })?;
+                if value.size() != p.size() {
+                    let message = format!(
+                        "`{name}` has shape {:?}, expected {:?}",
+                        value.size(),
+                        p.size()
+                    );
+                    return Err(tch::TchError::FileFormat(message));
+                }
+                p.shallow_clone().copy_(value);
+            }
+            Ok(())
+        })
     }
 
     /// The tasks the network was built for.
     pub fn tasks(&self) -> &[TaskShape] {
         &self.tasks
-    }
-
-    /// The parameter store (for saving, loading and the device).
-    pub fn var_store(&self) -> &nn::VarStore {
-        &self.vs
-    }
-
-    /// Mutable parameter store (for loading weights).
-    pub fn var_store_mut(&mut self) -> &mut nn::VarStore {
-        &mut self.vs
     }
 
     /// Runs the network on one observation batch per task (`obs[t]` is `[B_t, obs_dim_t]`).
@@ -161,7 +300,7 @@ impl ActorCritic {
                         mean: out,
                         log_std: log_std.shallow_clone(),
                     },
-                    None => Distribution::Categorical { logits: out },
+                    None => Distribution::categorical(&out),
                 }
             })
             .collect();
@@ -206,7 +345,7 @@ impl ActorCritic {
 
     /// Number of shared parameters `P` (columns of the per-task gradient matrix).
     pub fn shared_len(&self) -> i64 {
-        self.shared_params().iter().map(|p| p.numel() as i64).sum()
+        self.shared_len
     }
 }
 
@@ -216,8 +355,9 @@ impl ActorCritic {
 pub struct TaskGradients {
     /// Row `t`: `∂L_t/∂θ_shared`, flattened in [`ActorCritic::shared_params`] order.
     pub shared: Tensor,
-    /// `own[t][k]`: `∂L_t/∂` the `k`-th of [`ActorCritic::task_params`]`(t)`.
-    pub own: Vec<Vec<Tensor>>,
+    /// `own[t]`: `∂L_t/∂` task `t`'s own weights ([`ActorCritic::task_params`]`(t)`),
+    /// flattened in that order.
+    pub own: Vec<Tensor>,
 }
 
 impl ActorCritic {
@@ -232,10 +372,10 @@ impl ActorCritic {
         losses: &[Tensor],
         out: &Output,
     ) -> Result<TaskGradients, tch::TchError> {
-        let total = losses.iter().fold(
-            Tensor::zeros([], (Kind::Float, self.vs.device())),
-            |acc, l| acc + l,
-        );
+        let total = match losses {
+            [only] => only.shallow_clone(),
+            _ => Tensor::stack(losses, 0).sum(Kind::Float),
+        };
         let pre_activations: Vec<&Tensor> = out
             .traces
             .iter()
@@ -252,11 +392,18 @@ impl ActorCritic {
         let own = own_params
             .iter()
             .map(|params| {
-                params
+                let flat: Vec<Tensor> = params
                     .iter()
                     .zip(grads.by_ref())
-                    .map(|(p, g)| if g.defined() { g } else { p.zeros_like() })
-                    .collect()
+                    .map(|(p, g)| {
+                        if g.defined() {
+                            g.reshape([-1])
+                        } else {
+                            p.zeros_like().reshape([-1])
+                        }
+                    })
+                    .collect();
+                Tensor::cat(&flat, 0)
             })
             .collect();
         Ok(TaskGradients { shared, own })
@@ -266,22 +413,29 @@ impl ActorCritic {
         let mut columns = Vec::new();
         let mut dz = dz.iter();
         for trace in &out.traces {
-            let one_hot = trace.task_one_hot();
+            let tasks = trace.rows().len() as i64;
+            let one_hot = (tasks > 1).then(|| crate::tower::one_hot(trace.rows(), self.device));
             for input in trace.layer_inputs() {
                 let dz = dz.next().expect("one output gradient per shared layer");
-                // [T, B, out]: each task's rows of dz, zero elsewhere.
-                let masked = one_hot.unsqueeze(-1) * dz.unsqueeze(0);
-                let tasks = one_hot.size()[0];
-                let weight = masked.transpose(1, 2).matmul(input).reshape([tasks, -1]);
-                let bias = one_hot.matmul(dz);
+                let (weight, bias) = match &one_hot {
+                    // [T, B, out]: each task's rows of dz, zero elsewhere; one batched product.
+                    Some(one_hot) => {
+                        let masked = one_hot.unsqueeze(-1) * dz.unsqueeze(0);
+                        (
+                            masked.transpose(1, 2).matmul(input).reshape([tasks, -1]),
+                            one_hot.matmul(dz),
+                        )
+                    }
+                    None => (
+                        dz.tr().mm(input).reshape([1, -1]),
+                        dz.sum_dim_intlist(0, true, Kind::Float),
+                    ),
+                };
                 columns.extend([weight, bias]);
             }
         }
         if columns.is_empty() {
-            return Tensor::zeros(
-                [self.tasks.len() as i64, 0],
-                (Kind::Float, self.vs.device()),
-            );
+            return Tensor::zeros([self.tasks.len() as i64, 0], (Kind::Float, self.device));
         }
         Tensor::cat(&columns, 1)
     }

@@ -7,10 +7,10 @@ use tch::{Kind, Tensor};
 /// A batch of action distributions, one per row.
 #[derive(Debug)]
 pub enum Distribution {
-    /// Categorical with unnormalised `logits` `[B, n]`.
+    /// Categorical with normalised log-probabilities `[B, n]` (see [`Distribution::categorical`]).
     Categorical {
-        /// Logits `[B, n]`.
-        logits: Tensor,
+        /// `log_softmax(logits)`, `[B, n]`.
+        log_probs: Tensor,
     },
     /// Diagonal Gaussian with `mean` `[B, d]` and `log_std` `[d]`.
     Normal {
@@ -24,14 +24,18 @@ pub enum Distribution {
 const LOG_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
 impl Distribution {
+    /// A categorical distribution over unnormalised `logits` `[B, n]`.
+    pub fn categorical(logits: &Tensor) -> Self {
+        Self::Categorical {
+            log_probs: logits.log_softmax(-1, Kind::Float),
+        }
+    }
+
     /// One action per row, drawn with libtorch's generator (seeded by `tch::manual_seed`):
     /// `[B]` indices (as `Int64`) for a categorical, `[B, d]` for a Gaussian.
     pub fn sample(&self) -> Tensor {
         tch::no_grad(|| match self {
-            Self::Categorical { logits } => logits
-                .softmax(-1, Kind::Float)
-                .multinomial(1, true)
-                .squeeze_dim(-1),
+            Self::Categorical { log_probs } => log_probs.exp().multinomial(1, true).squeeze_dim(-1),
             Self::Normal { mean, log_std } => mean + log_std.exp() * mean.randn_like(),
         })
     }
@@ -39,7 +43,7 @@ impl Distribution {
     /// The most likely action per row (argmax / mean), for deterministic evaluation.
     pub fn mode(&self) -> Tensor {
         match self {
-            Self::Categorical { logits } => logits.argmax(-1, false),
+            Self::Categorical { log_probs } => log_probs.argmax(-1, false),
             Self::Normal { mean, .. } => mean.shallow_clone(),
         }
     }
@@ -47,8 +51,7 @@ impl Distribution {
     /// `log π(a|s)` per row, `[B]`; `actions` as returned by [`Distribution::sample`].
     pub fn log_prob(&self, actions: &Tensor) -> Tensor {
         match self {
-            Self::Categorical { logits } => logits
-                .log_softmax(-1, Kind::Float)
+            Self::Categorical { log_probs } => log_probs
                 .gather(-1, &actions.to_kind(Kind::Int64).unsqueeze(-1), false)
                 .squeeze_dim(-1),
             Self::Normal { mean, log_std } => {
@@ -61,9 +64,8 @@ impl Distribution {
     /// The entropy per row, `[B]`.
     pub fn entropy(&self) -> Tensor {
         match self {
-            Self::Categorical { logits } => {
-                let log_p = logits.log_softmax(-1, Kind::Float);
-                -(log_p.exp() * log_p).sum_dim_intlist(-1, false, Kind::Float)
+            Self::Categorical { log_probs } => {
+                -(log_probs.exp() * log_probs).sum_dim_intlist(-1, false, Kind::Float)
             }
             Self::Normal { mean, log_std } => {
                 let per_row = (log_std + 0.5 + LOG_SQRT_2PI).sum(Kind::Float);
@@ -80,7 +82,7 @@ mod tests {
     #[test]
     fn categorical_log_prob_and_entropy() {
         let logits = Tensor::from_slice(&[0.0f32, (3.0f32).ln()]).reshape([1, 2]);
-        let d = Distribution::Categorical { logits };
+        let d = Distribution::categorical(&logits);
         let lp = d.log_prob(&Tensor::from_slice(&[1i64])).double_value(&[0]);
         assert!((lp - 0.75f64.ln()).abs() < 1e-6);
         let h = -(0.25f64 * 0.25f64.ln() + 0.75 * 0.75f64.ln());
@@ -105,7 +107,7 @@ mod tests {
         let logits = Tensor::from_slice(&[0.0f32, (3.0f32).ln()])
             .reshape([1, 2])
             .repeat([4000, 1]);
-        let d = Distribution::Categorical { logits };
+        let d = Distribution::categorical(&logits);
         let ones = d
             .sample()
             .to_kind(Kind::Float)

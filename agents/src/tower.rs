@@ -17,7 +17,7 @@ pub(crate) struct Tower {
 pub(crate) struct TowerTrace {
     inputs: Vec<Tensor>,
     pre_activations: Vec<Tensor>,
-    one_hot: Tensor,
+    rows: Vec<i64>,
 }
 
 impl TowerTrace {
@@ -31,9 +31,9 @@ impl TowerTrace {
         self.pre_activations.iter()
     }
 
-    /// `[T, B]`: 1 where row `b` belongs to task `t`.
-    pub(crate) fn task_one_hot(&self) -> &Tensor {
-        &self.one_hot
+    /// Rows of each task in the batch.
+    pub(crate) fn rows(&self) -> &[i64] {
+        &self.rows
     }
 }
 
@@ -62,7 +62,12 @@ impl Tower {
             .zip(&self.stems)
             .map(|(o, s)| s.forward(o).tanh())
             .collect();
-        let mut h = Tensor::cat(&stemmed, 0);
+        // One task needs no concatenation and no split (the common single-task case).
+        let mut h = if stemmed.len() == 1 {
+            stemmed[0].shallow_clone()
+        } else {
+            Tensor::cat(&stemmed, 0)
+        };
         let mut inputs = Vec::with_capacity(self.trunk.len());
         let mut pre_activations = Vec::with_capacity(self.trunk.len());
         for layer in &self.trunk {
@@ -71,14 +76,17 @@ impl Tower {
             inputs.push(std::mem::replace(&mut h, next));
             pre_activations.push(z);
         }
-        let features = h.split_with_sizes(&rows, 0);
-        let one_hot = one_hot(&rows, h.device());
+        let features = if rows.len() == 1 {
+            vec![h]
+        } else {
+            h.split_with_sizes(&rows, 0)
+        };
         (
             features,
             TowerTrace {
                 inputs,
                 pre_activations,
-                one_hot,
+                rows,
             },
         )
     }
@@ -93,9 +101,25 @@ impl Tower {
     pub(crate) fn stem_params(&self, t: usize) -> Vec<&Tensor> {
         vec![&self.stems[t].weight, &self.stems[t].bias]
     }
+
+    /// The trunk's weights and biases, and each task's stem weight and bias, mutably.
+    pub(crate) fn params_mut(&mut self) -> (Vec<&mut Tensor>, Vec<Vec<&mut Tensor>>) {
+        let shared = self
+            .trunk
+            .iter_mut()
+            .flat_map(|l| [&mut l.weight, &mut l.bias])
+            .collect();
+        let stems = self
+            .stems
+            .iter_mut()
+            .map(|l| vec![&mut l.weight, &mut l.bias])
+            .collect();
+        (shared, stems)
+    }
 }
 
-fn one_hot(rows: &[i64], device: tch::Device) -> Tensor {
+/// `[T, B]`: 1 where row `b` belongs to task `t` (rows grouped by task, `rows[t]` each).
+pub(crate) fn one_hot(rows: &[i64], device: tch::Device) -> Tensor {
     let ids: Vec<i64> = rows
         .iter()
         .enumerate()

@@ -1,30 +1,20 @@
 //! One optimizer step of the multi-task learner: per-task gradients from one backward pass,
 //! surgery on the shared weights, each task's own gradient on its own weights, global-norm
-//! clipping, then Adam.
+//! clipping, then Adam — on the network's flat parameter buffer, in a few tensor operations.
 
 use tch::Tensor;
 
 use crate::actor_critic::{ActorCritic, Output};
 use crate::adam::{clip_global_norm, Adam, AdamConfig};
-use crate::surgery::{Aggregator, GradStats};
+use crate::surgery::Aggregator;
 
-/// The network's parameters in the order [`MultiTaskOptimizer`] updates them: shared weights,
-/// then task 0's own, task 1's own, and so on.
-pub fn ordered_params(net: &ActorCritic) -> Vec<&Tensor> {
-    let mut params = net.shared_params();
-    for t in 0..net.tasks().len() {
-        params.extend(net.task_params(t));
-    }
-    params
-}
-
-/// What one step measured.
+/// What one step leaves for logging, still on the device (reading it costs a synchronisation).
 #[derive(Debug)]
 pub struct StepReport {
-    /// Norms and conflicts of the per-task shared gradients (before surgery).
-    pub stats: GradStats,
-    /// Global gradient norm before clipping.
-    pub grad_norm: f64,
+    /// The per-task gradients of the shared weights, `[T, P]`, before surgery.
+    pub shared_grads: Tensor,
+    /// Global gradient norm before clipping (a scalar tensor).
+    pub grad_norm: Tensor,
 }
 
 /// Adam over the whole network, fed by an aggregator on the shared weights.
@@ -38,12 +28,12 @@ impl MultiTaskOptimizer {
     /// An optimizer for `net`, clipping the global gradient norm at `max_grad_norm`.
     pub fn new(net: &ActorCritic, config: AdamConfig, max_grad_norm: f64) -> Self {
         Self {
-            adam: Adam::new(&ordered_params(net), config),
+            adam: Adam::new(&[net.flat_params()], config),
             max_grad_norm,
         }
     }
 
-    /// The underlying Adam state.
+    /// The underlying Adam state (one moment tensor each, over the flat parameter buffer).
     pub fn adam(&self) -> &Adam {
         &self.adam
     }
@@ -63,20 +53,17 @@ impl MultiTaskOptimizer {
         lr: f64,
     ) -> Result<StepReport, tch::TchError> {
         let grads = net.task_gradients(losses, out)?;
-        let stats = GradStats::of(&grads.shared);
-        let mut flat = Vec::new();
-        if grads.shared.size()[1] > 0 {
-            let combined = aggregator.aggregate(&grads.shared);
-            let mut offset = 0;
-            for p in net.shared_params() {
-                let n = p.numel() as i64;
-                flat.push(combined.narrow(0, offset, n).view_(p.size()));
-                offset += n;
-            }
+        let mut parts = Vec::with_capacity(1 + grads.own.len());
+        if net.shared_len() > 0 {
+            parts.push(aggregator.aggregate(&grads.shared));
         }
-        flat.extend(grads.own.into_iter().flatten());
+        parts.extend(grads.own);
+        let mut flat = [Tensor::cat(&parts, 0)];
         let grad_norm = clip_global_norm(&mut flat, self.max_grad_norm);
-        self.adam.step(&ordered_params(net), &flat, lr);
-        Ok(StepReport { stats, grad_norm })
+        self.adam.step(&[net.flat_params()], &flat, lr);
+        Ok(StepReport {
+            shared_grads: grads.shared,
+            grad_norm,
+        })
     }
 }

@@ -121,11 +121,19 @@ impl RawConfig {
     /// Reads a TOML file and applies `overrides` (`dotted.key=value`, the value in TOML syntax;
     /// a bare word is taken as a string) before parsing.
     pub fn load_with(path: &Path, overrides: &[String]) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| usage(format!("cannot read the config file {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            usage(format!(
+                "cannot read the config file {}: {e}",
+                path.display()
+            ))
+        })?;
         let fail = |e: &dyn std::fmt::Display| {
             let message = e.to_string().replace('\n', " ");
-            usage(format!("config file {}: {}", path.display(), message.trim()))
+            usage(format!(
+                "config file {}: {}",
+                path.display(),
+                message.trim()
+            ))
         };
         let mut table: toml::Table = toml::from_str(&text).map_err(|e| fail(&e))?;
         for item in overrides {
@@ -156,14 +164,21 @@ impl RawConfig {
             }
             tasks.push(task);
         }
-        let device = self.device.parse().map_err(|e| usage(format!("config: `device`: {e}")))?;
+        let device = self
+            .device
+            .parse()
+            .map_err(|e| usage(format!("config: `device`: {e}")))?;
         check_algorithm(&self.algorithm, &tasks)?;
         check_network(&self.network)?;
         polytask_agents::surgery::by_name(&self.surgery.aggregator)
             .map_err(|e| usage(format!("config: `surgery.aggregator`: {e}")))?;
         let rows: usize = tasks.iter().map(|t| t.num_envs).sum();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = if self.threads == 0 { cores.min(rows) } else { self.threads };
+        let threads = if self.threads == 0 {
+            cores.min(rows)
+        } else {
+            self.threads
+        };
         Ok(Config {
             seed: self.seed,
             total_timesteps: self.total_timesteps,
@@ -235,12 +250,24 @@ fn check_algorithm(a: &AlgorithmConfig, tasks: &[Task]) -> anyhow::Result<()> {
         }
     };
     require(a.num_steps > 0, "num_steps", "must be at least 1")?;
-    require(a.num_minibatches > 0, "num_minibatches", "must be at least 1")?;
+    require(
+        a.num_minibatches > 0,
+        "num_minibatches",
+        "must be at least 1",
+    )?;
     require(a.update_epochs > 0, "update_epochs", "must be at least 1")?;
     let lr_ok = a.learning_rate > 0.0 && a.learning_rate.is_finite();
     require(lr_ok, "learning_rate", "must be a positive number")?;
-    require(a.gamma > 0.0 && a.gamma <= 1.0, "gamma", "must be in (0, 1]")?;
-    require((0.0..=1.0).contains(&a.gae_lambda), "gae_lambda", "must be in [0, 1]")?;
+    require(
+        a.gamma > 0.0 && a.gamma <= 1.0,
+        "gamma",
+        "must be in (0, 1]",
+    )?;
+    require(
+        (0.0..=1.0).contains(&a.gae_lambda),
+        "gae_lambda",
+        "must be in [0, 1]",
+    )?;
     require(a.clip_coef > 0.0, "clip_coef", "must be positive")?;
     require(a.max_grad_norm > 0.0, "max_grad_norm", "must be positive")?;
     require(a.adam_eps > 0.0, "adam_eps", "must be positive")?;
@@ -290,17 +317,36 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("polytask-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.toml");
-        std::fs::write(&path, "total_timesteps = 1000\n[[tasks]]\nenv = \"CartPole-v1\"").unwrap();
-        let sets = ["algorithm.learning_rate=3e-4".to_string(), "surgery.aggregator=pcgrad".to_string()];
-        let c = RawConfig::load_with(&path, &sets).unwrap().validate(&Registry::builtin()).unwrap();
+        std::fs::write(
+            &path,
+            "total_timesteps = 1000\n[[tasks]]\nenv = \"CartPole-v1\"",
+        )
+        .unwrap();
+        let sets = [
+            "algorithm.learning_rate=3e-4".to_string(),
+            "surgery.aggregator=pcgrad".to_string(),
+        ];
+        let c = RawConfig::load_with(&path, &sets)
+            .unwrap()
+            .validate(&Registry::builtin())
+            .unwrap();
         assert_eq!(c.algorithm.learning_rate, 3e-4);
         assert_eq!(c.surgery.aggregator, "pcgrad");
-        let bad = RawConfig::load_with(&path, &["algorithm.learnig_rate=1".to_string()]).unwrap_err();
+        let bad =
+            RawConfig::load_with(&path, &["algorithm.learnig_rate=1".to_string()]).unwrap_err();
         assert!(bad.to_string().contains("learnig_rate"), "{bad}");
         let agg = RawConfig::load_with(&path, &["surgery.aggregator=pcgard".to_string()]).unwrap();
-        assert!(agg.validate(&Registry::builtin()).unwrap_err().to_string().contains("pcgard"));
+        assert!(agg
+            .validate(&Registry::builtin())
+            .unwrap_err()
+            .to_string()
+            .contains("pcgard"));
         let mb = RawConfig::load_with(&path, &["algorithm.num_minibatches=3".to_string()]).unwrap();
-        assert!(mb.validate(&Registry::builtin()).unwrap_err().to_string().contains("num_minibatches"));
+        assert!(mb
+            .validate(&Registry::builtin())
+            .unwrap_err()
+            .to_string()
+            .contains("num_minibatches"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

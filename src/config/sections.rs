@@ -91,7 +91,11 @@ pub struct NetworkConfig {
 impl Default for NetworkConfig {
     /// 64 × 64 tanh, separate critic, as CleanRL and rl-zoo.
     fn default() -> Self {
-        Self { hidden: vec![64, 64], shared_critic: false, init_log_std: 0.0 }
+        Self {
+            hidden: vec![64, 64],
+            shared_critic: false,
+            init_log_std: 0.0,
+        }
     }
 }
 
@@ -105,7 +109,9 @@ pub struct SurgeryConfig {
 
 impl Default for SurgeryConfig {
     fn default() -> Self {
-        Self { aggregator: "sum".to_string() }
+        Self {
+            aggregator: "sum".to_string(),
+        }
     }
 }
 
@@ -127,6 +133,12 @@ pub struct LoggingConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        Self { run_dir: "runs".to_string(), log_interval: 1, checkpoint_interval: 0, eval_episodes: 10, quiet: false }
+        Self {
+            run_dir: "runs".to_string(),
+            log_interval: 1,
+            checkpoint_interval: 0,
+            eval_episodes: 10,
+            quiet: false,
+        }
     }
 }

@@ -38,24 +38,43 @@ pub struct CheckpointState {
 pub const VERSION: u32 = 1;
 
 /// Writes a checkpoint of `net`, `opt` and `state` to the folder `dir`, atomically.
-pub fn save(dir: &Path, net: &ActorCritic, opt: &MultiTaskOptimizer, state: &CheckpointState) -> anyhow::Result<()> {
+pub fn save(
+    dir: &Path,
+    net: &ActorCritic,
+    opt: &MultiTaskOptimizer,
+    state: &CheckpointState,
+) -> anyhow::Result<()> {
     let staging = sibling(dir, "tmp");
     let old = sibling(dir, "old");
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
-    net.var_store().save(staging.join(MODEL)).with_context(|| format!("cannot write {}", staging.join(MODEL).display()))?;
+    net.save(&staging.join(MODEL))
+        .with_context(|| format!("cannot write {}", staging.join(MODEL).display()))?;
     let (first, second) = opt.adam().state();
     let mut named: Vec<(String, &Tensor)> = Vec::new();
-    named.extend(first.iter().enumerate().map(|(k, t)| (format!("first.{k}"), t)));
-    named.extend(second.iter().enumerate().map(|(k, t)| (format!("second.{k}"), t)));
-    Tensor::write_safetensors(&named, staging.join(OPTIMIZER)).context("cannot write the optimizer state")?;
+    named.extend(
+        first
+            .iter()
+            .enumerate()
+            .map(|(k, t)| (format!("first.{k}"), t)),
+    );
+    named.extend(
+        second
+            .iter()
+            .enumerate()
+            .map(|(k, t)| (format!("second.{k}"), t)),
+    );
+    Tensor::write_safetensors(&named, staging.join(OPTIMIZER))
+        .context("cannot write the optimizer state")?;
     let json = serde_json::to_string_pretty(state).expect("checkpoint state serialises");
     fs::write(staging.join(STATE), json).context("cannot write state.json")?;
     let _ = fs::remove_dir_all(&old);
     if dir.exists() {
-        fs::rename(dir, &old).with_context(|| format!("cannot move the previous checkpoint {}", dir.display()))?;
+        fs::rename(dir, &old)
+            .with_context(|| format!("cannot move the previous checkpoint {}", dir.display()))?;
     }
-    fs::rename(&staging, dir).with_context(|| format!("cannot move the new checkpoint into {}", dir.display()))?;
+    fs::rename(&staging, dir)
+        .with_context(|| format!("cannot move the new checkpoint into {}", dir.display()))?;
     let _ = fs::remove_dir_all(&old);
     Ok(())
 }
@@ -65,7 +84,11 @@ pub fn save(dir: &Path, net: &ActorCritic, opt: &MultiTaskOptimizer, state: &Che
 pub fn load_state(dir: &Path) -> anyhow::Result<CheckpointState> {
     let path = dir.join(STATE);
     let text = fs::read_to_string(&path).map_err(|e| {
-        usage(format!("{} is not a polytask checkpoint folder: cannot read {} ({e})", dir.display(), path.display()))
+        usage(format!(
+            "{} is not a polytask checkpoint folder: cannot read {} ({e})",
+            dir.display(),
+            path.display()
+        ))
     })?;
     let state: CheckpointState = serde_json::from_str(&text)
         .map_err(|e| usage(format!("checkpoint {} is malformed: {e}", path.display())))?;
@@ -82,15 +105,15 @@ pub fn load_state(dir: &Path) -> anyhow::Result<CheckpointState> {
 /// Loads the weights of the checkpoint folder `dir` into `net` (built for the same tasks).
 pub fn load_weights(dir: &Path, net: &mut ActorCritic) -> anyhow::Result<()> {
     let path = dir.join(MODEL);
-    net.var_store_mut()
-        .load(&path)
+    net.load(&path)
         .map_err(|e| usage(format!("cannot load the weights {}: {e}", path.display())))
 }
 
 /// Loads Adam's moments of the checkpoint folder `dir` into `opt`.
 pub fn load_optimizer(dir: &Path, opt: &mut MultiTaskOptimizer, steps: i64) -> anyhow::Result<()> {
     let path = dir.join(OPTIMIZER);
-    let named = Tensor::read_safetensors(&path).map_err(|e| usage(format!("cannot load {}: {e}", path.display())))?;
+    let named = Tensor::read_safetensors(&path)
+        .map_err(|e| usage(format!("cannot load {}: {e}", path.display())))?;
     let pick = |prefix: &str| {
         let mut v: Vec<(usize, Tensor)> = named
             .iter()
@@ -105,6 +128,8 @@ pub fn load_optimizer(dir: &Path, opt: &mut MultiTaskOptimizer, steps: i64) -> a
 }
 
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
-    let name = dir.file_name().map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
+    let name = dir
+        .file_name()
+        .map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
     dir.with_file_name(format!("{name}.{suffix}"))
 }

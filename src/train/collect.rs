@@ -21,7 +21,9 @@ pub fn observations(envs: &VecEnv, device: Device) -> Vec<Tensor> {
 
 /// A `[rows, obs_dim]` tensor from flat observations.
 pub fn obs_tensor(flat: &[f32], obs_dim: usize, device: Device) -> Tensor {
-    Tensor::from_slice(flat).view([-1, obs_dim as i64]).to_device(device)
+    Tensor::from_slice(flat)
+        .view([-1, obs_dim as i64])
+        .to_device(device)
 }
 
 /// Steps every environment `steps` times with actions sampled from `net`, filling `storage`.
@@ -32,18 +34,26 @@ pub fn collect(
     steps: usize,
     episodes: &mut EpisodeLog,
 ) -> anyhow::Result<()> {
-    let device = net.var_store().device();
+    let device = net.device();
     storage.iter_mut().for_each(TaskStorage::clear_finals);
-    let spaces: Vec<Space> = envs.tasks().iter().map(|t| t.action_space.clone()).collect();
+    let spaces: Vec<Space> = envs
+        .tasks()
+        .iter()
+        .map(|t| t.action_space.clone())
+        .collect();
     for step in 0..steps {
         let obs = observations(envs, device);
         let out = tch::no_grad(|| net.forward(&obs));
         for (t, s) in storage.iter_mut().enumerate() {
             let (n, base) = (s.envs, step * s.envs);
-            s.obs[base * s.obs_dim..(base + n) * s.obs_dim].copy_from_slice(envs.task_observations(t));
+            s.obs[base * s.obs_dim..(base + n) * s.obs_dim]
+                .copy_from_slice(envs.task_observations(t));
             let action = out.dists[t].sample();
             let log_prob = out.dists[t].log_prob(&action);
-            copy_to(&action, &mut s.actions[base * s.act_dim..(base + n) * s.act_dim]);
+            copy_to(
+                &action,
+                &mut s.actions[base * s.act_dim..(base + n) * s.act_dim],
+            );
             copy_to(&log_prob, &mut s.log_probs[base..base + n]);
             copy_to(&out.values[t], &mut s.values[base..base + n]);
             let sampled = &s.actions[base * s.act_dim..(base + n) * s.act_dim];
@@ -58,7 +68,10 @@ pub fn collect(
 
 /// Copies a tensor's values (any kind, any device) into `dst` as `f32`.
 pub fn copy_to(tensor: &Tensor, dst: &mut [f32]) {
-    let cpu = tensor.to_kind(Kind::Float).to_device(Device::Cpu).contiguous();
+    let cpu = tensor
+        .to_kind(Kind::Float)
+        .to_device(Device::Cpu)
+        .contiguous();
     cpu.copy_data(dst, dst.len());
 }
 
@@ -85,7 +98,9 @@ fn record_step(envs: &VecEnv, storage: &mut [TaskStorage], step: usize) {
             s.terminated[base + k] = envs.terminated()[row];
             s.truncated[base + k] = envs.truncated()[row];
             if envs.truncated()[row] && !envs.terminated()[row] {
-                let final_obs = envs.final_observation(row).expect("a truncated row has a final observation");
+                let final_obs = envs
+                    .final_observation(row)
+                    .expect("a truncated row has a final observation");
                 s.push_final(base + k, final_obs);
             }
         }
@@ -94,9 +109,16 @@ fn record_step(envs: &VecEnv, storage: &mut [TaskStorage], step: usize) {
 
 /// Fills each task's `final_values` with `V` of its truncated episodes' final observations,
 /// and returns `V` of the current observations (to bootstrap the rollout's last step).
-pub fn bootstrap_values(net: &ActorCritic, envs: &VecEnv, storage: &mut [TaskStorage]) -> Vec<Vec<f32>> {
-    let device = net.var_store().device();
-    let finals: Vec<Tensor> = storage.iter().map(|s| obs_tensor(&s.final_obs, s.obs_dim, device)).collect();
+pub fn bootstrap_values(
+    net: &ActorCritic,
+    envs: &VecEnv,
+    storage: &mut [TaskStorage],
+) -> Vec<Vec<f32>> {
+    let device = net.device();
+    let finals: Vec<Tensor> = storage
+        .iter()
+        .map(|s| obs_tensor(&s.final_obs, s.obs_dim, device))
+        .collect();
     let final_values = net.values(&finals);
     let mut scratch = Vec::new();
     for (s, v) in storage.iter_mut().zip(&final_values) {

@@ -38,7 +38,9 @@ impl EpisodeLog {
             envs_per_task: envs_per_task.iter().map(|&n| n as u64).collect(),
             task_steps: vec![0; tasks],
             pending: Vec::with_capacity(envs_per_task.iter().sum::<usize>() * 4),
-            recent: (0..tasks).map(|_| VecDeque::with_capacity(RECENT)).collect(),
+            recent: (0..tasks)
+                .map(|_| VecDeque::with_capacity(RECENT))
+                .collect(),
         }
     }
 

@@ -29,7 +29,8 @@ impl TaskEvaluation {
     /// Population standard deviation of the returns.
     pub fn std(&self) -> f64 {
         let m = self.mean();
-        (self.returns.iter().map(|r| (r - m).powi(2)).sum::<f64>() / self.returns.len() as f64).sqrt()
+        (self.returns.iter().map(|r| (r - m).powi(2)).sum::<f64>() / self.returns.len() as f64)
+            .sqrt()
     }
 }
 
@@ -42,18 +43,32 @@ pub fn evaluate(
     episodes: usize,
     deterministic: bool,
 ) -> anyhow::Result<Vec<TaskEvaluation>> {
-    let eval_tasks: Vec<Task> =
-        tasks.iter().map(|t| Task { num_envs: episodes.clamp(1, EVAL_ENVS), ..t.clone() }).collect();
+    let eval_tasks: Vec<Task> = tasks
+        .iter()
+        .map(|t| Task {
+            num_envs: episodes.clamp(1, EVAL_ENVS),
+            ..t.clone()
+        })
+        .collect();
     let mut envs = VecEnv::new(&eval_tasks, registry, seed, 1)?;
-    let device = net.var_store().device();
-    let mut results: Vec<TaskEvaluation> =
-        tasks.iter().map(|t| TaskEvaluation { task: t.name.clone(), returns: Vec::with_capacity(episodes) }).collect();
+    let device = net.device();
+    let mut results: Vec<TaskEvaluation> = tasks
+        .iter()
+        .map(|t| TaskEvaluation {
+            task: t.name.clone(),
+            returns: Vec::with_capacity(episodes),
+        })
+        .collect();
     let mut scratch = Vec::new();
     while results.iter().any(|r| r.returns.len() < episodes) {
         let obs = observations(&envs, device);
         let out = tch::no_grad(|| net.forward(&obs));
         for (t, dist) in out.dists.iter().enumerate() {
-            let action = if deterministic { dist.mode() } else { dist.sample() };
+            let action = if deterministic {
+                dist.mode()
+            } else {
+                dist.sample()
+            };
             let space = envs.tasks()[t].action_space.clone();
             let buffer = envs.task_actions_mut(t);
             scratch.resize(buffer.len(), 0.0);

@@ -3,6 +3,8 @@
 //! multi-task run and a single-task baseline line up; run-wide scalars use the global step
 //! (environment steps of all tasks together).
 
+use polytask_agents::surgery::GradStats;
+
 use super::episodes::EpisodeLog;
 use super::optimize::OptimizeReport;
 use super::storage::TaskStorage;
@@ -75,6 +77,7 @@ impl Tags {
         run: RunScalars,
     ) {
         let global = log.global_step();
+        let stats = GradStats::of(&report.shared_grads);
         logger.scalar("charts/learning_rate", run.learning_rate, global);
         logger.scalar("charts/SPS", run.sps, global);
         for (t, tags) in self.tasks.iter().enumerate() {
@@ -86,12 +89,16 @@ impl Tags {
             logger.scalar(&tags.entropy, value(&l.entropy), step);
             logger.scalar(&tags.approx_kl, value(&l.approx_kl), step);
             logger.scalar(&tags.clipfrac, value(&l.clipfrac), step);
-            logger.scalar(&tags.explained_variance, storage[t].explained_variance(), step);
-            logger.scalar(&tags.grad_norm, report.stats.norms[t], global);
+            logger.scalar(
+                &tags.explained_variance,
+                storage[t].explained_variance(),
+                step,
+            );
+            logger.scalar(&tags.grad_norm, stats.norms[t], global);
         }
-        logger.scalar("surgery/conflicts", report.stats.conflicts as f64, global);
+        logger.scalar("surgery/conflicts", stats.conflicts as f64, global);
         for (a, b, tag) in &self.cos_sim {
-            logger.scalar(tag, report.stats.cos(*a, *b), global);
+            logger.scalar(tag, stats.cos(*a, *b), global);
         }
     }
 }

@@ -56,18 +56,31 @@ pub fn train(
     run_dir: &Path,
     logger: &mut dyn Logger,
 ) -> anyhow::Result<TrainOutcome> {
-    std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create the run directory {}", run_dir.display()))?;
-    std::fs::write(run_dir.join("config.toml"), &config.resolved_toml).context("cannot write config.toml")?;
-    logger.text("config", &format!("```toml\n{}\n```", config.resolved_toml), 0);
+    std::fs::create_dir_all(run_dir)
+        .with_context(|| format!("cannot create the run directory {}", run_dir.display()))?;
+    std::fs::write(run_dir.join("config.toml"), &config.resolved_toml)
+        .context("cannot write config.toml")?;
+    logger.text(
+        "config",
+        &format!("```toml\n{}\n```", config.resolved_toml),
+        0,
+    );
 
     tch::manual_seed(config.seed as i64);
+    // Small networks gain nothing from intra-op threads; they would only compete with the
+    // environment workers for the cores.
+    tch::set_num_threads(1);
     let device = device::resolve(config.device).map_err(crate::error::usage)?;
     let mut envs = VecEnv::new(&config.tasks, registry, config.seed, config.threads)?;
     let shapes: Vec<TaskShape> = envs.tasks().iter().map(task_shape).collect();
     let net = ActorCritic::new(&shapes, &net_config(config), device);
-    let adam = AdamConfig { eps: config.algorithm.adam_eps, ..AdamConfig::default() };
+    let adam = AdamConfig {
+        eps: config.algorithm.adam_eps,
+        ..AdamConfig::default()
+    };
     let mut opt = MultiTaskOptimizer::new(&net, adam, config.algorithm.max_grad_norm);
-    let mut aggregator = surgery::by_name(&config.surgery.aggregator).map_err(crate::error::usage)?;
+    let mut aggregator =
+        surgery::by_name(&config.surgery.aggregator).map_err(crate::error::usage)?;
     aggregator.reseed(config.seed);
 
     let alg = &config.algorithm;
@@ -81,13 +94,22 @@ pub fn train(
     let envs_per_task: Vec<usize> = config.tasks.iter().map(|t| t.num_envs).collect();
     let mut log = EpisodeLog::new(&envs_per_task);
     let max_envs = *envs_per_task.iter().max().expect("at least one task");
-    let iterations = config.total_timesteps.div_ceil((alg.num_steps * max_envs) as u64);
-    let progress = Progress::new(iterations * (alg.num_steps * envs_per_task.iter().sum::<usize>()) as u64, config.logging.quiet);
+    let iterations = config
+        .total_timesteps
+        .div_ceil((alg.num_steps * max_envs) as u64);
+    let progress = Progress::new(
+        iterations * (alg.num_steps * envs_per_task.iter().sum::<usize>()) as u64,
+        config.logging.quiet,
+    );
     let start = Instant::now();
 
     for iteration in 1..=iterations {
         let frac = 1.0 - (iteration - 1) as f64 / iterations as f64;
-        let lr = if alg.anneal_lr { frac * alg.learning_rate } else { alg.learning_rate };
+        let lr = if alg.anneal_lr {
+            frac * alg.learning_rate
+        } else {
+            alg.learning_rate
+        };
 
         let t0 = Instant::now();
         collect::collect(&net, &mut envs, &mut storage, alg.num_steps, &mut log)?;
@@ -100,13 +122,33 @@ pub fn train(
 
         let t2 = Instant::now();
         let report = optimize::optimize(&net, &mut opt, aggregator.as_mut(), &storage, alg, lr)?;
-        if std::env::var_os("PT_TIME").is_some() { eprintln!("collect {:?} gae {:?} opt {:?}", t1-t0, t2-t1, t2.elapsed()); }
+        if std::env::var_os("PT_TIME").is_some() {
+            eprintln!(
+                "collect {:?} gae {:?} opt {:?}",
+                t1 - t0,
+                t2 - t1,
+                t2.elapsed()
+            );
+        }
 
         let sps = log.global_step() as f64 / start.elapsed().as_secs_f64();
         if iteration as usize % config.logging.log_interval.max(1) == 0 || iteration == iterations {
-            tags.update(logger, &log, &report, &storage, RunScalars { learning_rate: lr, sps });
+            tags.update(
+                logger,
+                &log,
+                &report,
+                &storage,
+                RunScalars {
+                    learning_rate: lr,
+                    sps,
+                },
+            );
         }
-        let recent: Vec<(&str, f64)> = names.iter().enumerate().map(|(t, n)| (n.as_str(), log.recent_mean(t))).collect();
+        let recent: Vec<(&str, f64)> = names
+            .iter()
+            .enumerate()
+            .map(|(t, n)| (n.as_str(), log.recent_mean(t)))
+            .collect();
         progress.update(log.global_step(), sps, &recent);
         let every = config.logging.checkpoint_interval;
         if every > 0 && iteration as usize % every == 0 && iteration != iterations {
@@ -118,12 +160,23 @@ pub fn train(
     let sps = log.global_step() as f64 / start.elapsed().as_secs_f64();
     let evaluation = if config.logging.eval_episodes > 0 {
         let seed = config.seed.wrapping_add(1_000_000_007);
-        evaluate(&net, &config.tasks, registry, seed, config.logging.eval_episodes, true)?
+        evaluate(
+            &net,
+            &config.tasks,
+            registry,
+            seed,
+            config.logging.eval_episodes,
+            true,
+        )?
     } else {
         Vec::new()
     };
     for (t, e) in evaluation.iter().enumerate() {
-        logger.scalar(&format!("eval/{}/mean_return", e.task), e.mean(), log.task_steps(t));
+        logger.scalar(
+            &format!("eval/{}/mean_return", e.task),
+            e.mean(),
+            log.task_steps(t),
+        );
     }
     logger.flush()?;
     Ok(TrainOutcome {
@@ -158,7 +211,10 @@ pub fn task_shape(task: &TaskLayout) -> TaskShape {
         Space::Discrete(n) => ActionSpec::Discrete(*n as i64),
         Space::Box(b) => ActionSpec::Continuous(b.low.len() as i64),
     };
-    TaskShape { obs_dim: task.obs_dim as i64, action }
+    TaskShape {
+        obs_dim: task.obs_dim as i64,
+        action,
+    }
 }
 
 /// The network options of `config`.

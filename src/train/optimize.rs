@@ -3,7 +3,7 @@
 
 use polytask_agents::actor_critic::{ActionSpec, ActorCritic};
 use polytask_agents::ppo::{a2c_loss, ppo_loss, Batch, LossTerms, PpoConfig};
-use polytask_agents::surgery::{Aggregator, GradStats};
+use polytask_agents::surgery::Aggregator;
 use polytask_agents::update::MultiTaskOptimizer;
 use tch::{Device, Kind, Tensor};
 
@@ -37,6 +37,17 @@ impl TaskBatch {
         }
     }
 
+    fn shallow_clone(&self) -> Self {
+        Self {
+            obs: self.obs.shallow_clone(),
+            actions: self.actions.shallow_clone(),
+            log_probs: self.log_probs.shallow_clone(),
+            values: self.values.shallow_clone(),
+            advantages: self.advantages.shallow_clone(),
+            returns: self.returns.shallow_clone(),
+        }
+    }
+
     fn select(&self, idx: &Tensor) -> Self {
         let pick = |x: &Tensor| x.index_select(0, idx);
         Self {
@@ -56,8 +67,8 @@ impl TaskBatch {
 pub struct OptimizeReport {
     /// Loss terms per task (detached scalars).
     pub losses: Vec<LossTerms>,
-    /// Per-task gradient statistics of the last step.
-    pub stats: GradStats,
+    /// The per-task gradients of the shared weights at the last step, `[T, P]`.
+    pub shared_grads: Tensor,
     /// Gradient steps taken.
     pub steps: usize,
 }
@@ -71,9 +82,12 @@ pub fn optimize(
     config: &AlgorithmConfig,
     lr: f64,
 ) -> anyhow::Result<OptimizeReport> {
-    let device = net.var_store().device();
-    let batches: Vec<TaskBatch> =
-        storage.iter().zip(net.tasks()).map(|(s, shape)| TaskBatch::new(s, shape.action, device)).collect();
+    let device = net.device();
+    let batches: Vec<TaskBatch> = storage
+        .iter()
+        .zip(net.tasks())
+        .map(|(s, shape)| TaskBatch::new(s, shape.action, device))
+        .collect();
     let (epochs, minibatches) = match config.name {
         AlgorithmName::Ppo => (config.update_epochs, config.num_minibatches),
         AlgorithmName::A2c => (1, 1),
@@ -88,15 +102,23 @@ pub fn optimize(
     let mut last = None;
     let mut steps = 0;
     for _ in 0..epochs {
-        let perms: Vec<Tensor> =
-            storage.iter().map(|s| Tensor::randperm(s.len() as i64, (Kind::Int64, device))).collect();
+        // With one minibatch the order of rows does not matter: skip the shuffle.
+        let perms: Vec<Option<Tensor>> = storage
+            .iter()
+            .map(|s| {
+                (minibatches > 1).then(|| Tensor::randperm(s.len() as i64, (Kind::Int64, device)))
+            })
+            .collect();
         for m in 0..minibatches as i64 {
             let mb: Vec<TaskBatch> = batches
                 .iter()
                 .zip(&perms)
-                .map(|(b, perm)| {
-                    let size = perm.size()[0] / minibatches as i64;
-                    b.select(&perm.narrow(0, m * size, size))
+                .map(|(b, perm)| match perm {
+                    Some(perm) => {
+                        let size = perm.size()[0] / minibatches as i64;
+                        b.select(&perm.narrow(0, m * size, size))
+                    }
+                    None => b.shallow_clone(),
                 })
                 .collect();
             let obs: Vec<Tensor> = mb.iter().map(|b| b.obs.shallow_clone()).collect();
@@ -124,15 +146,23 @@ pub fn optimize(
             let totals: Vec<Tensor> = terms.iter().map(|l| l.total.shallow_clone()).collect();
             let report = opt.step(net, &totals, &out, aggregator, lr)?;
             steps += 1;
-            last = Some((terms, report.stats));
+            last = Some((terms, report.shared_grads));
         }
         if let (Some(target), Some((terms, _))) = (config.target_kl, &last) {
-            let kl = terms.iter().map(|l| l.approx_kl.double_value(&[])).sum::<f64>() / terms.len() as f64;
+            let kl = terms
+                .iter()
+                .map(|l| l.approx_kl.double_value(&[]))
+                .sum::<f64>()
+                / terms.len() as f64;
             if kl > target {
                 break;
             }
         }
     }
-    let (losses, stats) = last.expect("at least one epoch and minibatch");
-    Ok(OptimizeReport { losses, stats, steps })
+    let (losses, shared_grads) = last.expect("at least one epoch and minibatch");
+    Ok(OptimizeReport {
+        losses,
+        shared_grads,
+        steps,
+    })
 }

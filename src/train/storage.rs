@@ -95,7 +95,13 @@ impl TaskStorage {
             final_values: &self.final_values,
             last_values,
         };
-        gae(&rollout, gamma, lambda, &mut self.advantages, &mut self.returns);
+        gae(
+            &rollout,
+            gamma,
+            lambda,
+            &mut self.advantages,
+            &mut self.returns,
+        );
     }
 
     /// `1 − Var[returns − values] / Var[returns]`, CleanRL's `explained_variance` (NaN when
@@ -107,7 +113,11 @@ impl TaskStorage {
             v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64
         };
         let returns = var(&mut self.returns.iter().map(|&r| r as f64));
-        let residual = var(&mut self.returns.iter().zip(&self.values).map(|(&r, &v)| (r - v) as f64));
+        let residual = var(&mut self
+            .returns
+            .iter()
+            .zip(&self.values)
+            .map(|(&r, &v)| (r - v) as f64));
         if returns == 0.0 {
             f64::NAN
         } else {

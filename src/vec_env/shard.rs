@@ -127,13 +127,17 @@ impl Shard {
                     bufs.episode_length.slice_mut(seg.rows.clone()),
                 )
             };
-            let envs = &mut envs[local.clone()];
-            let returns = &mut returns[local.clone()];
-            let lengths = &mut lengths[local];
-            for i in 0..envs.len() {
-                *current = seg.rows.start + i;
-                let o = &mut obs[i * od..(i + 1) * od];
-                let a = &actions[i * ad..(i + 1) * ad];
+            let rows = envs[local.clone()]
+                .iter_mut()
+                .zip(returns[local.clone()].iter_mut().zip(&mut lengths[local]))
+                .zip(obs.chunks_exact_mut(od).zip(final_obs.chunks_exact_mut(od)))
+                .zip(actions.chunks_exact(ad))
+                .zip(rewards.iter_mut().zip(terminated.iter_mut().zip(truncated)))
+                .zip(ep_return.iter_mut().zip(ep_length.iter_mut()));
+            *current = seg.rows.start;
+            for (((((env, (ret, len)), (o, fin)), a), (rew, (term, trunc))), (ep_ret, ep_len)) in
+                rows
+            {
                 let action = if seg.discrete {
                     let v = a[0];
                     if !(v >= 0.0 && v.fract() == 0.0) {
@@ -146,23 +150,24 @@ impl Shard {
                 } else {
                     Action::Continuous(a)
                 };
-                let step = envs[i].step(action, o).map_err(|e| Failure {
+                let step = env.step(action, o).map_err(|e| Failure {
                     row: *current,
                     kind: FailureKind::Env(e),
                 })?;
-                rewards[i] = step.reward as f32;
-                terminated[i] = step.terminated;
-                truncated[i] = step.truncated;
-                returns[i] += step.reward;
-                lengths[i] += 1;
+                *rew = step.reward as f32;
+                *term = step.terminated;
+                *trunc = step.truncated;
+                *ret += step.reward;
+                *len += 1;
                 if step.terminated || step.truncated {
-                    final_obs[i * od..(i + 1) * od].copy_from_slice(o);
-                    envs[i].reset(None, o);
-                    ep_return[i] = returns[i];
-                    ep_length[i] = lengths[i];
-                    returns[i] = 0.0;
-                    lengths[i] = 0;
+                    fin.copy_from_slice(o);
+                    env.reset(None, o);
+                    *ep_ret = *ret;
+                    *ep_len = *len;
+                    *ret = 0.0;
+                    *len = 0;
                 }
+                *current += 1;
             }
         }
         Ok(())
