@@ -109,24 +109,6 @@ pub fn load_weights(dir: &Path, net: &mut ActorCritic) -> anyhow::Result<()> {
         .map_err(|e| usage(format!("cannot load the weights {}: {e}", path.display())))
 }
 
-/// Loads Adam's moments of the checkpoint folder `dir` into `opt`.
-pub fn load_optimizer(dir: &Path, opt: &mut MultiTaskOptimizer, steps: i64) -> anyhow::Result<()> {
-    let path = dir.join(OPTIMIZER);
-    let named = Tensor::read_safetensors(&path)
-        .map_err(|e| usage(format!("cannot load {}: {e}", path.display())))?;
-    let pick = |prefix: &str| {
-        let mut v: Vec<(usize, Tensor)> = named
-            .iter()
-            .filter_map(|(n, t)| Some((n.strip_prefix(prefix)?.parse().ok()?, t.shallow_clone())))
-            .collect();
-        v.sort_by_key(|(k, _)| *k);
-        v.into_iter().map(|(_, t)| t).collect::<Vec<_>>()
-    };
-    opt.adam_mut()
-        .set_state(pick("first."), pick("second."), steps)
-        .map_err(|e| usage(format!("{}: {e}", path.display())))
-}
-
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let name = dir
         .file_name()

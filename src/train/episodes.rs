@@ -74,11 +74,6 @@ impl EpisodeLog {
         self.task_steps.iter().sum()
     }
 
-    /// Sets the step counters (when resuming from a checkpoint).
-    pub fn set_task_steps(&mut self, steps: &[u64]) {
-        self.task_steps.copy_from_slice(steps);
-    }
-
     /// Takes the episodes finished since the last call.
     pub fn drain(&mut self) -> std::vec::Drain<'_, Finished> {
         self.pending.drain(..)

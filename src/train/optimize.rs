@@ -69,8 +69,6 @@ pub struct OptimizeReport {
     pub losses: Vec<LossTerms>,
     /// The per-task gradients of the shared weights at the last step, `[T, P]`.
     pub shared_grads: Tensor,
-    /// Gradient steps taken.
-    pub steps: usize,
 }
 
 /// Runs the epochs of PPO (or A2C's single full-batch step) on the rollout in `storage`.
@@ -100,13 +98,13 @@ pub fn optimize(
         norm_adv: config.norm_adv,
     };
     let mut last = None;
-    let mut steps = 0;
     for _ in 0..epochs {
         // With one minibatch the order of rows does not matter: skip the shuffle.
         let perms: Vec<Option<Tensor>> = storage
             .iter()
             .map(|s| {
-                (minibatches > 1).then(|| Tensor::randperm(s.len() as i64, (Kind::Int64, device)))
+                (minibatches > 1)
+                    .then(|| Tensor::randperm(s.values.len() as i64, (Kind::Int64, device)))
             })
             .collect();
         for m in 0..minibatches as i64 {
@@ -145,7 +143,6 @@ pub fn optimize(
                 .collect();
             let totals: Vec<Tensor> = terms.iter().map(|l| l.total.shallow_clone()).collect();
             let report = opt.step(net, &totals, &out, aggregator, lr)?;
-            steps += 1;
             last = Some((terms, report.shared_grads));
         }
         if let (Some(target), Some((terms, _))) = (config.target_kl, &last) {
@@ -163,6 +160,5 @@ pub fn optimize(
     Ok(OptimizeReport {
         losses,
         shared_grads,
-        steps,
     })
 }

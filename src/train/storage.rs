@@ -61,16 +61,6 @@ impl TaskStorage {
         }
     }
 
-    /// Transitions held (`S·n`).
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    /// Whether the storage holds no transition.
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
     /// Forgets the final observations of the previous rollout.
     pub fn clear_finals(&mut self) {
         self.final_obs.clear();

@@ -1,0 +1,180 @@
+//! End-to-end training: TensorBoard tags and values, checkpoints, `eval`, and a learning
+//! test (PPO solves CartPole-v1 within 100k steps with rl-zoo's hyperparameters).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use polytask::config::RawConfig;
+use polytask::envs::Registry;
+use polytask::logger::{read_scalars, read_texts, MemoryLogger};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("polytask-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn polytask(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_polytask"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+const TWO_TASKS: &str = r#"
+seed = 3
+total_timesteps = 512
+threads = 2
+[algorithm]
+num_steps = 64
+update_epochs = 2
+num_minibatches = 2
+[surgery]
+aggregator = "pcgrad"
+[logging]
+eval_episodes = 2
+checkpoint_interval = 2
+[[tasks]]
+name = "cartpole"
+env = "CartPole-v1"
+num_envs = 4
+[[tasks]]
+name = "heavy"
+env = "CartPole-v1"
+num_envs = 4
+params = { masspole = 0.5, reward_scale = -1.0 }
+"#;
+
+#[test]
+fn a_run_writes_every_tag_a_checkpoint_and_evaluates() {
+    let dir = temp_dir("train-tags");
+    std::fs::write(dir.join("two.toml"), TWO_TASKS).unwrap();
+    let out = polytask(&["train", "two.toml", "--run-name", "r", "--quiet"], &dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("eval cartpole:") && stdout.contains("eval heavy:"),
+        "{stdout}"
+    );
+    let run = dir.join("runs/r");
+    let scalars = read_scalars(&run).unwrap();
+    let values = |tag: &str| -> Vec<(u64, f64)> {
+        scalars
+            .iter()
+            .filter(|(t, _, _)| t == tag)
+            .map(|(_, s, v)| (*s, *v))
+            .collect()
+    };
+    for task in ["cartpole", "heavy"] {
+        let returns = values(&format!("charts/{task}/episodic_return"));
+        assert!(!returns.is_empty(), "no episodes logged for {task}");
+        for (step, r) in &returns {
+            assert!(*step <= 512, "a task's curve uses its own steps: {step}");
+            let ok = if task == "cartpole" {
+                (8.0..=500.0).contains(r)
+            } else {
+                (-500.0..=-8.0).contains(r)
+            };
+            assert!(ok, "{task} return {r}");
+        }
+        assert!(!values(&format!("charts/{task}/episodic_length")).is_empty());
+        for loss in [
+            "policy_loss",
+            "value_loss",
+            "entropy",
+            "approx_kl",
+            "clipfrac",
+            "explained_variance",
+        ] {
+            let v = values(&format!("losses/{task}/{loss}"));
+            assert_eq!(v.len(), 2, "losses/{task}/{loss}: one value per update");
+        }
+        assert!(values(&format!("surgery/grad_norm/{task}"))
+            .iter()
+            .all(|(_, n)| *n > 0.0));
+    }
+    let lr = values("charts/learning_rate");
+    assert_eq!(lr.len(), 2);
+    assert!(
+        (lr[0].1 - 1e-3).abs() < 1e-9 && (lr[1].1 - 5e-4).abs() < 1e-9,
+        "linear annealing: {lr:?}"
+    );
+    assert!(values("charts/SPS").iter().all(|(_, v)| *v > 0.0));
+    let cos = values("surgery/cos_sim/cartpole__heavy");
+    assert!(cos.iter().all(|(_, c)| (-1.0..=1.0).contains(c)) && cos.len() == 2);
+    assert!(values("surgery/conflicts")
+        .iter()
+        .all(|(_, c)| *c == 0.0 || *c == 1.0));
+    let texts = read_texts(&run).unwrap();
+    assert!(texts
+        .iter()
+        .any(|(tag, _, text)| tag == "config" && text.contains("pcgrad")));
+    assert!(run.join("config.toml").exists());
+
+    let eval = polytask(&["eval", "runs/r", "--episodes", "3"], &dir);
+    let text = String::from_utf8_lossy(&eval.stdout);
+    assert!(
+        eval.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    assert!(
+        text.contains("cartpole:") && text.contains("over 3 episodes"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_bad_checkpoint_or_config_is_a_usage_error() {
+    let dir = temp_dir("train-errors");
+    let out = polytask(&["eval", "nowhere"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere"));
+    std::fs::write(
+        dir.join("bad.toml"),
+        "total_timesteps = 10\n[algorithm]\nlr = 1\n[[tasks]]\nenv = \"CartPole-v1\"",
+    )
+    .unwrap();
+    let out = polytask(&["train", "bad.toml"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lr"));
+    let out = polytask(&["train", "missing.toml"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// rl-zoo's PPO hyperparameters (configs/cartpole.toml) solve CartPole-v1 within 100k steps.
+#[test]
+fn ppo_solves_cartpole_within_100k_steps() {
+    let dir = temp_dir("train-learn");
+    let config_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/cartpole.toml");
+    let sets = [
+        "logging.quiet=true".to_string(),
+        format!("logging.run_dir=\"{}\"", dir.display()),
+        "threads=1".to_string(),
+    ];
+    let config = RawConfig::load_with(&config_path, &sets)
+        .unwrap()
+        .validate(&Registry::builtin())
+        .unwrap();
+    assert_eq!(config.total_timesteps, 100_000);
+    let mut logger = MemoryLogger::new();
+    let outcome =
+        polytask::train::train(&config, &Registry::builtin(), &dir.join("run"), &mut logger)
+            .unwrap();
+    let eval = &outcome.evaluation[0];
+    assert!(
+        eval.mean() >= 475.0,
+        "mean evaluation return {} < 475",
+        eval.mean()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
