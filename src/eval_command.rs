@@ -9,7 +9,7 @@ use polytask_envs::Registry;
 use crate::cli::EvalArgs;
 use crate::config::RawConfig;
 use crate::error::usage;
-use crate::train::{self, load_state, load_weights};
+use crate::train::{self, load_state, load_weights, EvalOptions};
 use crate::vec_env::VecEnv;
 
 /// Runs `polytask eval`.
@@ -29,18 +29,28 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
     let device = device::resolve(args.device.parse().map_err(usage)?).map_err(usage)?;
     let probe = VecEnv::new(&config.tasks, registry, 0, 1)?;
     let shapes: Vec<_> = probe.tasks().iter().map(train::task_shape).collect();
+    let mut norms = train::normalizers(&config, &probe);
     drop(probe);
+    if state.normalizers.len() != norms.len()
+        || norms
+            .iter_mut()
+            .zip(&state.normalizers)
+            .any(|(n, s)| n.restore(s).is_none())
+    {
+        return Err(usage(format!(
+            "checkpoint {}: its normalisation statistics do not match its config",
+            dir.display()
+        )));
+    }
     tch::manual_seed(args.seed as i64);
     let mut net = ActorCritic::new(&shapes, &train::net_config(&config), device);
     load_weights(&dir, &mut net)?;
-    let results = train::evaluate(
-        &net,
-        &config.tasks,
-        registry,
-        args.seed,
-        args.episodes,
-        args.deterministic,
-    )?;
+    let options = EvalOptions {
+        seed: args.seed,
+        episodes: args.episodes,
+        deterministic: args.deterministic,
+    };
+    let results = train::evaluate(&net, &config.tasks, &norms, registry, &options)?;
     for e in &results {
         println!(
             "{}: {:.2} ± {:.2} over {} episodes",

@@ -178,3 +178,42 @@ fn ppo_solves_cartpole_within_100k_steps() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A2C and PPO both train a mixed discrete/continuous task set with normalisation; the run's
+/// checkpoint restores the normalisation statistics for `eval`.
+#[test]
+fn a2c_and_ppo_train_mixed_discrete_and_continuous_tasks() {
+    for algorithm in ["a2c", "ppo"] {
+        let dir = temp_dir(&format!("train-{algorithm}"));
+        let text = format!(
+            "total_timesteps = 256\nthreads = 1\n[algorithm]\nname = \"{algorithm}\"\nnum_steps = 16\n\
+             [logging]\nquiet = true\neval_episodes = 1\nrun_dir = \"{}\"\n\
+             [[tasks]]\nenv = \"Pendulum-v1\"\nnum_envs = 2\nnormalize_obs = true\nnormalize_reward = true\n\
+             [[tasks]]\nenv = \"MountainCarContinuous-v0\"\nnum_envs = 2\n\
+             [[tasks]]\nenv = \"Acrobot-v1\"\nnum_envs = 2\n",
+            dir.display()
+        );
+        let raw: RawConfig = toml::from_str(&text).unwrap();
+        let config = raw.validate(&Registry::builtin()).unwrap();
+        let mut logger = MemoryLogger::new();
+        let run = dir.join("run");
+        let outcome =
+            polytask::train::train(&config, &Registry::builtin(), &run, &mut logger).unwrap();
+        assert_eq!(outcome.task_steps, vec![256, 256, 256], "{algorithm}");
+        assert_eq!(outcome.evaluation.len(), 3);
+        for task in ["Pendulum-v1", "MountainCarContinuous-v0", "Acrobot-v1"] {
+            let entropy = logger.scalars(&format!("losses/{task}/entropy"));
+            assert_eq!(entropy.len(), 8, "{algorithm} {task}: one value per update");
+            assert!(entropy.iter().all(|(_, e)| e.is_finite()));
+        }
+        let state = polytask::train::load_state(&run.join("checkpoint")).unwrap();
+        assert!(state.normalizers[0].obs.is_some() && state.normalizers[1].obs.is_none());
+        let eval = polytask(&["eval", run.to_str().unwrap(), "--episodes", "1"], &dir);
+        assert!(
+            eval.status.success(),
+            "{}",
+            String::from_utf8_lossy(&eval.stderr)
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

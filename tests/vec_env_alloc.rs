@@ -42,6 +42,8 @@ fn a_step_allocates_nothing() {
         env: env.to_string(),
         params: limit.map(|l| ("max_episode_steps", l)).into_iter().collect(),
         num_envs,
+        normalize_obs: false,
+        normalize_reward: false,
     };
     let tasks = [
         task("CartPole-v1", 16, Some(30.0)),

@@ -55,6 +55,8 @@ pub fn run(args: &EnvsArgs, registry: &Registry) -> anyhow::Result<String> {
         env: args.env.clone(),
         params: parse_params(&args.params)?,
         num_envs: args.num_envs,
+        normalize_obs: false,
+        normalize_reward: false,
     };
     registry.make(&task.env, &task.params).map_err(usage)?;
     let vector_steps = args.steps.div_ceil(args.num_envs as u64).max(1);

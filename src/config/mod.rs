@@ -68,6 +68,12 @@ pub struct RawTask {
     /// Number of environment copies stepped in parallel for this task.
     #[serde(default = "default_num_envs")]
     pub num_envs: usize,
+    /// Standardise observations with running statistics (as SB3's `VecNormalize`).
+    #[serde(default)]
+    pub normalize_obs: bool,
+    /// Scale rewards by the running std of the discounted return (as SB3's `VecNormalize`).
+    #[serde(default)]
+    pub normalize_reward: bool,
 }
 
 fn default_num_envs() -> usize {
@@ -110,6 +116,10 @@ pub struct Task {
     pub params: Params,
     /// Number of environment copies, at least 1.
     pub num_envs: usize,
+    /// As [`RawTask::normalize_obs`].
+    pub normalize_obs: bool,
+    /// As [`RawTask::normalize_reward`].
+    pub normalize_reward: bool,
 }
 
 impl RawConfig {
@@ -210,6 +220,8 @@ impl RawTask {
             env: self.env,
             params,
             num_envs: self.num_envs,
+            normalize_obs: self.normalize_obs,
+            normalize_reward: self.normalize_reward,
         })
     }
 }

@@ -32,6 +32,8 @@ pub struct CheckpointState {
     pub task_steps: Vec<u64>,
     /// Adam's step count.
     pub optimizer_steps: i64,
+    /// Each task's observation and reward normalisation statistics.
+    pub normalizers: Vec<super::NormalizerState>,
 }
 
 /// The current format version.

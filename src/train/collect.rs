@@ -7,15 +7,23 @@ use polytask_envs::Space;
 use tch::{Device, Kind, Tensor};
 
 use super::episodes::EpisodeLog;
+use super::normalize::TaskNormalizer;
 use super::storage::TaskStorage;
-use crate::vec_env::{TaskLayout, VecEnv};
+use crate::vec_env::VecEnv;
 
-/// Each task's current observations as `[n_t, obs_dim_t]` tensors on `device`.
-pub fn observations(envs: &VecEnv, device: Device) -> Vec<Tensor> {
+/// Each task's current observations, normalised with the current statistics (not updated),
+/// as `[n_t, obs_dim_t]` tensors on `device`.
+pub fn observations(envs: &VecEnv, norms: &[TaskNormalizer], device: Device) -> Vec<Tensor> {
+    let mut scratch = Vec::new();
     envs.tasks()
         .iter()
         .enumerate()
-        .map(|(t, task)| obs_tensor(envs.task_observations(t), task.obs_dim, device))
+        .map(|(t, task)| {
+            let raw = envs.task_observations(t);
+            scratch.resize(raw.len(), 0.0);
+            norms[t].normalize(raw, &mut scratch);
+            obs_tensor(&scratch, task.obs_dim, device)
+        })
         .collect()
 }
 
@@ -30,6 +38,7 @@ pub fn obs_tensor(flat: &[f32], obs_dim: usize, device: Device) -> Tensor {
 pub fn collect(
     net: &ActorCritic,
     envs: &mut VecEnv,
+    norms: &mut [TaskNormalizer],
     storage: &mut [TaskStorage],
     steps: usize,
     episodes: &mut EpisodeLog,
@@ -42,25 +51,28 @@ pub fn collect(
         .map(|t| t.action_space.clone())
         .collect();
     for step in 0..steps {
-        let obs = observations(envs, device);
+        // Normalise (and count) this step's observations into storage, then act on them.
+        let mut obs = Vec::with_capacity(storage.len());
+        for (t, s) in storage.iter_mut().enumerate() {
+            let block = step * s.envs * s.obs_dim..(step + 1) * s.envs * s.obs_dim;
+            norms[t].observe(envs.task_observations(t), &mut s.obs[block.clone()]);
+            obs.push(obs_tensor(&s.obs[block], s.obs_dim, device));
+        }
         let out = tch::no_grad(|| net.forward(&obs));
         for (t, s) in storage.iter_mut().enumerate() {
             let (n, base) = (s.envs, step * s.envs);
-            s.obs[base * s.obs_dim..(base + n) * s.obs_dim]
-                .copy_from_slice(envs.task_observations(t));
+            let actions = base * s.act_dim..(base + n) * s.act_dim;
             let action = out.dists[t].sample();
-            let log_prob = out.dists[t].log_prob(&action);
+            copy_to(&action, &mut s.actions[actions.clone()]);
             copy_to(
-                &action,
-                &mut s.actions[base * s.act_dim..(base + n) * s.act_dim],
+                &out.dists[t].log_prob(&action),
+                &mut s.log_probs[base..base + n],
             );
-            copy_to(&log_prob, &mut s.log_probs[base..base + n]);
             copy_to(&out.values[t], &mut s.values[base..base + n]);
-            let sampled = &s.actions[base * s.act_dim..(base + n) * s.act_dim];
-            write_env_actions(&spaces[t], sampled, envs.task_actions_mut(t));
+            write_env_actions(&spaces[t], &s.actions[actions], envs.task_actions_mut(t));
         }
         envs.step()?;
-        record_step(envs, storage, step);
+        record_step(envs, norms, storage, step);
         episodes.record(envs);
     }
     Ok(())
@@ -89,19 +101,28 @@ pub fn write_env_actions(space: &Space, sampled: &[f32], env_actions: &mut [f32]
     }
 }
 
-fn record_step(envs: &VecEnv, storage: &mut [TaskStorage], step: usize) {
+fn record_step(
+    envs: &VecEnv,
+    norms: &mut [TaskNormalizer],
+    storage: &mut [TaskStorage],
+    step: usize,
+) {
     for (t, s) in storage.iter_mut().enumerate() {
-        let TaskLayout { rows, .. } = &envs.tasks()[t];
+        let rows = envs.tasks()[t].rows.clone();
         let base = step * s.envs;
-        for (k, row) in rows.clone().enumerate() {
-            s.rewards[base + k] = envs.rewards()[row];
-            s.terminated[base + k] = envs.terminated()[row];
-            s.truncated[base + k] = envs.truncated()[row];
+        let done = |row: usize| envs.terminated()[row] || envs.truncated()[row];
+        s.rewards[base..base + s.envs].copy_from_slice(&envs.rewards()[rows.clone()]);
+        s.terminated[base..base + s.envs].copy_from_slice(&envs.terminated()[rows.clone()]);
+        s.truncated[base..base + s.envs].copy_from_slice(&envs.truncated()[rows.clone()]);
+        norms[t].rewards(&mut s.rewards[base..base + s.envs], |k| {
+            done(rows.start + k)
+        });
+        for (k, row) in rows.enumerate() {
             if envs.truncated()[row] && !envs.terminated()[row] {
                 let final_obs = envs
                     .final_observation(row)
                     .expect("a truncated row has a final observation");
-                s.push_final(base + k, final_obs);
+                s.push_final(base + k, final_obs, &norms[t]);
             }
         }
     }
@@ -112,6 +133,7 @@ fn record_step(envs: &VecEnv, storage: &mut [TaskStorage], step: usize) {
 pub fn bootstrap_values(
     net: &ActorCritic,
     envs: &VecEnv,
+    norms: &[TaskNormalizer],
     storage: &mut [TaskStorage],
 ) -> Vec<Vec<f32>> {
     let device = net.device();
@@ -128,7 +150,7 @@ pub fn bootstrap_values(
             s.final_values[i] = value;
         }
     }
-    let last = net.values(&observations(envs, device));
+    let last = net.values(&observations(envs, norms, device));
     last.iter()
         .zip(storage.iter())
         .map(|(v, s)| {

@@ -5,6 +5,7 @@ use polytask_agents::actor_critic::ActorCritic;
 use polytask_envs::Registry;
 
 use super::collect::{copy_to, observations};
+use super::normalize::TaskNormalizer;
 use crate::config::Task;
 use crate::vec_env::VecEnv;
 
@@ -34,15 +35,31 @@ impl TaskEvaluation {
     }
 }
 
-/// Runs `episodes` episodes of every task with `net`, greedy (`deterministic`) or sampled.
+/// How to evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvalOptions {
+    /// Seed of the evaluation environments.
+    pub seed: u64,
+    /// Episodes per task.
+    pub episodes: usize,
+    /// Take the most likely action instead of sampling.
+    pub deterministic: bool,
+}
+
+/// Runs `options.episodes` episodes of every task with `net`, its observations normalised by
+/// the training statistics `norms` (frozen).
 pub fn evaluate(
     net: &ActorCritic,
     tasks: &[Task],
+    norms: &[TaskNormalizer],
     registry: &Registry,
-    seed: u64,
-    episodes: usize,
-    deterministic: bool,
+    options: &EvalOptions,
 ) -> anyhow::Result<Vec<TaskEvaluation>> {
+    let EvalOptions {
+        seed,
+        episodes,
+        deterministic,
+    } = *options;
     let eval_tasks: Vec<Task> = tasks
         .iter()
         .map(|t| Task {
@@ -61,7 +78,7 @@ pub fn evaluate(
         .collect();
     let mut scratch = Vec::new();
     while results.iter().any(|r| r.returns.len() < episodes) {
-        let obs = observations(&envs, device);
+        let obs = observations(&envs, norms, device);
         let out = tch::no_grad(|| net.forward(&obs));
         for (t, dist) in out.dists.iter().enumerate() {
             let action = if deterministic {

@@ -7,6 +7,7 @@ mod collect;
 mod episodes;
 mod evaluate;
 mod metrics;
+mod normalize;
 mod optimize;
 mod storage;
 
@@ -21,7 +22,8 @@ use polytask_agents::{device, surgery};
 use polytask_envs::{Registry, Space};
 
 pub use checkpoint::{load_state, load_weights, CheckpointState};
-pub use evaluate::{evaluate, TaskEvaluation};
+pub use evaluate::{evaluate, EvalOptions, TaskEvaluation};
+pub use normalize::{NormalizerState, TaskNormalizer};
 
 use crate::config::Config;
 use crate::logger::{Logger, Progress};
@@ -89,6 +91,7 @@ pub fn train(
         .iter()
         .map(|t| TaskStorage::new(alg.num_steps, t.num_envs(), t.obs_dim, t.act_dim))
         .collect();
+    let mut norms = normalizers(config, &envs);
     let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
     let tags = Tags::new(&names);
     let envs_per_task: Vec<usize> = config.tasks.iter().map(|t| t.num_envs).collect();
@@ -112,10 +115,17 @@ pub fn train(
         };
 
         let t0 = Instant::now();
-        collect::collect(&net, &mut envs, &mut storage, alg.num_steps, &mut log)?;
+        collect::collect(
+            &net,
+            &mut envs,
+            &mut norms,
+            &mut storage,
+            alg.num_steps,
+            &mut log,
+        )?;
         let t1 = Instant::now();
         tags.episodes(logger, &mut log);
-        let last_values = collect::bootstrap_values(&net, &envs, &mut storage);
+        let last_values = collect::bootstrap_values(&net, &envs, &norms, &mut storage);
         for (s, last) in storage.iter_mut().zip(&last_values) {
             s.compute_advantages(last, alg.gamma as f32, alg.gae_lambda as f32);
         }
@@ -152,22 +162,20 @@ pub fn train(
         progress.update(log.global_step(), sps, &recent);
         let every = config.logging.checkpoint_interval;
         if every > 0 && iteration as usize % every == 0 && iteration != iterations {
-            save_checkpoint(run_dir, &net, &opt, config, iteration, &log)?;
+            save_checkpoint(run_dir, &net, &opt, &norms, config, iteration, &log)?;
         }
     }
     progress.finish();
-    save_checkpoint(run_dir, &net, &opt, config, iterations, &log)?;
+    save_checkpoint(run_dir, &net, &opt, &norms, config, iterations, &log)?;
     let sps = log.global_step() as f64 / start.elapsed().as_secs_f64();
     let evaluation = if config.logging.eval_episodes > 0 {
         let seed = config.seed.wrapping_add(1_000_000_007);
-        evaluate(
-            &net,
-            &config.tasks,
-            registry,
+        let options = EvalOptions {
             seed,
-            config.logging.eval_episodes,
-            true,
-        )?
+            episodes: config.logging.eval_episodes,
+            deterministic: true,
+        };
+        evaluate(&net, &config.tasks, &norms, registry, &options)?
     } else {
         Vec::new()
     };
@@ -191,6 +199,7 @@ fn save_checkpoint(
     run_dir: &Path,
     net: &ActorCritic,
     opt: &MultiTaskOptimizer,
+    norms: &[TaskNormalizer],
     config: &Config,
     iteration: u64,
     log: &EpisodeLog,
@@ -201,6 +210,7 @@ fn save_checkpoint(
         iteration,
         task_steps: (0..config.tasks.len()).map(|t| log.task_steps(t)).collect(),
         optimizer_steps: opt.adam().steps(),
+        normalizers: norms.iter().map(TaskNormalizer::state).collect(),
     };
     checkpoint::save(&checkpoint_dir(run_dir), net, opt, &state)
 }
@@ -215,6 +225,24 @@ pub fn task_shape(task: &TaskLayout) -> TaskShape {
         obs_dim: task.obs_dim as i64,
         action,
     }
+}
+
+/// Fresh normalisers for the tasks of `config` as laid out in `envs`.
+pub fn normalizers(config: &Config, envs: &VecEnv) -> Vec<TaskNormalizer> {
+    config
+        .tasks
+        .iter()
+        .zip(envs.tasks())
+        .map(|(task, layout)| {
+            TaskNormalizer::new(
+                layout.obs_dim,
+                layout.num_envs(),
+                task.normalize_obs,
+                task.normalize_reward,
+                config.algorithm.gamma,
+            )
+        })
+        .collect()
 }
 
 /// The network options of `config`.

@@ -3,6 +3,8 @@
 
 use polytask_agents::gae::{gae, Rollout};
 
+use super::normalize::TaskNormalizer;
+
 /// A task's transitions of one rollout (`index = step * envs + env`).
 #[derive(Debug)]
 pub struct TaskStorage {
@@ -67,10 +69,13 @@ impl TaskStorage {
         self.final_index.clear();
     }
 
-    /// Records the final observation `obs` of the truncated transition `index`.
-    pub fn push_final(&mut self, index: usize, obs: &[f32]) {
+    /// Records the final observation `obs` of the truncated transition `index`, normalised
+    /// by `norm` (without updating it).
+    pub fn push_final(&mut self, index: usize, obs: &[f32], norm: &TaskNormalizer) {
         self.final_index.push(index);
-        self.final_obs.extend_from_slice(obs);
+        let start = self.final_obs.len();
+        self.final_obs.resize(start + obs.len(), 0.0);
+        norm.normalize(obs, &mut self.final_obs[start..]);
     }
 
     /// Computes advantages and returns with GAE(λ), `last_values` being `V` of the

@@ -26,8 +26,11 @@
 //!
 //! # Threads and shards
 //!
-//! The rows are cut into `threads` contiguous *shards* of nearly equal size, fixed for the
-//! vector env's life. Because tasks are contiguous and rows within a task are contiguous,
+//! The rows are cut into `threads` contiguous *shards*, fixed for the vector env's life and
+//! cut to take about equal time: each task's step is timed on a spare instance when the
+//! vector env is made ([`cost`](self::cost)), so that a shard of cheap CartPoles gets more
+//! rows than a shard of Acrobots, and the calling thread, which starts its shard without a
+//! hand-off, gets a little more than the workers. Because tasks are contiguous and rows within a task are contiguous,
 //! each shard's slice of every buffer is contiguous too: a worker touches one run of memory
 //! per buffer, and only shard boundaries share a cache line. [`VecEnv::step`] sends one
 //! message per worker for its whole shard (not one per environment), steps shard 0 on the
@@ -54,6 +57,7 @@
 //! stops and joins its threads.
 
 mod buffers;
+mod cost;
 mod error;
 mod layout;
 mod shard;
@@ -158,18 +162,27 @@ impl VecEnv {
         let mut envs = Vec::new();
         let mut seeds = Vec::new();
         let mut shapes = Vec::with_capacity(tasks.len());
+        let mut costs = Vec::with_capacity(tasks.len());
         for (t, task) in tasks.iter().enumerate() {
             if task.num_envs == 0 {
                 return invalid(format!("task `{}` has no environments", task.name));
             }
-            for k in 0..task.num_envs {
-                let env = registry
+            let make = || {
+                registry
                     .make(&task.env, &task.params)
                     .map_err(|source| VecEnvError::Make {
                         task: task.name.clone(),
                         env: task.env.clone(),
                         source,
-                    })?;
+                    })
+            };
+            if options.threads > 1 {
+                costs.push(cost::step_cost(&mut *make()?));
+            } else {
+                costs.push(1.0);
+            }
+            for k in 0..task.num_envs {
+                let env = make()?;
                 if k == 0 {
                     shapes.push(TaskShape {
                         name: task.name.clone(),
@@ -188,7 +201,7 @@ impl VecEnv {
         let parker = Parker::new();
         let mut envs = envs.into_iter();
         let mut shards = Vec::new();
-        for rows in layout.shards(options.threads) {
+        for rows in layout.shards(&costs, options.threads, cost::HANDOFF_NS) {
             let mut shard = Shard::new(
                 rows.clone(),
                 layout.segments(rows.clone()),
@@ -441,6 +454,8 @@ mod tests {
             env: env.to_string(),
             params: Params::new(),
             num_envs,
+            normalize_obs: false,
+            normalize_reward: false,
         }
     }
 
