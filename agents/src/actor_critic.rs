@@ -413,25 +413,9 @@ impl ActorCritic {
         let mut columns = Vec::new();
         let mut dz = dz.iter();
         for trace in &out.traces {
-            let tasks = trace.rows().len() as i64;
-            let one_hot = (tasks > 1).then(|| crate::tower::one_hot(trace.rows(), self.device));
             for input in trace.layer_inputs() {
                 let dz = dz.next().expect("one output gradient per shared layer");
-                let (weight, bias) = match &one_hot {
-                    // [T, B, out]: each task's rows of dz, zero elsewhere; one batched product.
-                    Some(one_hot) => {
-                        let masked = one_hot.unsqueeze(-1) * dz.unsqueeze(0);
-                        (
-                            masked.transpose(1, 2).matmul(input).reshape([tasks, -1]),
-                            one_hot.matmul(dz),
-                        )
-                    }
-                    None => (
-                        dz.tr().mm(input).reshape([1, -1]),
-                        dz.sum_dim_intlist(0, true, Kind::Float),
-                    ),
-                };
-                columns.extend([weight, bias]);
+                columns.extend(per_task_linear_grads(dz, input, trace.rows()));
             }
         }
         if columns.is_empty() {
@@ -439,4 +423,27 @@ impl ActorCritic {
         }
         Tensor::cat(&columns, 1)
     }
+}
+
+/// Per-task gradients `[T, out·in]` and `[T, out]` of a linear layer's weight and bias, from
+/// the gradient `dz` `[B, out]` at its output and its input `x` `[B, in]`, rows grouped by task
+/// (`rows[t]` each): `∂L_t/∂W = dz_tᵀ x_t`, `∂L_t/∂b = Σ_rows dz_t`.
+fn per_task_linear_grads(dz: &Tensor, x: &Tensor, rows: &[i64]) -> [Tensor; 2] {
+    let tasks = rows.len() as i64;
+    let (outputs, inputs) = (dz.size()[1], x.size()[1]);
+    if rows.iter().all(|&n| n == rows[0]) {
+        // Equal shares (the usual case): one batched product over [T, n, ·] views.
+        let dz = dz.view([tasks, rows[0], outputs]);
+        let x = x.view([tasks, rows[0], inputs]);
+        let weight = dz.transpose(1, 2).bmm(&x).reshape([tasks, -1]);
+        return [weight, dz.sum_dim_intlist(1, false, Kind::Float)];
+    }
+    let (mut weights, mut biases, mut start) = (Vec::new(), Vec::new(), 0);
+    for &n in rows {
+        let (dz, x) = (dz.narrow(0, start, n), x.narrow(0, start, n));
+        weights.push(dz.tr().mm(&x).reshape([-1]));
+        biases.push(dz.sum_dim_intlist(0, false, Kind::Float));
+        start += n;
+    }
+    [Tensor::stack(&weights, 0), Tensor::stack(&biases, 0)]
 }

@@ -1,7 +1,7 @@
 //! One tanh MLP over task-grouped rows: a stem per task, then trunk layers shared by all tasks.
 //! It records what each shared layer saw, from which per-task weight gradients follow.
 
-use tch::{nn, Kind, Tensor};
+use tch::{nn, Tensor};
 
 use crate::linear::Linear;
 
@@ -116,18 +116,4 @@ impl Tower {
             .collect();
         (shared, stems)
     }
-}
-
-/// `[T, B]`: 1 where row `b` belongs to task `t` (rows grouped by task, `rows[t]` each).
-pub(crate) fn one_hot(rows: &[i64], device: tch::Device) -> Tensor {
-    let ids: Vec<i64> = rows
-        .iter()
-        .enumerate()
-        .flat_map(|(t, &n)| std::iter::repeat_n(t as i64, n as usize))
-        .collect();
-    Tensor::from_slice(&ids)
-        .to_device(device)
-        .one_hot(rows.len() as i64)
-        .to_kind(Kind::Float)
-        .tr()
 }

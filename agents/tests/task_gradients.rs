@@ -51,10 +51,15 @@ fn task_loss(out: &polytask_agents::actor_critic::Output, actions: &[Tensor], t:
 }
 
 fn check(config: NetConfig) {
+    check_rows(&config, &[5, 7, 4]);
+    check_rows(&config, &[6, 6, 6]);
+}
+
+fn check_rows(config: &NetConfig, rows: &[i64]) {
     tch::manual_seed(3);
     let shapes = tasks();
-    let net = ActorCritic::new(&shapes, &config, Device::Cpu);
-    let (obs, actions) = batch(&shapes, &[5, 7, 4]);
+    let net = ActorCritic::new(&shapes, config, Device::Cpu);
+    let (obs, actions) = batch(&shapes, rows);
     let out = net.forward(&obs);
     let losses: Vec<Tensor> = (0..shapes.len())
         .map(|t| task_loss(&out, &actions, t))
