@@ -29,22 +29,25 @@ polytask_libtorch() {
     local flavour=cpu
     [ "$cuda" = 1 ] && flavour=cuda
     local venv="$cache/torch-$POLYTASK_TORCH_VERSION-$flavour"
-    local python="$venv/bin/python"
     if [ ! -f "$venv/.complete" ]; then
         echo "polytask: installing torch==$POLYTASK_TORCH_VERSION ($flavour) from PyPI into $venv (first use only)" >&2
         rm -rf "$venv"
         mkdir -p "$cache"
-        python3 -m venv "$venv" || {
-            echo "error: 'python3 -m venv' failed; install Python 3 with venv support (Debian: apt-get install python3-venv)" >&2
-            return 1
-        }
-        local pip=("$python" -m pip install --quiet --disable-pip-version-check)
-        if [ "$flavour" = cuda ]; then
-            "${pip[@]}" "torch==$POLYTASK_TORCH_VERSION" || return 1
-        else
+        local packages=("torch==$POLYTASK_TORCH_VERSION")
+        local options=(--quiet --disable-pip-version-check)
+        if [ "$flavour" = cpu ]; then
             # libtorch_cpu.so needs libcudart and libcupti at load time, nothing else of CUDA.
-            "${pip[@]}" --no-deps "torch==$POLYTASK_TORCH_VERSION" \
-                "nvidia-cuda-runtime==13.0.96.*" "nvidia-cuda-cupti==13.0.85.*" || return 1
+            packages+=("nvidia-cuda-runtime==13.0.96.*" "nvidia-cuda-cupti==13.0.85.*")
+            options+=(--no-deps)
+        fi
+        if python3 -m venv "$venv" >/dev/null 2>&1; then
+            "$venv/bin/python" -m pip install "${options[@]}" "${packages[@]}" || return 1
+        elif rm -rf "$venv" && python3 -m pip --version >/dev/null 2>&1; then
+            # No venv module (Debian without python3-venv): install into a plain folder.
+            python3 -m pip install "${options[@]}" --target "$venv/lib/python3/site-packages" "${packages[@]}" || return 1
+        else
+            echo "error: Python 3 has neither venv nor pip; install one (Debian: apt-get install python3-venv)" >&2
+            return 1
         fi
         touch "$venv/.complete"
     fi
