@@ -40,7 +40,10 @@ fn a_step_allocates_nothing() {
     let task = |env: &str, num_envs, limit: Option<f64>| Task {
         name: env.to_string(),
         env: env.to_string(),
-        params: limit.map(|l| ("max_episode_steps", l)).into_iter().collect(),
+        params: limit
+            .map(|l| ("max_episode_steps", l))
+            .into_iter()
+            .collect(),
         num_envs,
         normalize_obs: false,
         normalize_reward: false,

@@ -1,7 +1,8 @@
 //! `polytask bench envs`: environment steps per second of the vector env, against a plain
-//! single-threaded loop over the same environments (the baseline), both with uniformly
-//! random actions and measured in the same run, alternately, so that both see the same
-//! machine load. Each figure is the median of `--repeat` runs.
+//! single-threaded loop over the same environments (the baseline), all with uniformly
+//! random actions and measured in the same run. Each of `--repeat` rounds measures every
+//! mode once, back to back, so that all see the same machine load; the report gives each
+//! mode's median rate and the median of its per-round ratio to the baseline.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -32,11 +33,12 @@ pub struct EnvsArgs {
     /// Threads of the vector env, the calling thread included.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Environment steps per measured run, summed over all instances.
-    #[arg(long, default_value_t = 4_000_000)]
+    /// Environment steps per measured round of each mode, summed over all instances.
+    #[arg(long, default_value_t = 200_000)]
     pub steps: u64,
-    /// Runs of each mode; the median is reported.
-    #[arg(long, default_value_t = 5)]
+    /// Rounds; each measures every mode once, one after the other, and the medians over
+    /// rounds are reported.
+    #[arg(long, default_value_t = 40)]
     pub repeat: usize,
     /// Seed of the environments and the random actions.
     #[arg(long, default_value_t = 0)]
@@ -62,46 +64,89 @@ pub fn run(args: &EnvsArgs, registry: &Registry) -> anyhow::Result<String> {
     let vector_steps = args.steps.div_ceil(args.num_envs as u64).max(1);
     let env_steps = vector_steps * args.num_envs as u64;
 
+    // The modes, measured alternately so that all see the same machine load.
+    let mut modes: Vec<(String, Mode)> = Vec::new();
     let mut plain = Plain::new(&task, registry, args.seed)?;
-    let mut sync = VecEnv::new(std::slice::from_ref(&task), registry, args.seed, args.threads)?;
-    let mut sync_actions = Sampler::new(&sync.tasks()[0].action_space, args.seed);
-    // Warm up caches, branch predictors and the worker threads.
-    plain.run(vector_steps / 10 + 1)?;
-    run_sync(&mut sync, &mut sync_actions, vector_steps / 10 + 1)?;
-
-    let (mut plain_rates, mut sync_rates) = (Vec::new(), Vec::new());
-    for _ in 0..args.repeat {
-        let start = Instant::now();
-        plain.run(vector_steps)?;
-        plain_rates.push(env_steps as f64 / start.elapsed().as_secs_f64());
-        let start = Instant::now();
-        run_sync(&mut sync, &mut sync_actions, vector_steps)?;
-        sync_rates.push(env_steps as f64 / start.elapsed().as_secs_f64());
+    modes.push((
+        "plain loop, 1 thread (baseline)".to_string(),
+        Box::new(move |steps| plain.run(steps)),
+    ));
+    let mut thread_counts = vec![args.threads];
+    if args.threads > 1 {
+        thread_counts.insert(0, 1);
     }
-    let baseline = median(&mut plain_rates);
+    let mut threads_used = 1;
+    for threads in thread_counts {
+        let mut env = VecEnv::new(std::slice::from_ref(&task), registry, args.seed, threads)?;
+        let mut sampler = Sampler::new(&env.tasks()[0].action_space, args.seed);
+        threads_used = env.threads();
+        let name = format!(
+            "vec env sync, {} thread{}",
+            env.threads(),
+            plural(env.threads())
+        );
+        modes.push((
+            name,
+            Box::new(move |steps| run_sync(&mut env, &mut sampler, steps)),
+        ));
+    }
+    let mut rates = vec![Vec::with_capacity(args.repeat); modes.len()];
+    // Warm up caches, branch predictors and the worker threads.
+    for (_, run) in &mut modes {
+        run(vector_steps / 10 + 1)?;
+    }
+    for _ in 0..args.repeat {
+        for ((_, run), rates) in modes.iter_mut().zip(&mut rates) {
+            let start = Instant::now();
+            run(vector_steps)?;
+            rates.push(env_steps as f64 / start.elapsed().as_secs_f64());
+        }
+    }
+
     let mut report = String::new();
     writeln!(
         report,
-        "{}: {} envs, {} threads, {} steps per run, median of {} runs",
+        "{}: {} envs, {} thread{}, random actions; {} rounds of {} steps per mode",
         args.env,
         args.num_envs,
-        sync.threads(),
+        threads_used,
+        plural(threads_used),
+        args.repeat,
         env_steps,
-        args.repeat
     )?;
-    let threads = sync.threads();
-    for (name, rate) in [
-        ("plain loop, 1 thread (baseline)".to_string(), baseline),
-        (format!("vec env sync, {threads} threads"), median(&mut sync_rates)),
-    ] {
+    writeln!(
+        report,
+        "  {:<32} {:>12}          {:>7}  (slowest-fastest round)",
+        "mode", "median", "ratio"
+    )?;
+    // A mode's ratio is the median over rounds of its rate over the baseline's in the same
+    // round, which cancels load that changes between rounds.
+    let baseline = rates[0].clone();
+    for ((name, _), rates) in modes.iter().zip(&rates) {
+        let mut ratios: Vec<f64> = rates.iter().zip(&baseline).map(|(r, b)| r / b).collect();
+        let mut sorted = rates.clone();
+        let rate = median(&mut sorted);
         writeln!(
             report,
-            "  {name:<34} {:>14} steps/s  {:>6.2}x",
+            "  {name:<32} {:>12} steps/s  {:>6.2}x  ({}-{})",
             thousands(rate),
-            rate / baseline
+            median(&mut ratios),
+            thousands(sorted[0]),
+            thousands(sorted[sorted.len() - 1]),
         )?;
     }
     Ok(report)
+}
+
+/// Runs a measured mode for the given number of vector steps.
+type Mode = Box<dyn FnMut(u64) -> anyhow::Result<()>>;
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 fn run_sync(env: &mut VecEnv, sampler: &mut Sampler, vector_steps: u64) -> anyhow::Result<()> {
@@ -134,7 +179,11 @@ impl Plain {
         let obs_dim = envs[0].observation_space().flat_dim();
         let space = envs[0].action_space().clone();
         let mut obs = vec![0.0; obs_dim * envs.len()];
-        for (k, (env, o)) in envs.iter_mut().zip(obs.chunks_exact_mut(obs_dim)).enumerate() {
+        for (k, (env, o)) in envs
+            .iter_mut()
+            .zip(obs.chunks_exact_mut(obs_dim))
+            .enumerate()
+        {
             env.reset(Some(instance_seed(seed, 0, k)), o);
         }
         Ok(Self {
@@ -149,7 +198,11 @@ impl Plain {
     fn run(&mut self, vector_steps: u64) -> anyhow::Result<()> {
         let space = self.envs[0].action_space().clone();
         for _ in 0..vector_steps {
-            for (env, obs) in self.envs.iter_mut().zip(self.obs.chunks_exact_mut(self.obs_dim)) {
+            for (env, obs) in self
+                .envs
+                .iter_mut()
+                .zip(self.obs.chunks_exact_mut(self.obs_dim))
+            {
                 self.sampler.fill(&mut self.action);
                 env.step(Action::from_flat(&space, &self.action), obs)?;
                 std::hint::black_box(env.inner_mut().take_episode());
@@ -191,6 +244,7 @@ impl Sampler {
     }
 }
 
+/// The median of `values`, which it sorts.
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]

@@ -123,12 +123,13 @@ mod tests {
         let mut n = TaskNormalizer::new(2, 2, true, false, 0.99);
         let mut out = [0.0; 4];
         n.observe(&[1.0, 10.0, 3.0, 10.0], &mut out);
-        // mean (2, 10), var (1, 0): first column ±1 (up to the 1e-4 initial count), second 0.
+        // mean (2, 10), var (1, 0): first column ±1, second 0, up to the prior (mean 0, var 1,
+        // count 1e-4): the second column's mean is 9.9995 and its variance 0.005.
         assert!(
             (out[0] + 1.0).abs() < 1e-3 && (out[2] - 1.0).abs() < 1e-3,
             "{out:?}"
         );
-        assert_eq!((out[1], out[3]), (0.0, 0.0));
+        assert!((out[1] - 0.00704).abs() < 1e-4 && out[1] == out[3], "{out:?}");
         n.normalize(&[1e6, 10.0], &mut out[..2]);
         assert_eq!(out[0], 10.0, "clipped");
     }

@@ -52,9 +52,7 @@ impl<T> RawBuf<T> {
         assert!(range.start <= range.end && range.end <= self.len);
         // SAFETY: in bounds (checked above) of a live allocation; exclusive by the caller's
         // contract.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(range.start), range.len())
-        }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(range.start), range.len()) }
     }
 
     /// The number of elements.
@@ -68,7 +66,10 @@ impl<T> Drop for RawBuf<T> {
         // SAFETY: ptr and len come from Box::into_raw of a Box<[T]> in `new`, and a RawBuf
         // is dropped once, when no slice of it is alive (slices borrow it).
         drop(unsafe {
-            Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len))
+            Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                self.ptr.as_ptr(),
+                self.len,
+            ))
         });
     }
 }

@@ -24,7 +24,7 @@ pub enum VecEnvError {
         env: String,
         /// Why the registry refused.
         #[source]
-        source: EnvError,
+        source: Box<EnvError>,
     },
     /// A worker thread could not be started.
     #[error("vector env: cannot start worker thread {worker}: {source}")]
@@ -63,7 +63,7 @@ pub enum VecEnvError {
         row: usize,
         /// The environment's error.
         #[source]
-        source: EnvError,
+        source: Box<EnvError>,
     },
     /// An environment panicked while it was stepped or reset.
     #[error("task `{task}`, environment `{env}` (row {row}) panicked: {message}")]

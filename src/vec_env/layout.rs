@@ -104,14 +104,32 @@ impl Layout {
         self.row_task.len()
     }
 
-    /// `shards` contiguous row ranges of (nearly) equal length that cover every row in order;
-    /// `shards` is at most the number of rows.
-    pub fn shards(&self, shards: usize) -> Vec<Range<usize>> {
+    /// `shards` contiguous, non-empty row ranges that cover every row in order, cut so that
+    /// they take about equal time: a row of task `t` costs `task_cost[t]`, and every shard
+    /// but the first (the calling thread's) also costs `handoff`. `shards` is at most the
+    /// number of rows.
+    pub fn shards(&self, task_cost: &[f64], shards: usize, handoff: f64) -> Vec<Range<usize>> {
         let rows = self.rows();
         let shards = shards.clamp(1, rows.max(1));
-        (0..shards)
-            .map(|w| w * rows / shards..(w + 1) * rows / shards)
-            .collect()
+        let cost = |r: usize| task_cost[self.row_task[r]];
+        let total: f64 = (0..rows).map(cost).sum();
+        let target = (total + (shards - 1) as f64 * handoff) / shards as f64;
+        let mut out = Vec::with_capacity(shards);
+        let mut start = 0;
+        for s in 0..shards - 1 {
+            let budget = if s == 0 { target } else { target - handoff };
+            // Leave at least one row for each later shard.
+            let last_end = rows - (shards - 1 - s);
+            let (mut end, mut spent) = (start + 1, cost(start));
+            while end < last_end && spent + 0.5 * cost(end) <= budget {
+                spent += cost(end);
+                end += 1;
+            }
+            out.push(start..end);
+            start = end;
+        }
+        out.push(start..rows);
+        out
     }
 
     /// The per-task runs of `rows`, in order.
@@ -173,19 +191,45 @@ mod tests {
             .iter()
             .map(|t| (t.rows.clone(), t.obs.clone(), t.actions.clone()))
             .collect();
-        assert_eq!(t, [(0..3, 0..12, 0..3), (3..5, 12..24, 3..5), (5..9, 24..36, 5..9)]);
+        assert_eq!(
+            t,
+            [
+                (0..3, 0..12, 0..3),
+                (3..5, 12..24, 3..5),
+                (5..9, 24..36, 5..9)
+            ]
+        );
         assert_eq!((l.rows(), l.obs_len, l.act_len), (9, 36, 9));
         assert_eq!(l.row_task, [0, 0, 0, 1, 1, 2, 2, 2, 2]);
     }
 
     #[test]
-    fn shards_cover_the_rows_in_order_and_never_exceed_them() {
+    fn equal_costs_give_equal_shards_and_never_more_than_the_rows() {
         let l = mixed();
-        assert_eq!(l.shards(1), [0..9]);
-        assert_eq!(l.shards(2), [0..4, 4..9]);
-        assert_eq!(l.shards(3), [0..3, 3..6, 6..9]);
-        assert_eq!(l.shards(20).len(), 9);
-        assert_eq!(l.shards(0), [0..9]);
+        let ones = [1.0; 3];
+        assert_eq!(l.shards(&ones, 1, 0.0), vec![0..9]);
+        assert_eq!(l.shards(&ones, 3, 0.0), [0..3, 3..6, 6..9]);
+        assert_eq!(
+            l.shards(&ones, 2, 0.0)
+                .iter()
+                .map(|r| r.len())
+                .sum::<usize>(),
+            9
+        );
+        assert_eq!(l.shards(&ones, 20, 0.0).len(), 9);
+        assert!(l.shards(&ones, 20, 0.0).iter().all(|r| r.len() == 1));
+        assert_eq!(l.shards(&ones, 0, 0.0), vec![0..9]);
+    }
+
+    #[test]
+    fn costly_rows_and_the_handoff_move_the_cuts() {
+        let l = mixed();
+        // Task b's two rows cost as much as the other seven together.
+        assert_eq!(l.shards(&[1.0, 3.5, 1.0], 2, 0.0), [0..4, 4..9]);
+        // The handoff makes the calling thread's shard the larger.
+        assert_eq!(l.shards(&[1.0; 3], 2, 2.0), [0..6, 6..9]);
+        // However large the handoff, every shard keeps a row.
+        assert_eq!(l.shards(&[1.0; 3], 3, 100.0), [0..7, 7..8, 8..9]);
     }
 
     #[test]
@@ -193,15 +237,24 @@ mod tests {
         let l = mixed();
         let s = l.segments(2..6);
         assert_eq!(s.len(), 3);
-        assert_eq!((s[0].task, s[0].rows.clone(), s[0].obs.clone()), (0, 2..3, 8..12));
-        assert_eq!((s[1].task, s[1].rows.clone(), s[1].obs.clone()), (1, 3..5, 12..24));
-        assert_eq!((s[2].task, s[2].rows.clone(), s[2].obs.clone()), (2, 5..6, 24..27));
+        assert_eq!(
+            (s[0].task, s[0].rows.clone(), s[0].obs.clone()),
+            (0, 2..3, 8..12)
+        );
+        assert_eq!(
+            (s[1].task, s[1].rows.clone(), s[1].obs.clone()),
+            (1, 3..5, 12..24)
+        );
+        assert_eq!(
+            (s[2].task, s[2].rows.clone(), s[2].obs.clone()),
+            (2, 5..6, 24..27)
+        );
         assert_eq!(s[2].actions, 5..6);
         assert!(s[0].discrete && s[1].discrete && !s[2].discrete);
         // Every row of every shard lands in exactly one segment, in order.
         for shards in 1..=9 {
             let rows: Vec<usize> = l
-                .shards(shards)
+                .shards(&[1.0, 5.0, 2.0], shards, 3.0)
                 .into_iter()
                 .flat_map(|r| l.segments(r))
                 .flat_map(|s| s.rows)

@@ -28,15 +28,24 @@
 //!
 //! The rows are cut into `threads` contiguous *shards*, fixed for the vector env's life and
 //! cut to take about equal time: each task's step is timed on a spare instance when the
-//! vector env is made ([`cost`](self::cost)), so that a shard of cheap CartPoles gets more
-//! rows than a shard of Acrobots, and the calling thread, which starts its shard without a
-//! hand-off, gets a little more than the workers. Because tasks are contiguous and rows within a task are contiguous,
-//! each shard's slice of every buffer is contiguous too: a worker touches one run of memory
-//! per buffer, and only shard boundaries share a cache line. [`VecEnv::step`] sends one
-//! message per worker for its whole shard (not one per environment), steps shard 0 on the
-//! calling thread (which would otherwise only wait) and waits for the others, spinning
-//! briefly before parking (see [`worker`](self::worker) for the hand-off). A step allocates
-//! nothing.
+//! vector env is made (`cost.rs`), so that a shard of cheap CartPoles gets more rows than a
+//! shard of Acrobots, and the calling thread, which starts its shard without a hand-off,
+//! gets a little more than the workers. Because tasks are contiguous and rows within a task
+//! are contiguous, each shard's slice of every buffer is contiguous too: a worker touches
+//! one run of memory per buffer, and only shard boundaries share a cache line.
+//! [`VecEnv::step`] sends one message per worker for its whole shard (not one per
+//! environment), steps shard 0 on the calling thread (which would otherwise only wait) and
+//! waits for the others, spinning briefly before parking (`worker.rs` describes the
+//! hand-off). A step allocates nothing.
+//!
+//! There is no asynchronous mode (EnvPool's `batch_size < num_envs`, where some envs step
+//! while the learner computes the actions of the others). It cannot pay off where this
+//! runs: in the synchronous step the calling thread already steps a shard instead of
+//! waiting, so an asynchronous learner would free no core but add a third busy thread on a
+//! 2-core machine; a vector step of classic-control environments (a few microseconds for
+//! 64 CartPoles) is far shorter than the policy's forward pass that it would overlap with;
+//! and EnvPool's own asynchronous mode measured no faster than its synchronous one on the
+//! development machine (README, Performance).
 //!
 //! Finished episodes are reset in the same step, as
 //! [`AutoReset`](polytask_envs::wrappers::AutoReset) does: the row's observation is the new
@@ -74,7 +83,7 @@ use crate::config::Task;
 use buffers::Buffers;
 use layout::{Layout, TaskShape};
 use shard::{Failure, FailureKind, Shard};
-use worker::Worker;
+use worker::{Bell, Worker};
 
 pub use error::VecEnvError;
 pub use layout::TaskLayout;
@@ -122,8 +131,9 @@ pub struct VecEnv {
     /// Shard 0, stepped by the thread that calls [`VecEnv::step`].
     local: Shard,
     workers: Vec<Worker>,
-    /// Where the calling thread parks while it waits for the workers.
+    /// Where the calling thread parks while it waits for the workers, and what wakes it.
     parker: Parker,
+    bell: Arc<Bell>,
     spin: Duration,
     epoch: u64,
     poisoned: Option<String>,
@@ -173,7 +183,7 @@ impl VecEnv {
                     .map_err(|source| VecEnvError::Make {
                         task: task.name.clone(),
                         env: task.env.clone(),
-                        source,
+                        source: Box::new(source),
                     })
             };
             if options.threads > 1 {
@@ -199,6 +209,7 @@ impl VecEnv {
         let layout = Layout::new(shapes);
         let bufs = Arc::new(Buffers::new(layout.rows(), layout.obs_len, layout.act_len));
         let parker = Parker::new();
+        let bell = Arc::new(Bell::new(&parker));
         let mut envs = envs.into_iter();
         let mut shards = Vec::new();
         for rows in layout.shards(&costs, options.threads, cost::HANDOFF_NS) {
@@ -217,7 +228,7 @@ impl VecEnv {
         let workers = shards
             .enumerate()
             .map(|(i, shard)| {
-                let learner = parker.unparker().clone();
+                let learner = Arc::clone(&bell);
                 Worker::spawn(i + 1, shard, Arc::clone(&bufs), learner, options.spin).map_err(
                     |source| VecEnvError::Spawn {
                         worker: i + 1,
@@ -232,6 +243,7 @@ impl VecEnv {
             local,
             workers,
             parker,
+            bell,
             spin: options.spin,
             epoch: 0,
             poisoned: None,
@@ -258,7 +270,7 @@ impl VecEnv {
         // Wait for every worker, even after a failure, so that none writes the buffers once
         // this returns.
         for (w, worker) in self.workers.iter().enumerate() {
-            let error = match worker.finish(self.epoch, &self.parker, self.spin) {
+            let error = match worker.finish(self.epoch, &self.parker, &self.bell, self.spin) {
                 Ok(None) => None,
                 Ok(Some(failure)) => Some(failure_error(&self.layout, failure)),
                 Err(()) => Some(VecEnvError::WorkerLost {
@@ -397,8 +409,7 @@ impl VecEnv {
     /// The episodes that ended on the latest step, as `(task index, statistics)` in row
     /// order; allocates nothing.
     pub fn finished_episodes(&self) -> impl Iterator<Item = (usize, EpisodeStats)> + '_ {
-        (0..self.num_rows())
-            .filter_map(|row| Some((self.layout.row_task[row], self.episode(row)?)))
+        (0..self.num_rows()).filter_map(|row| Some((self.layout.row_task[row], self.episode(row)?)))
     }
 
     fn done(&self, row: usize) -> bool {
@@ -431,7 +442,7 @@ fn failure_error(layout: &Layout, failure: Failure) -> VecEnvError {
             task: name,
             env,
             row,
-            source,
+            source: Box::new(source),
         },
         FailureKind::InvalidAction(value) => VecEnvError::InvalidAction {
             task: name,
@@ -503,7 +514,10 @@ mod tests {
         let mut v = VecEnv::new(&[task("CartPole-v1", 4)], &registry, 0, 2).unwrap();
         v.actions_mut()[3] = 0.5;
         let err = v.step().unwrap_err();
-        assert!(matches!(err, VecEnvError::InvalidAction { row: 3, .. }), "{err}");
+        assert!(
+            matches!(err, VecEnvError::InvalidAction { row: 3, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("CartPole-v1"), "{err}");
         v.actions_mut()[3] = 1.0;
         assert!(matches!(v.step(), Err(VecEnvError::Poisoned { .. })));

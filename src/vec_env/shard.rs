@@ -53,6 +53,16 @@ impl Shard {
         }
     }
 
+    /// Moves the shard's own arrays to fresh allocations made by the calling thread, so
+    /// that the ones a worker writes on every step share no cache line with arrays of the
+    /// thread that made the shard (glibc's malloc serves each thread from its own arena).
+    pub fn relocate(&mut self) {
+        self.segments = self.segments.to_vec();
+        self.envs = self.envs.drain(..).collect();
+        self.returns = self.returns.to_vec();
+        self.lengths = self.lengths.to_vec();
+    }
+
     /// Resets every environment with its seed (`seeds[i]` for the shard's `i`-th row),
     /// writing the first observations.
     ///
@@ -86,10 +96,7 @@ impl Shard {
     }
 
     /// Runs `f`, turning a panic into a [`Failure`] of the row being stepped.
-    fn guarded(
-        &mut self,
-        f: impl FnOnce(&mut Self) -> Result<(), Failure>,
-    ) -> Result<(), Failure> {
+    fn guarded(&mut self, f: impl FnOnce(&mut Self) -> Result<(), Failure>) -> Result<(), Failure> {
         match catch_unwind(AssertUnwindSafe(|| f(self))) {
             Ok(result) => result,
             Err(payload) => Err(Failure {
@@ -110,6 +117,15 @@ impl Shard {
             lengths,
             current,
         } = self;
+        // Load the shard's actions, which the learner has just written from its core, all at
+        // once: independent loads, so that their cache misses overlap instead of coming one
+        // row at a time.
+        if let (Some(first), Some(last)) = (segments.first(), segments.last()) {
+            // SAFETY: the shard's actions, to which the caller has exclusive access.
+            let actions = unsafe { bufs.actions.slice(first.actions.start..last.actions.end) };
+            let lines = actions.chunks(16).fold(0.0, |sum, line| sum + line[0]);
+            std::hint::black_box(lines);
+        }
         for seg in segments.iter() {
             let local = seg.rows.start - rows.start..seg.rows.end - rows.start;
             let (od, ad) = (seg.obs_dim, seg.act_dim);
@@ -154,9 +170,19 @@ impl Shard {
                     row: *current,
                     kind: FailureKind::Env(e),
                 })?;
-                *rew = step.reward as f32;
-                *term = step.terminated;
-                *trunc = step.truncated;
+                // Written only when they change: these lines are shared with the
+                // neighbouring shards (64 flags to a cache line), and a store would pull the
+                // line over from their core even when the value stays the same.
+                let reward = step.reward as f32;
+                if rew.to_bits() != reward.to_bits() {
+                    *rew = reward;
+                }
+                if *term != step.terminated {
+                    *term = step.terminated;
+                }
+                if *trunc != step.truncated {
+                    *trunc = step.truncated;
+                }
                 *ret += step.reward;
                 *len += 1;
                 if step.terminated || step.truncated {

@@ -2,14 +2,17 @@
 //!
 //! Each worker owns one [`Shard`] for its whole life. A step request is one message per
 //! worker per vector step: the learner stores a new epoch number into the worker's `go`
-//! word (release) and the worker, after stepping its whole shard, stores the same number
-//! into its `done` word (release). Both sides wait by spinning for a short, configurable
-//! time (a vector step of light environments takes microseconds, less than waking a parked
-//! thread costs), then yield their core while they keep checking (so that on an
-//! oversubscribed machine the awaited thread can run), and then park (crossbeam's
-//! [`Parker`]); each store is followed by an
-//! `unpark` of the other side, whose token makes a lost wake-up impossible. The two words
-//! live on separate cache lines so that the spinning reader does not disturb the writer.
+//! word and the worker, after stepping its whole shard, stores the same number into its
+//! `done` word (release stores, acquire loads). Both sides wait by spinning briefly (a
+//! vector step of light environments takes microseconds, less than waking a parked thread
+//! costs), then yield their core while they keep checking (so that on an oversubscribed
+//! machine the awaited thread can run) until a configurable time has passed, and then park
+//! (crossbeam's [`Parker`]). A [`Bell`] wakes a parked thread: the waiter raises its flag
+//! before it parks and the notifier unparks only if it sees the flag, with a sequentially
+//! consistent fence on each side between the store and the load (so that one of the two
+//! always sees the other). In a step where nobody parks, no thread writes a cache line that
+//! the other one reads, except `go`, `done` and the buffers themselves; each of those words
+//! has a cache line of its own.
 //!
 //! A panic in an environment is caught in the worker ([`Shard::step`]) and reported as a
 //! failure of its step; a worker thread that ends without reporting is noticed by the
@@ -18,7 +21,7 @@
 
 use std::io;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -35,6 +38,34 @@ const STOP: u64 = u64::MAX;
 /// How often a parked learner looks for a worker that ended without reporting.
 const LIVENESS_CHECK: Duration = Duration::from_millis(20);
 
+/// Spin-loop iterations before a waiter starts to yield its core: a few microseconds.
+const PURE_SPINS: u32 = 256;
+
+/// Wakes the thread that waits on a [`Parker`] in [`wait`], if it parked.
+pub(super) struct Bell {
+    /// Raised by the waiter before it parks, lowered when it wakes.
+    parked: CachePadded<AtomicBool>,
+    unparker: Unparker,
+}
+
+impl Bell {
+    /// A bell for the thread that parks on `parker`.
+    pub fn new(parker: &Parker) -> Self {
+        Self {
+            parked: CachePadded::new(AtomicBool::new(false)),
+            unparker: parker.unparker().clone(),
+        }
+    }
+
+    /// Wakes the waiter if it parked; call after the store that it waits for.
+    fn ring(&self) {
+        fence(Ordering::SeqCst);
+        if self.parked.load(Ordering::Relaxed) {
+            self.unparker.unpark();
+        }
+    }
+}
+
 /// What the learner and one worker share.
 struct Link {
     /// The epoch of the latest step request, or [`STOP`]. Written by the learner.
@@ -45,7 +76,7 @@ struct Link {
     failed: AtomicBool,
     failure: Mutex<Option<Failure>>,
     /// Wakes the worker.
-    worker: Unparker,
+    worker: Bell,
 }
 
 /// The learner's handle on one worker thread.
@@ -57,12 +88,12 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    /// Starts worker `index`, which steps `shard` whenever asked and then wakes `learner`.
+    /// Starts worker `index`, which steps `shard` whenever asked and then rings `learner`.
     pub fn spawn(
         index: usize,
         mut shard: Shard,
         bufs: Arc<Buffers>,
-        learner: Unparker,
+        learner: Arc<Bell>,
         spin: Duration,
     ) -> io::Result<Self> {
         let parker = Parker::new();
@@ -71,7 +102,7 @@ impl Worker {
             done: CachePadded::new(AtomicU64::new(0)),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
-            worker: parker.unparker().clone(),
+            worker: Bell::new(&parker),
         });
         let rows = shard.rows.clone();
         let theirs = Arc::clone(&link);
@@ -79,9 +110,11 @@ impl Worker {
             .name(format!("polytask-env-{index}"))
             .spawn(move || {
                 let link = theirs;
+                shard.relocate();
                 let mut seen = 0;
                 loop {
-                    wait(|| link.go.load(Ordering::Acquire) != seen, &parker, spin, || false);
+                    let next = || link.go.load(Ordering::Acquire) != seen;
+                    wait(next, &parker, &link.worker, spin, || false);
                     let epoch = link.go.load(Ordering::Acquire);
                     if epoch == STOP {
                         return;
@@ -95,7 +128,7 @@ impl Worker {
                         link.failed.store(true, Ordering::Relaxed);
                     }
                     link.done.store(epoch, Ordering::Release);
-                    learner.unpark();
+                    learner.ring();
                 }
             })?;
         Ok(Self {
@@ -108,30 +141,27 @@ impl Worker {
     /// Asks the worker to step its shard as step `epoch` (greater than every earlier one).
     pub fn request(&self, epoch: u64) {
         self.link.go.store(epoch, Ordering::Release);
-        self.link.worker.unpark();
+        self.link.worker.ring();
     }
 
     /// Waits until the worker has finished step `epoch`, spinning for `spin` and then
-    /// parking on `learner`. Returns the step's failure, if any, or `Err(())` if the worker
-    /// thread ended without finishing it.
+    /// parking on `parker` (rung by `bell`). Returns the step's failure, if any, or
+    /// `Err(())` if the worker thread ended without finishing it.
     pub fn finish(
         &self,
         epoch: u64,
-        learner: &Parker,
+        parker: &Parker,
+        bell: &Bell,
         spin: Duration,
     ) -> Result<Option<Failure>, ()> {
         let link = &self.link;
         let finished = || self.handle.as_ref().is_none_or(JoinHandle::is_finished);
-        let done = wait(
-            || link.done.load(Ordering::Acquire) == epoch,
-            learner,
-            spin,
-            finished,
-        );
-        if !done {
+        let done = || link.done.load(Ordering::Acquire) == epoch;
+        if !wait(done, parker, bell, spin, finished) {
             return Err(());
         }
-        if link.failed.swap(false, Ordering::Relaxed) {
+        if link.failed.load(Ordering::Relaxed) {
+            link.failed.store(false, Ordering::Relaxed);
             Ok(link
                 .failure
                 .lock()
@@ -149,7 +179,7 @@ impl Drop for Worker {
     /// the worker wakes up.
     fn drop(&mut self) {
         self.link.go.store(STOP, Ordering::Release);
-        self.link.worker.unpark();
+        self.link.worker.ring();
         if let Some(handle) = self.handle.take() {
             // A panic outside an environment was already reported as a lost worker.
             let _ = handle.join();
@@ -157,18 +187,14 @@ impl Drop for Worker {
     }
 }
 
-/// Spin-loop iterations before a waiter starts to yield its core: about a microsecond,
-/// less than a vector step of light environments.
-const PURE_SPINS: u32 = 256;
-
-/// Waits until `ready()`: spins briefly, then keeps checking while yielding the core (so
-/// that on a machine with more runnable threads than cores the thread it waits for can
-/// run) until `spin` has passed, then parks on `parker`. A parked waiter wakes on its
-/// unparker or every [`LIVENESS_CHECK`], when it gives up if `give_up()`. Returns whether
-/// `ready()` holds.
+/// Waits until `ready()`: spins briefly, then keeps checking while yielding the core until
+/// `spin` has passed, then parks on `parker`, raising `bell`'s flag so that the notifier
+/// unparks it. A parked waiter also wakes every [`LIVENESS_CHECK`], and gives up if
+/// `give_up()`. Returns whether `ready()` holds.
 fn wait(
     ready: impl Fn() -> bool,
     parker: &Parker,
+    bell: &Bell,
     spin: Duration,
     mut give_up: impl FnMut() -> bool,
 ) -> bool {
@@ -186,7 +212,14 @@ fn wait(
         }
     }
     loop {
+        bell.parked.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if ready() {
+            bell.parked.store(false, Ordering::Relaxed);
+            return true;
+        }
         parker.park_timeout(LIVENESS_CHECK);
+        bell.parked.store(false, Ordering::Relaxed);
         if ready() {
             return true;
         }
@@ -204,29 +237,44 @@ mod tests {
     #[test]
     fn wait_returns_at_once_when_ready_and_gives_up_when_told() {
         let parker = Parker::new();
-        assert!(wait(|| true, &parker, Duration::ZERO, || false));
+        let bell = Bell::new(&parker);
+        assert!(wait(|| true, &parker, &bell, Duration::ZERO, || false));
         let start = Instant::now();
-        assert!(!wait(|| false, &parker, Duration::from_micros(10), || true));
+        assert!(!wait(
+            || false,
+            &parker,
+            &bell,
+            Duration::from_micros(10),
+            || true
+        ));
         assert!(start.elapsed() < Duration::from_secs(1));
+        assert!(!bell.parked.load(Ordering::Relaxed));
     }
 
     #[test]
-    fn an_unpark_from_another_thread_ends_a_parked_wait() {
-        let parker = Parker::new();
-        let unparker = parker.unparker().clone();
-        let flag = Arc::new(AtomicBool::new(false));
-        let theirs = Arc::clone(&flag);
-        let t = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(5));
-            theirs.store(true, Ordering::Release);
-            unparker.unpark();
-        });
-        assert!(wait(
-            || flag.load(Ordering::Acquire),
-            &parker,
-            Duration::ZERO,
-            || false
-        ));
-        t.join().unwrap();
+    fn a_ring_from_another_thread_ends_a_parked_wait() {
+        for _ in 0..200 {
+            let parker = Parker::new();
+            let bell = Arc::new(Bell::new(&parker));
+            let flag = Arc::new(AtomicBool::new(false));
+            let (theirs, their_bell) = (Arc::clone(&flag), Arc::clone(&bell));
+            let t = thread::spawn(move || {
+                thread::sleep(Duration::from_micros(50));
+                theirs.store(true, Ordering::Release);
+                their_bell.ring();
+            });
+            // No spinning: the waiter parks at once, and must be woken by the ring well
+            // before the liveness check would wake it.
+            let start = Instant::now();
+            assert!(wait(
+                || flag.load(Ordering::Acquire),
+                &parker,
+                &bell,
+                Duration::ZERO,
+                || false
+            ));
+            t.join().unwrap();
+            assert!(start.elapsed() < Duration::from_secs(1));
+        }
     }
 }
