@@ -39,6 +39,9 @@ impl FromStr for DeviceRequest {
 }
 
 /// Resolves `request` to a tch device, loading CUDA support first when needed.
+///
+/// Call it before any other libtorch call (seeding, creating tensors): libtorch caches its
+/// CUDA hooks at first use, and a CUDA library loaded after that is not seen.
 pub fn resolve(request: DeviceRequest) -> Result<Device, AgentError> {
     match request {
         DeviceRequest::Cpu => Ok(Device::Cpu),
@@ -66,25 +69,29 @@ fn cuda_devices() -> Result<usize, String> {
     Ok(tch::Cuda::device_count().max(0) as usize)
 }
 
+/// Loads `libtorch_cuda.so` from the libtorch folder known at build time, else from the
+/// library search path (`LD_LIBRARY_PATH`, for a libtorch that has moved since the build).
 fn load_torch_cuda() -> Result<(), String> {
-    let Some(dir) = option_env!("POLYTASK_LIBTORCH_LIB") else {
-        return Err("the libtorch folder was not known at build time".to_string());
-    };
-    let path = std::path::Path::new(dir).join("libtorch_cuda.so");
-    // SAFETY: loading libtorch's own CUDA library runs its static initialisers, which only
-    // register CUDA hooks with the already loaded libtorch_cpu of the same build.
-    match unsafe { libloading::Library::new(&path) } {
-        Ok(lib) => {
-            // Registered hooks point into the library: it must stay loaded for good.
-            std::mem::forget(lib);
-            Ok(())
+    let built = option_env!("POLYTASK_LIBTORCH_LIB").map(|dir| std::path::Path::new(dir).join("libtorch_cuda.so"));
+    let candidates = built.into_iter().chain([std::path::PathBuf::from("libtorch_cuda.so")]);
+    let mut errors = Vec::new();
+    for path in candidates {
+        // SAFETY: loading libtorch's own CUDA library runs its static initialisers, which only
+        // register CUDA hooks with the already loaded libtorch_cpu of the same build.
+        match unsafe { libloading::Library::new(&path) } {
+            Ok(lib) => {
+                // Registered hooks point into the library: it must stay loaded for good.
+                std::mem::forget(lib);
+                return Ok(());
+            }
+            Err(e) => errors.push(format!("{}: {e}", path.display())),
         }
-        Err(e) => Err(format!(
-            "cannot load {} ({e}); libtorch was installed without CUDA: \
-             reinstall it with POLYTASK_TORCH_CUDA=1",
-            path.display()
-        )),
     }
+    Err(format!(
+        "cannot load libtorch_cuda.so ({}); libtorch was installed without CUDA: \
+         reinstall it with POLYTASK_TORCH_CUDA=1",
+        errors.join("; ")
+    ))
 }
 
 #[cfg(test)]

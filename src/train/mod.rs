@@ -68,11 +68,13 @@ pub fn train(
         0,
     );
 
+    // First: libtorch caches its CUDA hooks at its first use (seeding included), so CUDA
+    // support must be loaded before anything else touches libtorch.
+    let device = device::resolve(config.device).map_err(crate::error::usage)?;
     tch::manual_seed(config.seed as i64);
     // Small networks gain nothing from intra-op threads; they would only compete with the
     // environment workers for the cores.
     tch::set_num_threads(1);
-    let device = device::resolve(config.device).map_err(crate::error::usage)?;
     let mut envs = VecEnv::new(&config.tasks, registry, config.seed, config.threads)?;
     let shapes: Vec<TaskShape> = envs.tasks().iter().map(task_shape).collect();
     let net = ActorCritic::new(&shapes, &net_config(config), device);
