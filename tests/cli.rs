@@ -167,11 +167,30 @@ fn rollouts_replay_in_gymnasium_when_it_is_installed() {
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/replay_rollout.py");
-    for id in ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1"] {
+    for id in [
+        "CartPole-v1",
+        "Acrobot-v1",
+        "MountainCar-v0",
+        "MountainCarContinuous-v0",
+        "Pendulum-v1",
+    ] {
         let out = Command::new(&python)
-            .args([script, "--env", id, "--seed", "11", "--polytask", env!("CARGO_BIN_EXE_polytask")])
+            .args([
+                script,
+                "--env",
+                id,
+                "--seed",
+                "11",
+                "--polytask",
+                env!("CARGO_BIN_EXE_polytask"),
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{id}: {}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(
+            out.status.success(),
+            "{id}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
+        );
     }
 }

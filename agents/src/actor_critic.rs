@@ -7,13 +7,21 @@
 //! separate critic network) unless `shared_critic` puts the value heads on the actor's trunk.
 //!
 //! Batches are grouped by task: task `t`'s rows are contiguous, in task order, and each task's
-//! stem and heads run once on its slice.
+//! stem and heads run once on its slice. Actor and critic towers run together as one batched
+//! MLP (`tower.rs`).
+//!
+//! A learner step needs no autograd graph: [`ActorCritic::backward`] propagates each task's
+//! gradient at its heads (from the losses' hand-written gradients, or from libtorch's autograd
+//! over the loss alone in [`ActorCritic::task_gradients`]) through the network by hand, into
+//! the per-task gradients of the shared weights and each task's gradient of its own weights,
+//! written straight into buffers laid out as the parameters. Every tensor operation costs
+//! microseconds of libtorch overhead on these small layers, so fewer of them is faster.
 
 use tch::{nn, Kind, Tensor};
 
 use crate::distribution::Distribution;
 use crate::linear::Linear;
-use crate::tower::{Tower, TowerTrace};
+use crate::tower::{Tower, TowerSlots, TowerStack, TowerTrace};
 
 /// The action space of one task, as the network sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,9 +70,29 @@ pub struct Output {
     pub dists: Vec<Distribution>,
     /// One value vector `[B_t]` per task.
     pub values: Vec<Tensor>,
-    /// What the shared layers saw, for per-task gradients.
-    pub(crate) traces: Vec<TowerTrace>,
+    /// Each task's policy-head output `[B_t, n]` (logits or Gaussian means).
+    policy_out: Vec<Tensor>,
+    /// What the towers saw, for the backward pass.
+    trace: TowerTrace,
 }
+
+/// The gradient of one task's loss at its heads' outputs: what [`ActorCritic::backward`]
+/// propagates through the network.
+///
+/// # Shapes
+/// `policy` `[B_t, n]` (at the logits or Gaussian means), `value` `[B_t]`, `log_std` `[d]`.
+#[derive(Debug)]
+pub struct HeadGradients {
+    /// `∂L_t/∂` the policy head's output.
+    pub policy: Tensor,
+    /// `∂L_t/∂V(s)`.
+    pub value: Tensor,
+    /// `∂L_t/∂log σ` for a Gaussian policy, `None` for a categorical one.
+    pub log_std: Option<Tensor>,
+}
+
+/// The names of the towers, in [`TowerStack`] order.
+const TOWERS: [&str; 2] = ["actor", "critic"];
 
 /// The multi-task actor-critic network and its parameters.
 ///
@@ -76,9 +104,11 @@ pub struct ActorCritic {
     device: tch::Device,
     flat: Tensor,
     shared_len: i64,
+    /// Where each task's own parameters start in `flat`.
+    own_offsets: Vec<i64>,
     tasks: Vec<TaskShape>,
-    actor: Tower,
-    critic: Option<Tower>,
+    /// The actor's tower, then the critic's unless the critic is shared.
+    towers: TowerStack,
     policy_heads: Vec<Linear>,
     value_heads: Vec<Linear>,
     log_std: Vec<Option<Tensor>>,
@@ -98,9 +128,10 @@ impl ActorCritic {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let obs_dims: Vec<i64> = tasks.iter().map(|t| t.obs_dim).collect();
-        let actor = Tower::new(&(&root / "actor"), &obs_dims, &config.hidden);
-        let critic = (!config.shared_critic)
-            .then(|| Tower::new(&(&root / "critic"), &obs_dims, &config.hidden));
+        let mut towers = vec![Tower::new(&(&root / "actor"), &obs_dims, &config.hidden)];
+        if !config.shared_critic {
+            towers.push(Tower::new(&(&root / "critic"), &obs_dims, &config.hidden));
+        }
         let width = *config.hidden.last().expect("hidden is not empty");
         let mut policy_heads = Vec::new();
         let mut value_heads = Vec::new();
@@ -123,9 +154,9 @@ impl ActorCritic {
             device,
             flat: Tensor::zeros([0], (Kind::Float, device)),
             shared_len: 0,
+            own_offsets: Vec::new(),
             tasks: tasks.to_vec(),
-            actor,
-            critic,
+            towers: TowerStack::new(towers),
             policy_heads,
             value_heads,
             log_std,
@@ -157,26 +188,36 @@ impl ActorCritic {
         }
         self.flat = flat;
         self.shared_len = shared_len;
+        self.own_offsets = (0..self.tasks.len())
+            .scan(shared_len, |offset, t| {
+                let start = *offset;
+                *offset += self
+                    .task_params(t)
+                    .iter()
+                    .map(|p| p.numel() as i64)
+                    .sum::<i64>();
+                Some(start)
+            })
+            .collect();
+        // Each task's parameters start with its stems.
+        self.towers.bind(&self.flat, self.own_offsets.clone());
     }
 
     fn params_mut(&mut self) -> Vec<&mut Tensor> {
-        let (mut params, mut stems) = self.actor.params_mut();
-        let mut critic_stems = match &mut self.critic {
-            Some(critic) => {
-                let (shared, stems) = critic.params_mut();
-                params.extend(shared);
-                Some(stems)
-            }
-            None => None,
-        };
+        let mut params = Vec::new();
+        let mut stems = Vec::new();
+        for tower in self.towers.towers_mut() {
+            let (shared, tower_stems) = tower.params_mut();
+            params.extend(shared);
+            stems.push(tower_stems);
+        }
         let heads = self
             .policy_heads
             .iter_mut()
             .zip(self.value_heads.iter_mut());
         for (t, ((policy, value), log_std)) in heads.zip(self.log_std.iter_mut()).enumerate() {
-            params.extend(std::mem::take(&mut stems[t]));
-            if let Some(critic_stems) = &mut critic_stems {
-                params.extend(std::mem::take(&mut critic_stems[t]));
+            for tower_stems in &mut stems {
+                params.extend(std::mem::take(&mut tower_stems[t]));
             }
             params.extend([
                 &mut policy.weight,
@@ -193,12 +234,8 @@ impl ActorCritic {
     pub fn named_params(&self) -> Vec<(String, &Tensor)> {
         let mut named: Vec<(String, &Tensor)> = Vec::new();
         let names = ["weight", "bias"];
-        let towers = [
-            ("actor", Some(self.actor.shared_params())),
-            ("critic", self.critic.as_ref().map(Tower::shared_params)),
-        ];
-        for (tower, params) in towers {
-            for (k, p) in params.into_iter().flatten().enumerate() {
+        for (tower, params) in TOWERS.iter().zip(self.towers.towers()) {
+            for (k, p) in params.shared_params().into_iter().enumerate() {
                 named.push((format!("{tower}.trunk{}.{}", k / 2, names[k % 2]), p));
             }
         }
@@ -216,7 +253,7 @@ impl ActorCritic {
 
     fn task_param_labels(&self, t: usize) -> Vec<&'static str> {
         let mut labels = vec!["actor_stem.weight", "actor_stem.bias"];
-        if self.critic.is_some() {
+        if self.towers.towers().len() > 1 {
             labels.extend(["critic_stem.weight", "critic_stem.bias"]);
         }
         labels.extend(["policy.weight", "policy.bias", "value.weight", "value.bias"]);
@@ -279,40 +316,41 @@ impl ActorCritic {
     }
 
     /// Runs the network on one observation batch per task (`obs[t]` is `[B_t, obs_dim_t]`).
+    ///
+    /// With gradient tracking on, the outputs carry libtorch's graph back to the parameters
+    /// (and [`ActorCritic::task_gradients`] can differentiate losses built from them); without
+    /// it (`tch::no_grad`), the cheaper way to train is [`ActorCritic::backward`] with
+    /// gradients at the heads computed by hand.
     pub fn forward(&self, obs: &[Tensor]) -> Output {
-        let (actor_features, actor_trace) = self.actor.forward(obs);
-        let mut traces = vec![actor_trace];
-        let critic_features = match &self.critic {
-            Some(critic) => {
-                let (features, trace) = critic.forward(obs);
-                traces.push(trace);
-                features
-            }
-            None => actor_features.iter().map(Tensor::shallow_clone).collect(),
-        };
-        let dists = actor_features
+        let trace = self.towers.forward(obs);
+        let critic_features = trace.features(self.towers.towers().len() - 1);
+        let policy_out: Vec<Tensor> = trace
+            .features(0)
             .iter()
-            .enumerate()
-            .map(|(t, h)| {
-                let out = self.policy_heads[t].forward(h);
-                match &self.log_std[t] {
-                    Some(log_std) => Distribution::Normal {
-                        mean: out,
-                        log_std: log_std.shallow_clone(),
-                    },
-                    None => Distribution::categorical(&out),
-                }
+            .zip(&self.policy_heads)
+            .map(|(h, head)| head.forward(h))
+            .collect();
+        let dists = policy_out
+            .iter()
+            .zip(&self.log_std)
+            .map(|(out, log_std)| match log_std {
+                Some(log_std) => Distribution::Normal {
+                    mean: out.shallow_clone(),
+                    log_std: log_std.shallow_clone(),
+                },
+                None => Distribution::categorical(out),
             })
             .collect();
         let values = critic_features
             .iter()
-            .enumerate()
-            .map(|(t, h)| self.value_heads[t].forward(h).squeeze_dim(-1))
+            .zip(&self.value_heads)
+            .map(|(h, head)| head.forward(h).squeeze_dim(-1))
             .collect();
         Output {
             dists,
             values,
-            traces,
+            policy_out,
+            trace,
         }
     }
 
@@ -323,19 +361,14 @@ impl ActorCritic {
 
     /// The weights shared by all tasks (trunk layers of actor, then critic), in a fixed order.
     pub fn shared_params(&self) -> Vec<&Tensor> {
-        let mut params = self.actor.shared_params();
-        if let Some(critic) = &self.critic {
-            params.extend(critic.shared_params());
-        }
-        params
+        let towers = self.towers.towers();
+        towers.iter().flat_map(Tower::shared_params).collect()
     }
 
     /// The weights that belong to task `t` alone (stems, heads, log-std), in a fixed order.
     pub fn task_params(&self, t: usize) -> Vec<&Tensor> {
-        let mut params = self.actor.stem_params(t);
-        if let Some(critic) = &self.critic {
-            params.extend(critic.stem_params(t));
-        }
+        let towers = self.towers.towers();
+        let mut params: Vec<&Tensor> = towers.iter().flat_map(|w| w.stem_params(t)).collect();
         for head in [&self.policy_heads[t], &self.value_heads[t]] {
             params.extend([&head.weight, &head.bias]);
         }
@@ -358,15 +391,17 @@ pub struct TaskGradients {
     /// `own[t]`: `∂L_t/∂` task `t`'s own weights ([`ActorCritic::task_params`]`(t)`),
     /// flattened in that order.
     pub own: Vec<Tensor>,
+    /// The buffer laid out as [`ActorCritic::flat_params`] whose task parts `own` views; its
+    /// shared part is left for the aggregated gradient.
+    pub(crate) flat: Tensor,
 }
 
 impl ActorCritic {
-    /// The gradients of each task's loss `losses[t]` (computed from `out`) with ONE backward
-    /// pass of `Σ_t L_t`.
+    /// The gradients of each task's loss `losses[t]` (built from `out`, which
+    /// [`ActorCritic::forward`] computed with gradient tracking on).
     ///
-    /// For a shared linear layer `z = x Wᵀ + b`, `∂L_t/∂W = Σ_{rows r of t} (∂L/∂z_r)ᵀ x_r` since
-    /// `L_t` depends only on task `t`'s rows; these sums are one batched product over tasks.
-    /// Task-specific weights get `∂(Σ L)/∂θ_t = ∂L_t/∂θ_t` directly. Every task must have rows.
+    /// libtorch differentiates `Σ_t L_t` only as far as the heads' outputs (each task's loss
+    /// reaches only its own heads); [`ActorCritic::backward`] does the rest.
     pub fn task_gradients(
         &self,
         losses: &[Tensor],
@@ -376,74 +411,171 @@ impl ActorCritic {
             [only] => only.shallow_clone(),
             _ => Tensor::stack(losses, 0).sum(Kind::Float),
         };
-        let pre_activations: Vec<&Tensor> = out
-            .traces
-            .iter()
-            .flat_map(|t| t.pre_activations())
-            .collect();
-        let own_params: Vec<Vec<&Tensor>> =
-            (0..self.tasks.len()).map(|t| self.task_params(t)).collect();
-        let mut inputs: Vec<&Tensor> = pre_activations.clone();
-        inputs.extend(own_params.iter().flatten().copied());
-        let mut grads = Tensor::f_run_backward(&[total], &inputs, false, false)?.into_iter();
-        let dz: Vec<Tensor> = grads.by_ref().take(pre_activations.len()).collect();
-        let shared = self.per_task_shared(&dz, out);
-        // A weight that a loss does not reach (say a head unused by that loss) gets zeros.
-        let own = own_params
-            .iter()
-            .map(|params| {
-                let flat: Vec<Tensor> = params
-                    .iter()
-                    .zip(grads.by_ref())
-                    .map(|(p, g)| {
-                        if g.defined() {
-                            g.reshape([-1])
-                        } else {
-                            p.zeros_like().reshape([-1])
-                        }
-                    })
-                    .collect();
-                Tensor::cat(&flat, 0)
+        let tasks = self.tasks.len();
+        let mut inputs: Vec<&Tensor> = out.policy_out.iter().chain(&out.values).collect();
+        inputs.extend(self.log_std.iter().flatten());
+        let grads = Tensor::f_run_backward(&[total], &inputs, false, false)?;
+        // An output that a loss does not reach (say a head unused by that loss) gets zeros.
+        let grad = |k: usize| {
+            if grads[k].defined() {
+                grads[k].shallow_clone()
+            } else {
+                inputs[k].zeros_like()
+            }
+        };
+        let mut log_std = (2 * tasks..inputs.len()).map(grad);
+        let heads: Vec<HeadGradients> = (0..tasks)
+            .map(|t| HeadGradients {
+                policy: grad(t),
+                value: grad(tasks + t),
+                log_std: self.log_std[t].as_ref().and_then(|_| log_std.next()),
             })
             .collect();
-        Ok(TaskGradients { shared, own })
+        Ok(self.backward(out, &heads))
     }
 
-    fn per_task_shared(&self, dz: &[Tensor], out: &Output) -> Tensor {
-        let mut columns = Vec::new();
-        let mut dz = dz.iter();
-        for trace in &out.traces {
-            for input in trace.layer_inputs() {
-                let dz = dz.next().expect("one output gradient per shared layer");
-                columns.extend(per_task_linear_grads(dz, input, trace.rows()));
+    /// The per-task gradients from each task's gradient at its heads' outputs (`heads[t]`,
+    /// for the rows of task `t` in `out`), propagated through the network by hand: per task
+    /// for the shared layers, as one pass for the rest. Every task must have rows.
+    ///
+    /// For a shared linear layer `z = x Wᵀ + b`, `∂L_t/∂W = Σ_{rows r of t} (∂L/∂z_r)ᵀ x_r`
+    /// since `L_t` depends only on task `t`'s rows; these sums are one batched product over
+    /// tasks. Task-specific weights get `∂(Σ L)/∂θ_t = ∂L_t/∂θ_t` directly.
+    pub fn backward(&self, out: &Output, heads: &[HeadGradients]) -> TaskGradients {
+        let mut buffers = self.grad_buffers(out.trace.rows());
+        self.backward_into(out, heads, &mut buffers);
+        buffers.grads
+    }
+
+    /// Fresh buffers for [`ActorCritic::backward_into`] on batches of `rows[t]` rows of task
+    /// `t`.
+    pub fn grad_buffers(&self, rows: &[i64]) -> GradBuffers {
+        let float = (Kind::Float, self.device);
+        let tasks = self.tasks.len();
+        let flat = Tensor::empty([self.flat.numel() as i64], float);
+        let shared = Tensor::empty([tasks as i64, self.shared_len], float);
+        let towers = self.towers.towers().len() as i64;
+        let width = self.policy_heads[0].shape()[1];
+        let total: i64 = rows.iter().sum();
+        let d_features = Tensor::empty([towers, total, width], float);
+        let mut start = 0;
+        let mut heads = Vec::with_capacity(tasks);
+        let mut d_rows = Vec::with_capacity(tasks);
+        for (t, &n) in rows.iter().enumerate() {
+            // Task t's parameters: its stems (one per tower), policy, value, log-std.
+            let params = self.task_params(t);
+            let (stems, rest) = params.split_at(2 * towers as usize);
+            let mut offset =
+                self.own_offsets[t] + stems.iter().map(|p| p.numel() as i64).sum::<i64>();
+            heads.push(
+                rest.iter()
+                    .map(|p| {
+                        let size = p.size();
+                        let strides = if size.len() == 2 {
+                            vec![size[1], 1]
+                        } else {
+                            vec![1]
+                        };
+                        offset += p.numel() as i64;
+                        flat.as_strided(
+                            size.as_slice(),
+                            strides.as_slice(),
+                            offset - p.numel() as i64,
+                        )
+                    })
+                    .collect(),
+            );
+            d_rows.push(
+                (0..towers)
+                    .map(|c| match tasks {
+                        1 => d_features.get(c),
+                        _ => d_features.get(c).narrow(0, start, n),
+                    })
+                    .collect(),
+            );
+            start += n;
+        }
+        let tower = self.towers.slots(&shared, &flat, rows);
+        let own = (0..tasks)
+            .map(|t| {
+                let end = self.own_offsets.get(t + 1).copied();
+                let end = end.unwrap_or(self.flat.numel() as i64);
+                flat.narrow(0, self.own_offsets[t], end - self.own_offsets[t])
+            })
+            .collect();
+        GradBuffers {
+            rows: rows.to_vec(),
+            grads: TaskGradients { shared, own, flat },
+            d_features,
+            heads,
+            d_rows,
+            tower,
+        }
+    }
+
+    /// [`ActorCritic::backward`] into `buffers` (made by [`ActorCritic::grad_buffers`] for
+    /// the rows of `out`; fresh ones if they were made for other rows), overwriting what the
+    /// previous call left there.
+    pub fn backward_into(&self, out: &Output, heads: &[HeadGradients], buffers: &mut GradBuffers) {
+        let rows = out.trace.rows();
+        if buffers.rows != rows {
+            *buffers = self.grad_buffers(rows);
+        }
+        tch::no_grad(|| {
+            let towers = self.towers.towers().len();
+            let features = out.trace.features(0);
+            let critic_features = out.trace.features(towers - 1);
+            for (t, g) in heads.iter().enumerate() {
+                let slots = &buffers.heads[t];
+                let (policy, value) = (&self.policy_heads[t], &self.value_heads[t]);
+                let d_value = g.value.unsqueeze(-1);
+                linear_grads(&g.policy, &features[t], &slots[0], &slots[1]);
+                linear_grads(&d_value, &critic_features[t], &slots[2], &slots[3]);
+                if let Some(slot) = slots.get(4) {
+                    match &g.log_std {
+                        Some(d) => slot.shallow_clone().copy_(d),
+                        None => drop(slot.shallow_clone().zero_()),
+                    }
+                }
+                let d_rows = &buffers.d_rows[t];
+                let _ = g.policy.mm_out(&d_rows[0], &policy.weight);
+                match d_rows.get(1) {
+                    Some(critic) => drop(d_value.mm_out(critic, &value.weight)),
+                    None => drop(d_rows[0].shallow_clone().addmm_(&d_value, &value.weight)),
+                }
             }
-        }
-        if columns.is_empty() {
-            return Tensor::zeros([self.tasks.len() as i64, 0], (Kind::Float, self.device));
-        }
-        Tensor::cat(&columns, 1)
+            (self.towers).backward(&out.trace, &buffers.d_features, &buffers.tower);
+        });
     }
 }
 
-/// Per-task gradients `[T, out·in]` and `[T, out]` of a linear layer's weight and bias, from
-/// the gradient `dz` `[B, out]` at its output and its input `x` `[B, in]`, rows grouped by task
-/// (`rows[t]` each): `∂L_t/∂W = dz_tᵀ x_t`, `∂L_t/∂b = Σ_rows dz_t`.
-fn per_task_linear_grads(dz: &Tensor, x: &Tensor, rows: &[i64]) -> [Tensor; 2] {
-    let tasks = rows.len() as i64;
-    let (outputs, inputs) = (dz.size()[1], x.size()[1]);
-    if rows.iter().all(|&n| n == rows[0]) {
-        // Equal shares (the usual case): one batched product over [T, n, ·] views.
-        let dz = dz.view([tasks, rows[0], outputs]);
-        let x = x.view([tasks, rows[0], inputs]);
-        let weight = dz.transpose(1, 2).bmm(&x).reshape([tasks, -1]);
-        return [weight, dz.sum_dim_intlist(1, false, Kind::Float)];
+/// Buffers that [`ActorCritic::backward_into`] writes a step's gradients into, with every view
+/// of them it needs made once: reused from one step to the next, they spare each step its
+/// allocations and most of its view operations.
+#[derive(Debug)]
+pub struct GradBuffers {
+    rows: Vec<i64>,
+    grads: TaskGradients,
+    /// `∂L/∂` each tower's features, `[towers, B, width]`.
+    d_features: Tensor,
+    /// Per task: views of `grads.flat` for the policy head's weight and bias, the value
+    /// head's, and the log-std if any.
+    heads: Vec<Vec<Tensor>>,
+    /// Per task and tower: that task's rows of `d_features`.
+    d_rows: Vec<Vec<Tensor>>,
+    tower: TowerSlots,
+}
+
+impl GradBuffers {
+    /// The gradients of the last [`ActorCritic::backward_into`], valid until the next one.
+    pub fn gradients(&self) -> &TaskGradients {
+        &self.grads
     }
-    let (mut weights, mut biases, mut start) = (Vec::new(), Vec::new(), 0);
-    for &n in rows {
-        let (dz, x) = (dz.narrow(0, start, n), x.narrow(0, start, n));
-        weights.push(dz.tr().mm(&x).reshape([-1]));
-        biases.push(dz.sum_dim_intlist(0, false, Kind::Float));
-        start += n;
-    }
-    [Tensor::stack(&weights, 0), Tensor::stack(&biases, 0)]
+}
+
+/// Writes `∂L/∂W = dzᵀ x` into `weight` and `∂L/∂b = Σ_rows dz` into `bias` for a linear
+/// layer with output gradient `dz` `[B, out]` and input `x` `[B, in]`.
+fn linear_grads(dz: &Tensor, x: &Tensor, weight: &Tensor, bias: &Tensor) {
+    let _ = dz.tr().mm_out(weight, x);
+    let _ = dz.sum_intlist_out(bias, [0i64].as_slice(), false, Kind::Float);
 }

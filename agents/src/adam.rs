@@ -31,6 +31,8 @@ pub struct Adam {
     config: AdamConfig,
     first: Vec<Tensor>,
     second: Vec<Tensor>,
+    /// One buffer per parameter for intermediate results, so that a step allocates nothing.
+    scratch: Vec<Tensor>,
     steps: i64,
 }
 
@@ -42,6 +44,7 @@ impl Adam {
             config,
             first: zeros(),
             second: zeros(),
+            scratch: zeros(),
             steps: 0,
         }
     }
@@ -75,26 +78,37 @@ impl Adam {
         let device = self.first.first().map_or(tch::Device::Cpu, Tensor::device);
         let to = |v: Vec<Tensor>| v.into_iter().map(|t| t.to_device(device)).collect();
         (self.first, self.second, self.steps) = (to(first), to(second), steps);
+        self.scratch = self.first.iter().map(Tensor::zeros_like).collect();
         Ok(())
     }
 
-    /// One update `θ ← θ − lr · m̂ / (√v̂ + ε)` of every parameter with its gradient.
+    /// One update `θ ← θ − lr · m̂ / (√v̂ + ε)` of every parameter with its gradient, as
+    /// PyTorch's single-tensor Adam computes it (`m ← lerp(m, g, 1 − β₁)`,
+    /// `v ← lerp(v, g², 1 − β₂)`, `θ ← θ − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)`), with
+    /// in-place operations and no allocation.
     pub fn step(&mut self, params: &[&Tensor], grads: &[Tensor], lr: f64) {
         let c = self.config;
         self.steps += 1;
         let bias1 = 1.0 - c.beta1.powi(self.steps as i32);
-        let bias2 = 1.0 - c.beta2.powi(self.steps as i32);
+        let bias2_sqrt = (1.0 - c.beta2.powi(self.steps as i32)).sqrt();
         tch::no_grad(|| {
             for (k, (p, g)) in params.iter().zip(grads).enumerate() {
-                let m = &mut self.first[k];
-                let _ = m.g_mul_scalar_(c.beta1).g_add_(&(g * (1.0 - c.beta1)));
-                let v = &mut self.second[k];
+                let (m, v, scratch) = (
+                    &mut self.first[k],
+                    &mut self.second[k],
+                    &mut self.scratch[k],
+                );
+                let _ = m.lerp_(g, 1.0 - c.beta1);
+                let _ = v.lerp_(&g.mul_out(scratch, g), 1.0 - c.beta2);
+                if lr == 0.0 {
+                    continue;
+                }
+                // m / (√v/√b₂ + ε) · lr/b₁ = m / ((√v + ε√b₂) · b₁/(lr √b₂)): one addcdiv_.
                 let _ = v
-                    .g_mul_scalar_(c.beta2)
-                    .g_add_(&(g.square() * (1.0 - c.beta2)));
-                let denominator = (&*v / bias2).sqrt() + c.eps;
-                let mut p = p.shallow_clone();
-                let _ = p.g_sub_(&(&*m / &denominator * (lr / bias1)));
+                    .sqrt_out(scratch)
+                    .g_add_scalar_(c.eps * bias2_sqrt)
+                    .g_mul_scalar_(-bias1 / (lr * bias2_sqrt));
+                let _ = p.shallow_clone().addcdiv_(m, scratch);
             }
         });
     }
@@ -104,18 +118,21 @@ impl Adam {
 /// `clip_grad_norm_`, with its 1e-6 guard); returns the norm before clipping as a scalar
 /// tensor. Nothing is read back from the device.
 pub fn clip_global_norm(grads: &mut [Tensor], max_norm: f64) -> Tensor {
-    let squares: Vec<Tensor> = grads
-        .iter()
-        .map(|g| g.square().sum(tch::Kind::Float))
-        .collect();
-    let norm = Tensor::stack(&squares, 0).sum(tch::Kind::Float).sqrt();
-    let scale = (max_norm / (&norm + 1e-6)).clamp_max(1.0);
     tch::no_grad(|| {
+        let norm = match grads {
+            [only] => only.norm(),
+            _ => {
+                let norms: Vec<Tensor> = grads.iter().map(Tensor::norm).collect();
+                Tensor::stack(&norms, 0).norm()
+            }
+        };
+        let mut scale = &norm + 1e-6;
+        let _ = scale.reciprocal_().g_mul_scalar_(max_norm).clamp_max_(1.0);
         for g in grads.iter_mut() {
             let _ = g.g_mul_(&scale);
         }
-    });
-    norm
+        norm
+    })
 }
 
 #[cfg(test)]

@@ -72,8 +72,11 @@ fn cuda_devices() -> Result<usize, String> {
 /// Loads `libtorch_cuda.so` from the libtorch folder known at build time, else from the
 /// library search path (`LD_LIBRARY_PATH`, for a libtorch that has moved since the build).
 fn load_torch_cuda() -> Result<(), String> {
-    let built = option_env!("POLYTASK_LIBTORCH_LIB").map(|dir| std::path::Path::new(dir).join("libtorch_cuda.so"));
-    let candidates = built.into_iter().chain([std::path::PathBuf::from("libtorch_cuda.so")]);
+    let built = option_env!("POLYTASK_LIBTORCH_LIB")
+        .map(|dir| std::path::Path::new(dir).join("libtorch_cuda.so"));
+    let candidates = built
+        .into_iter()
+        .chain([std::path::PathBuf::from("libtorch_cuda.so")]);
     let mut errors = Vec::new();
     for path in candidates {
         // SAFETY: loading libtorch's own CUDA library runs its static initialisers, which only

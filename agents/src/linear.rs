@@ -21,6 +21,17 @@ impl Linear {
         }
     }
 
+    /// `[out, in]`.
+    pub(crate) fn shape(&self) -> [i64; 2] {
+        let size = self.weight.size();
+        [size[0], size[1]]
+    }
+
+    /// Number of parameters (weights and bias).
+    pub(crate) fn numel(&self) -> i64 {
+        (self.weight.numel() + self.bias.numel()) as i64
+    }
+
     /// Applies the layer to `x` `[B, in]`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         x.linear(&self.weight, Some(&self.bias))

@@ -1,6 +1,10 @@
 //! The PPO clipped-surrogate loss (Schulman et al. 2017, "Proximal Policy Optimization
 //! Algorithms", eq. 7 and eq. 9), written as CleanRL's `ppo.py` computes it, including its
-//! diagnostics `approx_kl` (the `(r − 1) − log r` estimator) and `clipfrac`.
+//! diagnostics `approx_kl` (the `(r − 1) − log r` estimator) and `clipfrac`; and A2C's loss.
+//!
+//! Each loss comes twice: as its value ([`ppo_loss`], [`a2c_loss`]: every term, for logging
+//! and for libtorch's autograd) and as its gradient at the per-row quantities it reads
+//! ([`ppo_grads`], [`a2c_grads`]), written out by hand so that a learner step needs no graph.
 
 use tch::{Kind, Tensor};
 
@@ -32,8 +36,8 @@ impl Default for PpoConfig {
     }
 }
 
-/// The terms of a loss for one task's minibatch. `total` carries the gradient; the other
-/// fields are detached scalars for logging.
+/// The terms of a loss for one task's minibatch. `total` carries the gradient (when the
+/// inputs do); the other fields are detached scalars for logging.
 #[derive(Debug)]
 pub struct LossTerms {
     /// `policy − ent_coef · entropy + vf_coef · value`.
@@ -60,8 +64,6 @@ pub struct Batch<'a> {
     pub new_log_prob: &'a Tensor,
     /// `log π_old(a|s)` recorded at collection.
     pub old_log_prob: &'a Tensor,
-    /// Entropy of `π_θ(·|s)`.
-    pub entropy: &'a Tensor,
     /// `V_θ(s)`.
     pub new_value: &'a Tensor,
     /// `V_old(s)` recorded at collection.
@@ -72,8 +74,23 @@ pub struct Batch<'a> {
     pub returns: &'a Tensor,
 }
 
-/// PPO's loss on one task's minibatch.
-pub fn ppo_loss(b: &Batch<'_>, c: &PpoConfig) -> LossTerms {
+/// The gradient of a loss at the per-row quantities of its [`Batch`] and the entropy: what
+/// [`crate::distribution::Distribution::backward`] and the value head propagate further.
+///
+/// # Shapes
+/// `log_prob` and `value` are `[B]`.
+#[derive(Debug)]
+pub struct RowGradients {
+    /// `∂L/∂ log π_θ(a_i|s_i)`.
+    pub log_prob: Tensor,
+    /// `∂L/∂V_θ(s_i)`.
+    pub value: Tensor,
+    /// `∂L/∂H_i`, the same for every row (`−ent_coef / B`).
+    pub entropy: f64,
+}
+
+/// PPO's loss on one task's minibatch, with `entropy` `[B]` the entropy of `π_θ(·|s)`.
+pub fn ppo_loss(b: &Batch<'_>, entropy: &Tensor, c: &PpoConfig) -> LossTerms {
     let log_ratio = b.new_log_prob - b.old_log_prob;
     let ratio = log_ratio.exp();
     let (approx_kl, clipfrac) = tch::no_grad(|| {
@@ -85,11 +102,7 @@ pub fn ppo_loss(b: &Batch<'_>, c: &PpoConfig) -> LossTerms {
             .mean(Kind::Float);
         (kl, clipped)
     });
-    let adv = if c.norm_adv {
-        normalize(b.advantages)
-    } else {
-        b.advantages.shallow_clone()
-    };
+    let adv = advantages(b, c);
     let unclipped = -&adv * &ratio;
     let clipped = -&adv * ratio.clamp(1.0 - c.clip_coef, 1.0 + c.clip_coef);
     let policy = unclipped.maximum(&clipped).mean(Kind::Float);
@@ -103,7 +116,96 @@ pub fn ppo_loss(b: &Batch<'_>, c: &PpoConfig) -> LossTerms {
     } else {
         (b.new_value - b.returns).square().mean(Kind::Float) * 0.5
     };
-    let entropy = b.entropy.mean(Kind::Float);
+    terms(policy, value, entropy, approx_kl, clipfrac, c)
+}
+
+/// The gradient of [`ppo_loss`]`(b, …).total` at `b.new_log_prob`, `b.new_value` and the
+/// entropy, computed directly (no graph needed).
+///
+/// Where the surrogate's two branches are equal (inside the clip range, or by rounding at
+/// its edge) the whole gradient goes through the unclipped one, and likewise for the clipped
+/// value loss; autograd's `maximum` splits such ties in halves, which inside the clip range
+/// sums to the same.
+pub fn ppo_grads(b: &Batch<'_>, c: &PpoConfig) -> RowGradients {
+    let rows = b.new_log_prob.size()[0] as f64;
+    let adv = advantages(b, c);
+    let ratio = (b.new_log_prob - b.old_log_prob).exp();
+    // −min(A·r, A·clip(r)) reaches log π through A·r = A·r·∂log π wherever A·r ≤ A·clip(r).
+    let unclipped = &adv * &ratio;
+    let clipped_ratio = ratio.clamp(1.0 - c.clip_coef, 1.0 + c.clip_coef);
+    let through = unclipped.le_tensor(&(adv * clipped_ratio));
+    let log_prob = unclipped.where_scalarother(&through, 0.0) * (-1.0 / rows);
+    let error = b.new_value - b.returns;
+    let value = if c.clip_vloss {
+        let delta = b.new_value - b.old_value;
+        let clipped_delta = delta.clamp(-c.clip_coef, c.clip_coef);
+        let clipped_error = (b.old_value + &clipped_delta) - b.returns;
+        // The clipped value moves with V only where the clamp left the difference unchanged.
+        let clipped_grad = clipped_error.where_scalarother(&delta.eq_tensor(&clipped_delta), 0.0);
+        let larger = error.square().ge_tensor(&clipped_error.square());
+        error.where_self(&larger, &clipped_grad) * (c.vf_coef / rows)
+    } else {
+        error * (c.vf_coef / rows)
+    };
+    RowGradients {
+        log_prob,
+        value,
+        entropy: -c.ent_coef / rows,
+    }
+}
+
+/// A2C's loss (Mnih et al. 2016) in Stable-Baselines3's form: `−E[A · log π]`, mean-squared
+/// value error (no ½), entropy bonus (`entropy` `[B]`). `old_*` fields are only used for
+/// `approx_kl`.
+pub fn a2c_loss(b: &Batch<'_>, entropy: &Tensor, c: &PpoConfig) -> LossTerms {
+    let adv = advantages(b, c);
+    let policy = -(adv * b.new_log_prob).mean(Kind::Float);
+    let value = (b.new_value - b.returns).square().mean(Kind::Float);
+    let approx_kl = tch::no_grad(|| {
+        let log_ratio = b.new_log_prob - b.old_log_prob;
+        (log_ratio.exp() - 1.0 - log_ratio).mean(Kind::Float)
+    });
+    let clipfrac = Tensor::zeros([], (Kind::Float, b.advantages.device()));
+    terms(policy, value, entropy, approx_kl, clipfrac, c)
+}
+
+/// The gradient of [`a2c_loss`]`(b, …).total` at `b.new_log_prob`, `b.new_value` and the
+/// entropy, computed directly (no graph needed).
+pub fn a2c_grads(b: &Batch<'_>, c: &PpoConfig) -> RowGradients {
+    let rows = b.new_log_prob.size()[0] as f64;
+    RowGradients {
+        log_prob: advantages(b, c) * (-1.0 / rows),
+        value: (b.new_value - b.returns) * (2.0 * c.vf_coef / rows),
+        entropy: -c.ent_coef / rows,
+    }
+}
+
+/// `(x − mean) / (std + 1e-8)` over a task's minibatch (unbiased std, as CleanRL); a single
+/// value is left as it is.
+pub fn normalize_advantages(x: &Tensor) -> Tensor {
+    if x.numel() < 2 {
+        return x.shallow_clone();
+    }
+    (x - x.mean(Kind::Float)) / (x.std(true) + 1e-8)
+}
+
+fn advantages(b: &Batch<'_>, c: &PpoConfig) -> Tensor {
+    if c.norm_adv {
+        normalize_advantages(b.advantages)
+    } else {
+        b.advantages.shallow_clone()
+    }
+}
+
+fn terms(
+    policy: Tensor,
+    value: Tensor,
+    entropy: &Tensor,
+    approx_kl: Tensor,
+    clipfrac: Tensor,
+    c: &PpoConfig,
+) -> LossTerms {
+    let entropy = entropy.mean(Kind::Float);
     let total = &policy - c.ent_coef * &entropy + c.vf_coef * &value;
     LossTerms {
         total,
@@ -113,39 +215,6 @@ pub fn ppo_loss(b: &Batch<'_>, c: &PpoConfig) -> LossTerms {
         approx_kl,
         clipfrac,
     }
-}
-
-/// A2C's loss (Mnih et al. 2016) in Stable-Baselines3's form: `−E[A · log π]`, mean-squared
-/// value error (no ½), entropy bonus. `old_*` fields are only used for `approx_kl`.
-pub fn a2c_loss(b: &Batch<'_>, c: &PpoConfig) -> LossTerms {
-    let adv = if c.norm_adv {
-        normalize(b.advantages)
-    } else {
-        b.advantages.shallow_clone()
-    };
-    let policy = -(adv * b.new_log_prob).mean(Kind::Float);
-    let value = (b.new_value - b.returns).square().mean(Kind::Float);
-    let entropy = b.entropy.mean(Kind::Float);
-    let total = &policy - c.ent_coef * &entropy + c.vf_coef * &value;
-    let approx_kl = tch::no_grad(|| {
-        let log_ratio = b.new_log_prob - b.old_log_prob;
-        (log_ratio.exp() - 1.0 - log_ratio).mean(Kind::Float)
-    });
-    LossTerms {
-        total,
-        policy: policy.detach(),
-        value: value.detach(),
-        entropy: entropy.detach(),
-        approx_kl,
-        clipfrac: Tensor::zeros([], (Kind::Float, b.advantages.device())),
-    }
-}
-
-fn normalize(x: &Tensor) -> Tensor {
-    if x.numel() < 2 {
-        return x.shallow_clone();
-    }
-    (x - x.mean(Kind::Float)) / (x.std(true) + 1e-8)
 }
 
 #[cfg(test)]
@@ -170,7 +239,6 @@ mod tests {
         let b = Batch {
             new_log_prob: &new,
             old_log_prob: &old,
-            entropy: &t(&[0.7, 0.5]),
             new_value: &t(&[1.0, 2.0]),
             old_value: &zeros,
             advantages: &adv,
@@ -181,7 +249,7 @@ mod tests {
             clip_vloss: false,
             ..PpoConfig::default()
         };
-        let l = ppo_loss(&b, &c);
+        let l = ppo_loss(&b, &t(&[0.7, 0.5]), &c);
         // max(-1·1.6487, -1·1.2) = -1.2 ; max(1·0.6065, 1·0.8) = 0.8 ; mean = -0.2
         assert!((scalar(&l.policy) + 0.2).abs() < 1e-6);
         assert!((scalar(&l.value) - 0.5 * (1.0 + 4.0) / 2.0).abs() < 1e-6);
@@ -201,7 +269,6 @@ mod tests {
         let b = Batch {
             new_log_prob: &zero,
             old_log_prob: &zero,
-            entropy: &zero,
             new_value: &one,
             old_value: &zero,
             advantages: &zero,
@@ -209,6 +276,7 @@ mod tests {
         };
         let l = ppo_loss(
             &b,
+            &zero,
             &PpoConfig {
                 norm_adv: false,
                 ..PpoConfig::default()
@@ -226,7 +294,6 @@ mod tests {
         let b = Batch {
             new_log_prob: &lp,
             old_log_prob: &lp,
-            entropy: &t(&[0.0, 0.0]),
             new_value: &v,
             old_value: &v,
             advantages: &adv,
@@ -234,6 +301,7 @@ mod tests {
         };
         let l = a2c_loss(
             &b,
+            &t(&[0.0, 0.0]),
             &PpoConfig {
                 norm_adv: false,
                 ..PpoConfig::default()
@@ -245,5 +313,57 @@ mod tests {
         );
         assert!((scalar(&l.value) - 0.5).abs() < 1e-6);
         assert_eq!(scalar(&l.approx_kl), 0.0);
+    }
+
+    /// Autograd's gradient of `total` at (new log-prob, new value, entropy) against the
+    /// hand-written one, on random rows with ratios on both sides of the clip range.
+    fn check_grads(c: &PpoConfig, a2c: bool) {
+        tch::manual_seed(7);
+        let f = (Kind::Float, tch::Device::Cpu);
+        let rows = 64;
+        let new_lp = (Tensor::randn([rows], f) * 0.3 - 1.0).set_requires_grad(true);
+        let old_lp = &new_lp.detach() + Tensor::randn([rows], f) * 0.3;
+        let new_v = Tensor::randn([rows], f).set_requires_grad(true);
+        let old_v = &new_v.detach() + Tensor::randn([rows], f) * 0.3;
+        let entropy = Tensor::rand([rows], f).set_requires_grad(true);
+        let adv = Tensor::randn([rows], f);
+        let ret = Tensor::randn([rows], f);
+        let b = Batch {
+            new_log_prob: &new_lp,
+            old_log_prob: &old_lp,
+            new_value: &new_v,
+            old_value: &old_v,
+            advantages: &adv,
+            returns: &ret,
+        };
+        let (total, grads) = if a2c {
+            (a2c_loss(&b, &entropy, c).total, a2c_grads(&b, c))
+        } else {
+            (ppo_loss(&b, &entropy, c).total, ppo_grads(&b, c))
+        };
+        let auto = Tensor::run_backward(&[total], &[&new_lp, &new_v, &entropy], false, false);
+        let close = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]) < 1e-7;
+        assert!(close(&auto[0], &grads.log_prob), "log-prob gradient, {c:?}");
+        assert!(close(&auto[1], &grads.value), "value gradient, {c:?}");
+        let entropy_grad = Tensor::full([rows], grads.entropy, f);
+        assert!(close(&auto[2], &entropy_grad), "entropy gradient, {c:?}");
+    }
+
+    #[test]
+    fn hand_written_gradients_match_autograd() {
+        for clip_vloss in [false, true] {
+            for norm_adv in [false, true] {
+                for ent_coef in [0.0, 0.01] {
+                    let c = PpoConfig {
+                        clip_vloss,
+                        norm_adv,
+                        ent_coef,
+                        ..PpoConfig::default()
+                    };
+                    check_grads(&c, false);
+                    check_grads(&c, true);
+                }
+            }
+        }
     }
 }

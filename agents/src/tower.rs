@@ -1,40 +1,21 @@
-//! One tanh MLP over task-grouped rows: a stem per task, then trunk layers shared by all tasks.
-//! It records what each shared layer saw, from which per-task weight gradients follow.
+//! The actor's and the critic's tanh MLPs — each a stem per task, then trunk layers shared by
+//! all tasks — run together as one batched MLP: their weights stacked `[k, …]` (`k` = 2, or 1
+//! with a shared critic), one batched product per layer for both. The stacked weights are
+//! views of the network's flat parameter buffer, or (with gradient tracking on) stacks of the
+//! parameter leaves, so that libtorch's graph reaches every parameter.
+//!
+//! [`TowerStack::backward`] computes the weight gradients by hand from the recorded
+//! activations: per task for the shared trunk, directly for each task's stem.
 
-use tch::{nn, Tensor};
+use tch::{nn, Kind, Tensor};
 
 use crate::linear::Linear;
 
-/// Per-task stems into a shared trunk.
+/// One MLP: a stem per task, then the shared trunk.
 #[derive(Debug)]
 pub(crate) struct Tower {
     stems: Vec<Linear>,
     trunk: Vec<Linear>,
-}
-
-/// The inputs and pre-activations of the shared layers on one batch, and its task grouping.
-#[derive(Debug)]
-pub(crate) struct TowerTrace {
-    inputs: Vec<Tensor>,
-    pre_activations: Vec<Tensor>,
-    rows: Vec<i64>,
-}
-
-impl TowerTrace {
-    /// Input `[B, in]` of each shared layer.
-    pub(crate) fn layer_inputs(&self) -> &[Tensor] {
-        &self.inputs
-    }
-
-    /// Pre-activation `[B, out]` of each shared layer.
-    pub(crate) fn pre_activations(&self) -> impl Iterator<Item = &Tensor> {
-        self.pre_activations.iter()
-    }
-
-    /// Rows of each task in the batch.
-    pub(crate) fn rows(&self) -> &[i64] {
-        &self.rows
-    }
 }
 
 impl Tower {
@@ -54,41 +35,9 @@ impl Tower {
         Self { stems, trunk }
     }
 
-    /// Features `[B_t, width]` per task, and the trace of the shared layers.
-    pub(crate) fn forward(&self, obs: &[Tensor]) -> (Vec<Tensor>, TowerTrace) {
-        let rows: Vec<i64> = obs.iter().map(|o| o.size()[0]).collect();
-        let stemmed: Vec<Tensor> = obs
-            .iter()
-            .zip(&self.stems)
-            .map(|(o, s)| s.forward(o).tanh())
-            .collect();
-        // One task needs no concatenation and no split (the common single-task case).
-        let mut h = if stemmed.len() == 1 {
-            stemmed[0].shallow_clone()
-        } else {
-            Tensor::cat(&stemmed, 0)
-        };
-        let mut inputs = Vec::with_capacity(self.trunk.len());
-        let mut pre_activations = Vec::with_capacity(self.trunk.len());
-        for layer in &self.trunk {
-            let z = layer.forward(&h);
-            let next = z.tanh();
-            inputs.push(std::mem::replace(&mut h, next));
-            pre_activations.push(z);
-        }
-        let features = if rows.len() == 1 {
-            vec![h]
-        } else {
-            h.split_with_sizes(&rows, 0)
-        };
-        (
-            features,
-            TowerTrace {
-                inputs,
-                pre_activations,
-                rows,
-            },
-        )
+    /// Number of trunk parameters.
+    pub(crate) fn shared_len(&self) -> i64 {
+        self.trunk.iter().map(Linear::numel).sum()
     }
 
     pub(crate) fn shared_params(&self) -> Vec<&Tensor> {
@@ -115,5 +64,360 @@ impl Tower {
             .map(|l| vec![&mut l.weight, &mut l.bias])
             .collect();
         (shared, stems)
+    }
+}
+
+/// A layer of the `k` towers stacked: weights `[k, out, in]`, the same transposed
+/// `[k, in, out]`, biases `[k, 1, out]`.
+#[derive(Debug)]
+struct StackedLinear {
+    weight: Tensor,
+    weight_t: Tensor,
+    bias: Tensor,
+}
+
+impl StackedLinear {
+    /// Views of `flat` for `k` layers whose weights start at `offset`, `stride` apart, each
+    /// followed by its bias.
+    fn view(flat: &Tensor, k: i64, [out, inputs]: [i64; 2], offset: i64, stride: i64) -> Self {
+        Self {
+            weight: flat.as_strided([k, out, inputs], [stride, inputs, 1], offset),
+            weight_t: flat.as_strided([k, inputs, out], [stride, 1, inputs], offset),
+            bias: flat.as_strided([k, 1, out], [stride, out, 1], offset + out * inputs),
+        }
+    }
+
+    /// Stacks of the layers' own tensors, differentiable with respect to them.
+    fn stack(layers: &[&Linear]) -> Self {
+        let weights: Vec<&Tensor> = layers.iter().map(|l| &l.weight).collect();
+        let biases: Vec<&Tensor> = layers.iter().map(|l| &l.bias).collect();
+        let weight = Tensor::stack(&weights, 0);
+        Self {
+            weight_t: weight.transpose(1, 2),
+            weight,
+            bias: Tensor::stack(&biases, 0).unsqueeze(1),
+        }
+    }
+
+    /// `tanh(x Wᵀ + b)` for each of the `k` layers, `x` `[k, B, in]`.
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let mut z = self.bias.baddbmm(x, &self.weight_t, 1.0, 1.0);
+        let _ = z.tanh_();
+        z
+    }
+}
+
+/// The towers run as one (see the module documentation).
+#[derive(Debug)]
+pub(crate) struct TowerStack {
+    towers: Vec<Tower>,
+    /// Stacked views of the flat buffer per task's stem and per trunk layer (see
+    /// [`TowerStack::bind`]).
+    stems: Vec<StackedLinear>,
+    trunk: Vec<StackedLinear>,
+    /// Where task `t`'s stem of the first tower starts in the flat buffer.
+    stem_offsets: Vec<i64>,
+}
+
+/// What the towers saw and produced on one batch: the stems' inputs, every activation, and
+/// the task grouping of the rows.
+#[derive(Debug)]
+pub(crate) struct TowerTrace {
+    /// Each task's observations `[B_t, obs_dim_t]`.
+    obs: Vec<Tensor>,
+    /// `activations[0]` `[k, B, h1]` is the stems' output over all rows; `activations[i + 1]`
+    /// is the output of trunk layer `i` (after tanh).
+    activations: Vec<Tensor>,
+    /// `features[c][t]`: tower `c`'s features `[B_t, width]` of task `t`'s rows.
+    features: Vec<Vec<Tensor>>,
+    rows: Vec<i64>,
+}
+
+impl TowerTrace {
+    /// Tower `c`'s features `[B_t, width]` per task.
+    pub(crate) fn features(&self, c: usize) -> &[Tensor] {
+        &self.features[c]
+    }
+
+    /// Rows of each task.
+    pub(crate) fn rows(&self) -> &[i64] {
+        &self.rows
+    }
+}
+
+/// Views of the gradient buffers where [`TowerStack::backward`] writes, made once for a
+/// batch layout (see [`TowerStack::slots`]).
+#[derive(Debug)]
+pub(crate) struct TowerSlots {
+    /// Per trunk layer, the per-task weight and bias gradients: for one task `[k, out, in]`
+    /// and `[k, out]`; for equal shares `[k, T, out, in]` and `[k, T, out]`; else one pair
+    /// per task.
+    trunk: Vec<Vec<[Tensor; 2]>>,
+    /// Per task, each tower's stem weight gradient `[h1, in]` and the biases' `[k, h1]`.
+    stems: Vec<(Vec<Tensor>, Tensor)>,
+}
+
+impl TowerStack {
+    /// The towers (all of the same shapes) as one; [`TowerStack::bind`] must follow once the
+    /// parameters live in the flat buffer.
+    pub(crate) fn new(towers: Vec<Tower>) -> Self {
+        Self {
+            towers,
+            stems: Vec::new(),
+            trunk: Vec::new(),
+            stem_offsets: Vec::new(),
+        }
+    }
+
+    /// The towers, in order.
+    pub(crate) fn towers(&self) -> &[Tower] {
+        &self.towers
+    }
+
+    /// The towers, mutably.
+    pub(crate) fn towers_mut(&mut self) -> &mut [Tower] {
+        &mut self.towers
+    }
+
+    /// Makes the stacked views of `flat`, in which the towers' trunks come first, one after
+    /// the other, and task `t`'s stems (one per tower, one after the other) start at
+    /// `stem_offsets[t]`.
+    pub(crate) fn bind(&mut self, flat: &Tensor, stem_offsets: Vec<i64>) {
+        let k = self.towers.len() as i64;
+        let first = &self.towers[0];
+        let stride = first.shared_len();
+        let mut offset = 0;
+        self.trunk = first
+            .trunk
+            .iter()
+            .map(|l| {
+                let layer = StackedLinear::view(flat, k, l.shape(), offset, stride);
+                offset += l.numel();
+                layer
+            })
+            .collect();
+        self.stems = first
+            .stems
+            .iter()
+            .zip(&stem_offsets)
+            .map(|(l, &offset)| StackedLinear::view(flat, k, l.shape(), offset, l.numel()))
+            .collect();
+        self.stem_offsets = stem_offsets;
+    }
+
+    /// The views of `shared` (the `[T, P]` per-task gradient matrix) and `flat` (laid out as
+    /// the parameters) that [`TowerStack::backward`] writes into, for batches of `rows[t]`
+    /// rows per task.
+    pub(crate) fn slots(&self, shared: &Tensor, flat: &Tensor, rows: &[i64]) -> TowerSlots {
+        let k = self.towers.len() as i64;
+        let first = &self.towers[0];
+        let tasks = rows.len() as i64;
+        let mut offset = 0;
+        let trunk = first
+            .trunk
+            .iter()
+            .map(|l| {
+                let slots = Slots {
+                    buffer: shared,
+                    towers: k,
+                    offset,
+                    tower_stride: first.shared_len(),
+                    task_stride: shared.size()[1],
+                };
+                offset += l.numel();
+                if tasks > 1 && rows.iter().all(|&n| n == rows[0]) {
+                    vec![slots.all(l.shape(), tasks)]
+                } else {
+                    (0..tasks).map(|t| slots.task(l.shape(), t)).collect()
+                }
+            })
+            .collect();
+        let stems = first
+            .stems
+            .iter()
+            .zip(&self.stem_offsets)
+            .map(|(l, &offset)| {
+                let slots = Slots {
+                    buffer: flat,
+                    towers: k,
+                    offset,
+                    tower_stride: l.numel(),
+                    task_stride: 0,
+                };
+                let [weight, bias] = slots.task(l.shape(), 0);
+                ((0..k).map(|c| weight.get(c)).collect(), bias)
+            })
+            .collect();
+        TowerSlots { trunk, stems }
+    }
+
+    /// Runs the towers on one observation batch per task.
+    pub(crate) fn forward(&self, obs: &[Tensor]) -> TowerTrace {
+        let k = self.towers.len() as i64;
+        let rows: Vec<i64> = obs.iter().map(|o| o.size()[0]).collect();
+        let stacked_trunk;
+        let (stemmed, trunk): (Vec<Tensor>, _) = if grad_enabled() {
+            // Stacks of the parameter leaves; each stem on its own, as the backward pass of a
+            // batched product would read the shared input through a zero stride.
+            let stemmed = obs
+                .iter()
+                .enumerate()
+                .map(|(t, o)| {
+                    let towers: Vec<Tensor> = (self.towers.iter())
+                        .map(|tower| tower.stems[t].forward(o).tanh())
+                        .collect();
+                    Tensor::stack(&towers, 0)
+                })
+                .collect();
+            stacked_trunk = (0..self.trunk.len())
+                .map(|i| {
+                    let layers: Vec<&Linear> = self.towers.iter().map(|w| &w.trunk[i]).collect();
+                    StackedLinear::stack(&layers)
+                })
+                .collect::<Vec<_>>();
+            (stemmed, &stacked_trunk)
+        } else {
+            let stemmed = obs
+                .iter()
+                .zip(&self.stems)
+                .map(|(o, stem)| stem.forward(&o.expand([k, o.size()[0], o.size()[1]], false)))
+                .collect();
+            (stemmed, &self.trunk)
+        };
+        let mut h = match stemmed.len() {
+            1 => stemmed.into_iter().next().expect("one task"),
+            _ => Tensor::cat(&stemmed, 1),
+        };
+        let mut activations = Vec::with_capacity(trunk.len() + 1);
+        for layer in trunk {
+            let next = layer.forward(&h);
+            activations.push(std::mem::replace(&mut h, next));
+        }
+        let features = (0..k).map(|c| split_rows(&h.get(c), &rows)).collect();
+        activations.push(h);
+        TowerTrace {
+            obs: obs.iter().map(Tensor::shallow_clone).collect(),
+            activations,
+            features,
+            rows,
+        }
+    }
+
+    /// Backpropagates `d_features` `[k, B, width]` (the gradient of `Σ_t L_t` at the towers'
+    /// outputs, rows grouped by task as in `trace`) and writes the trunk's per-task weight
+    /// gradients and the stems' gradients into `slots`.
+    ///
+    /// For a shared layer `z = x Wᵀ + b`, `∂L_t/∂W = Σ_{rows r of t} (∂L/∂z_r)ᵀ x_r` since
+    /// `L_t` depends only on task `t`'s rows: one batched product over towers and tasks.
+    pub(crate) fn backward(&self, trace: &TowerTrace, d_features: &Tensor, slots: &TowerSlots) {
+        let mut dh = d_features.shallow_clone();
+        for (i, layer) in self.trunk.iter().enumerate().rev() {
+            let dz = Tensor::tanh_backward(&dh, &trace.activations[i + 1]);
+            per_task_linear_grads(&dz, &trace.activations[i], &trace.rows, &slots.trunk[i]);
+            dh = dz.bmm(&layer.weight);
+        }
+        let dz = Tensor::tanh_backward(&dh, &trace.activations[0]);
+        let mut start = 0;
+        for ((obs, &n), (weights, bias)) in trace.obs.iter().zip(&trace.rows).zip(&slots.stems) {
+            let dz = if trace.rows.len() == 1 {
+                dz.shallow_clone()
+            } else {
+                dz.narrow(1, start, n)
+            };
+            start += n;
+            // One product per tower: a batched one would read the shared input `[k, B, in]`
+            // through a zero stride, which libtorch copies first.
+            for (c, weight) in weights.iter().enumerate() {
+                let _ = dz.get(c as i64).tr().mm_out(weight, obs);
+            }
+            let _ = dz.sum_intlist_out(bias, [1i64].as_slice(), false, Kind::Float);
+        }
+    }
+}
+
+/// Where the gradients of one stacked layer go in `buffer`: tower `c`'s weight of task `t`
+/// at `offset + c · tower_stride + t · task_stride`, its bias right after.
+struct Slots<'a> {
+    buffer: &'a Tensor,
+    towers: i64,
+    offset: i64,
+    tower_stride: i64,
+    task_stride: i64,
+}
+
+impl Slots<'_> {
+    /// Task `t`'s views: weights `[k, out, in]`, biases `[k, out]`.
+    fn task(&self, [out, inputs]: [i64; 2], t: i64) -> [Tensor; 2] {
+        let (k, offset) = (self.towers, self.offset + t * self.task_stride);
+        [
+            (self.buffer).as_strided([k, out, inputs], [self.tower_stride, inputs, 1], offset),
+            (self.buffer).as_strided([k, out], [self.tower_stride, 1], offset + out * inputs),
+        ]
+    }
+
+    /// Every task's views: weights `[k, T, out, in]`, biases `[k, T, out]`.
+    fn all(&self, [out, inputs]: [i64; 2], tasks: i64) -> [Tensor; 2] {
+        let (k, offset) = (self.towers, self.offset);
+        let (tower, task) = (self.tower_stride, self.task_stride);
+        [
+            (self.buffer).as_strided([k, tasks, out, inputs], [tower, task, inputs, 1], offset),
+            (self.buffer).as_strided([k, tasks, out], [tower, task, 1], offset + out * inputs),
+        ]
+    }
+}
+
+/// Writes the per-task gradients of a stacked linear layer into `slots` (as made by
+/// [`TowerStack::slots`]), from the gradient `dz` `[k, B, out]` at its output and its input
+/// `x` `[k, B, in]`, rows grouped by task (`rows[t]` each): `∂L_t/∂W = dz_tᵀ x_t`,
+/// `∂L_t/∂b = Σ_rows dz_t`.
+fn per_task_linear_grads(dz: &Tensor, x: &Tensor, rows: &[i64], slots: &[[Tensor; 2]]) {
+    let tasks = rows.len() as i64;
+    let dims = [1i64].as_slice();
+    match slots {
+        [[weight, bias]] if tasks == 1 => {
+            let _ = dz.transpose(1, 2).bmm_out(weight, x);
+            let _ = dz.sum_intlist_out(bias, dims, false, Kind::Float);
+        }
+        [[weight, bias]] => {
+            // Equal shares: one batched product over [k·T, n, ·] views.
+            let size = weight.size();
+            let (k, n, out, inputs) = (size[0], rows[0], size[2], size[3]);
+            let dz = dz.view([k, tasks, n, out]);
+            let x = x.view([k * tasks, n, inputs]);
+            let product = dz.view([k * tasks, n, out]).transpose(1, 2).bmm(&x);
+            weight
+                .shallow_clone()
+                .copy_(&product.view([k, tasks, out, inputs]));
+            let _ = dz.sum_intlist_out(bias, [2i64].as_slice(), false, Kind::Float);
+        }
+        _ => {
+            let mut start = 0;
+            for (&n, [weight, bias]) in rows.iter().zip(slots) {
+                let (dz, x) = (dz.narrow(1, start, n), x.narrow(1, start, n));
+                let _ = dz.transpose(1, 2).bmm_out(weight, &x);
+                let _ = dz.sum_intlist_out(bias, dims, false, Kind::Float);
+                start += n;
+            }
+        }
+    }
+}
+
+/// Each task's rows of `x` (no copy; `x` itself for one task).
+fn split_rows(x: &Tensor, rows: &[i64]) -> Vec<Tensor> {
+    if rows.len() == 1 {
+        vec![x.shallow_clone()]
+    } else {
+        x.split_with_sizes(rows, 0)
+    }
+}
+
+/// Whether libtorch records operations for autograd on this thread.
+fn grad_enabled() -> bool {
+    // SAFETY: at_grad_set_enabled only swaps libtorch's thread-local grad-mode flag; it is
+    // set back to what it was at once.
+    unsafe {
+        let previous = torch_sys::at_grad_set_enabled(1);
+        torch_sys::at_grad_set_enabled(previous);
+        previous != 0
     }
 }

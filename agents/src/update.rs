@@ -4,7 +4,7 @@
 
 use tch::Tensor;
 
-use crate::actor_critic::{ActorCritic, Output};
+use crate::actor_critic::{ActorCritic, Output, TaskGradients};
 use crate::adam::{clip_global_norm, Adam, AdamConfig};
 use crate::surgery::Aggregator;
 
@@ -43,7 +43,8 @@ impl MultiTaskOptimizer {
         &mut self.adam
     }
 
-    /// Updates `net` from the per-task losses `losses[t]` computed from `out`.
+    /// Updates `net` from the per-task losses `losses[t]` computed (with gradient tracking)
+    /// from `out`: [`ActorCritic::task_gradients`], then [`MultiTaskOptimizer::apply`].
     pub fn step(
         &mut self,
         net: &ActorCritic,
@@ -53,17 +54,31 @@ impl MultiTaskOptimizer {
         lr: f64,
     ) -> Result<StepReport, tch::TchError> {
         let grads = net.task_gradients(losses, out)?;
-        let mut parts = Vec::with_capacity(1 + grads.own.len());
-        if net.shared_len() > 0 {
-            parts.push(aggregator.aggregate(&grads.shared));
-        }
-        parts.extend(grads.own);
-        let mut flat = [Tensor::cat(&parts, 0)];
+        Ok(self.apply(net, &grads, aggregator, lr))
+    }
+
+    /// Updates `net` from per-task gradients: the aggregate of `grads.shared` on the shared
+    /// weights, each task's own gradient on its own weights, global-norm clipping, Adam. The
+    /// gradient buffer is clipped in place and the report shares `grads.shared`.
+    pub fn apply(
+        &mut self,
+        net: &ActorCritic,
+        grads: &TaskGradients,
+        aggregator: &mut dyn Aggregator,
+        lr: f64,
+    ) -> StepReport {
+        let mut flat = [grads.flat.shallow_clone()];
+        tch::no_grad(|| {
+            if net.shared_len() > 0 {
+                let aggregated = aggregator.aggregate(&grads.shared);
+                flat[0].narrow(0, 0, net.shared_len()).copy_(&aggregated);
+            }
+        });
         let grad_norm = clip_global_norm(&mut flat, self.max_grad_norm);
         self.adam.step(&[net.flat_params()], &flat, lr);
-        Ok(StepReport {
-            shared_grads: grads.shared,
+        StepReport {
+            shared_grads: grads.shared.shallow_clone(),
             grad_norm,
-        })
+        }
     }
 }

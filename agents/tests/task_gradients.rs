@@ -109,3 +109,200 @@ fn one_backward_gives_each_tasks_gradient_with_a_shared_critic() {
         ..NetConfig::default()
     });
 }
+
+/// The learner's path — a forward pass without a graph, the losses' hand-written gradients,
+/// [`ActorCritic::backward`] — gives each task's PPO and A2C gradients as autograd does.
+fn check_hand_written(config: &NetConfig, rows: &[i64]) {
+    use polytask_agents::actor_critic::HeadGradients;
+    use polytask_agents::ppo::{a2c_grads, a2c_loss, ppo_grads, ppo_loss, Batch, PpoConfig};
+    tch::manual_seed(5);
+    let shapes = tasks();
+    let net = ActorCritic::new(&shapes, config, Device::Cpu);
+    let (obs, actions) = batch(&shapes, rows);
+    let f = (Kind::Float, Device::Cpu);
+    let rollout: Vec<[Tensor; 4]> = rows
+        .iter()
+        .map(|&n| {
+            let old_log_prob = Tensor::randn([n], f) * 0.5 - 1.0;
+            [
+                old_log_prob,
+                Tensor::randn([n], f),
+                Tensor::randn([n], f),
+                Tensor::randn([n], f),
+            ]
+        })
+        .collect();
+    let loss_config = PpoConfig::default();
+    for a2c in [false, true] {
+        let batch = |out: &polytask_agents::actor_critic::Output, t: usize, lp: &Tensor| {
+            let [old_log_prob, old_value, advantages, returns] = &rollout[t];
+            let b = Batch {
+                new_log_prob: lp,
+                old_log_prob,
+                new_value: &out.values[t],
+                old_value,
+                advantages,
+                returns,
+            };
+            let entropy = out.dists[t].entropy();
+            if a2c {
+                (
+                    a2c_loss(&b, &entropy, &loss_config).total,
+                    a2c_grads(&b, &loss_config),
+                )
+            } else {
+                (
+                    ppo_loss(&b, &entropy, &loss_config).total,
+                    ppo_grads(&b, &loss_config),
+                )
+            }
+        };
+        let grads = tch::no_grad(|| {
+            let out = net.forward(&obs);
+            let heads: Vec<HeadGradients> = (0..shapes.len())
+                .map(|t| {
+                    let lp = out.dists[t].log_prob(&actions[t]);
+                    let (_, g) = batch(&out, t, &lp);
+                    let (policy, log_std) =
+                        out.dists[t].backward(&actions[t], &g.log_prob, g.entropy);
+                    HeadGradients {
+                        policy,
+                        value: g.value,
+                        log_std,
+                    }
+                })
+                .collect();
+            net.backward(&out, &heads)
+        });
+        for (t, action) in actions.iter().enumerate() {
+            let out = net.forward(&obs);
+            let lp = out.dists[t].log_prob(action);
+            let (loss, _) = batch(&out, t, &lp);
+            let mut params = net.shared_params();
+            params.extend(net.task_params(t));
+            let reference = Tensor::run_backward(&[loss], &params, false, false);
+            let flat: Vec<Tensor> = reference.iter().map(|g| g.reshape([-1])).collect();
+            let (shared, own) = flat.split_at(net.shared_params().len());
+            let diff =
+                |a: &[Tensor], b: &Tensor| (Tensor::cat(a, 0) - b).abs().max().double_value(&[]);
+            if !shared.is_empty() {
+                let d = diff(shared, &grads.shared.get(t as i64));
+                assert!(
+                    d < 1e-5,
+                    "a2c {a2c}, task {t}: shared gradient differs by {d}"
+                );
+            }
+            let d = diff(own, &grads.own[t]);
+            assert!(d < 1e-5, "a2c {a2c}, task {t}: own gradient differs by {d}");
+        }
+    }
+}
+
+#[test]
+fn the_learners_hand_written_path_gives_each_tasks_gradient() {
+    // Two shared layers, with a separate or a shared critic; and no shared layer at all.
+    for (hidden, shared_critic) in [
+        (vec![16, 12, 8], false),
+        (vec![16, 12, 8], true),
+        (vec![16], false),
+    ] {
+        let config = NetConfig {
+            hidden,
+            shared_critic,
+            ..NetConfig::default()
+        };
+        check_hand_written(&config, &[5, 7, 4]);
+        check_hand_written(&config, &[6, 6, 6]);
+    }
+}
+
+#[test]
+fn forward_without_a_graph_matches_forward_with_one() {
+    for shared_critic in [false, true] {
+        tch::manual_seed(9);
+        let config = NetConfig {
+            hidden: vec![16, 12, 8],
+            shared_critic,
+            ..NetConfig::default()
+        };
+        let shapes = tasks();
+        let net = ActorCritic::new(&shapes, &config, Device::Cpu);
+        let (obs, actions) = batch(&shapes, &[5, 7, 4]);
+        let with = net.forward(&obs);
+        let without = tch::no_grad(|| net.forward(&obs));
+        for (t, action) in actions.iter().enumerate() {
+            let same = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]) < 1e-6;
+            assert!(
+                same(&with.values[t], &without.values[t]),
+                "values of task {t}"
+            );
+            let (a, b) = (&with.dists[t], &without.dists[t]);
+            assert!(same(&a.log_prob(action), &b.log_prob(action)), "task {t}");
+        }
+    }
+}
+
+/// PPO's gradients at the heads of `out`, by hand, on a random rollout.
+fn ppo_heads(
+    out: &polytask_agents::actor_critic::Output,
+    actions: &[Tensor],
+) -> Vec<polytask_agents::actor_critic::HeadGradients> {
+    use polytask_agents::ppo::{ppo_grads, Batch, PpoConfig};
+    let f = (Kind::Float, Device::Cpu);
+    actions
+        .iter()
+        .enumerate()
+        .map(|(t, action)| {
+            let n = out.values[t].size()[0];
+            let rollout: Vec<Tensor> = (0..4).map(|_| Tensor::randn([n], f)).collect();
+            let lp = out.dists[t].log_prob(action);
+            let b = Batch {
+                new_log_prob: &lp,
+                old_log_prob: &(&rollout[0] * 0.5 + &lp),
+                new_value: &out.values[t],
+                old_value: &rollout[1],
+                advantages: &rollout[2],
+                returns: &rollout[3],
+            };
+            let g = ppo_grads(&b, &PpoConfig::default());
+            let (policy, log_std) = out.dists[t].backward(action, &g.log_prob, g.entropy);
+            polytask_agents::actor_critic::HeadGradients {
+                policy,
+                value: g.value,
+                log_std,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn reused_buffers_hold_the_latest_gradients() {
+    tch::manual_seed(2);
+    let shapes = tasks();
+    let config = NetConfig {
+        hidden: vec![16, 8],
+        ..NetConfig::default()
+    };
+    let net = ActorCritic::new(&shapes, &config, Device::Cpu);
+    tch::no_grad(|| {
+        for rows in [[5, 7, 4], [6, 6, 6]] {
+            let mut buffers = net.grad_buffers(&rows);
+            for _ in 0..2 {
+                let (obs, actions) = batch(&shapes, &rows);
+                let out = net.forward(&obs);
+                let heads = ppo_heads(&out, &actions);
+                net.backward_into(&out, &heads, &mut buffers);
+                let fresh = net.backward(&out, &heads);
+                let reused = buffers.gradients();
+                let same = |a: &Tensor, b: &Tensor| a.equal(b);
+                assert!(same(&fresh.shared, &reused.shared), "rows {rows:?}");
+                for t in 0..shapes.len() {
+                    assert!(
+                        same(&fresh.own[t], &reused.own[t]),
+                        "rows {rows:?}, task {t}"
+                    );
+                }
+            }
+        }
+    });
+}

@@ -3,6 +3,7 @@
 
 pub mod envs;
 pub mod learner;
+pub mod surgery;
 pub mod train;
 
 use clap::Subcommand;
@@ -15,6 +16,8 @@ pub enum BenchCommand {
     Envs(envs::EnvsArgs),
     /// Time of a learner step with a surgery aggregator against the plain summed step.
     Learner(learner::LearnerArgs),
+    /// Time of each gradient-surgery aggregator on a random `[T, P]` matrix against `sum`.
+    Surgery(surgery::SurgeryArgs),
     /// End-to-end PPO training speed on CartPole-v1, optionally against Stable-Baselines3.
     Train(train::TrainArgs),
 }
@@ -24,6 +27,7 @@ pub fn run(command: &BenchCommand, registry: &Registry) -> anyhow::Result<()> {
     let report = match command {
         BenchCommand::Envs(args) => envs::run(args, registry)?,
         BenchCommand::Learner(args) => learner::run(args)?,
+        BenchCommand::Surgery(args) => surgery::run(args)?,
         BenchCommand::Train(args) => train::run(args, registry)?,
     };
     print!("{report}");

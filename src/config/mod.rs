@@ -180,8 +180,11 @@ impl RawConfig {
             .map_err(|e| usage(format!("config: `device`: {e}")))?;
         check_algorithm(&self.algorithm, &tasks)?;
         check_network(&self.network)?;
-        polytask_agents::surgery::by_name(&self.surgery.aggregator)
-            .map_err(|e| usage(format!("config: `surgery.aggregator`: {e}")))?;
+        polytask_agents::surgery::by_name_with(&self.surgery.aggregator, &self.surgery.params)
+            .map_err(|e| match e.parameter() {
+                Some(p) => usage(format!("config: `surgery.params.{p}`: {e}")),
+                None => usage(format!("config: `surgery.aggregator`: {e}")),
+            })?;
         let rows: usize = tasks.iter().map(|t| t.num_envs).sum();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = if self.threads == 0 {
@@ -353,6 +356,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("pcgard"));
+        let param = RawConfig::load_with(
+            &path,
+            &[
+                "surgery.aggregator=mgda".to_string(),
+                "surgery.params.max_iter=3".to_string(),
+            ],
+        )
+        .unwrap();
+        let msg = param
+            .validate(&Registry::builtin())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`surgery.params.max_iter`"), "{msg}");
         let mb = RawConfig::load_with(&path, &["algorithm.num_minibatches=3".to_string()]).unwrap();
         assert!(mb
             .validate(&Registry::builtin())

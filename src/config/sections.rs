@@ -1,6 +1,8 @@
 //! The sections of a run configuration besides the tasks, each with documented defaults.
 //! Defaults follow rl-zoo's tuned PPO for CartPole-v1 where a choice had to be made.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Which policy-gradient algorithm trains the agent.
@@ -103,14 +105,19 @@ impl Default for NetworkConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SurgeryConfig {
-    /// Aggregator name (`sum`, `mean`, `pcgrad`, ...).
+    /// Aggregator name (`sum`, `mean`, `pcgrad`, `mgda`, `upgrad`, ...).
     pub aggregator: String,
+    /// The aggregator's hyperparameters by name (`params = { max_iters = 50 }`, also spelled
+    /// `aggregator_params`); the ones not given keep their published defaults.
+    #[serde(default, alias = "aggregator_params")]
+    pub params: BTreeMap<String, f64>,
 }
 
 impl Default for SurgeryConfig {
     fn default() -> Self {
         Self {
             aggregator: "sum".to_string(),
+            params: BTreeMap::new(),
         }
     }
 }

@@ -50,6 +50,7 @@ pub fn collect(
         .iter()
         .map(|t| t.action_space.clone())
         .collect();
+    let mut scratch = Vec::new();
     for step in 0..steps {
         // Normalise (and count) this step's observations into storage, then act on them.
         let mut obs = Vec::with_capacity(storage.len());
@@ -62,13 +63,23 @@ pub fn collect(
         for (t, s) in storage.iter_mut().enumerate() {
             let (n, base) = (s.envs, step * s.envs);
             let actions = base * s.act_dim..(base + n) * s.act_dim;
+            // Actions, log-probabilities and values in one tensor: one copy to the host.
             let action = out.dists[t].sample();
-            copy_to(&action, &mut s.actions[actions.clone()]);
-            copy_to(
-                &out.dists[t].log_prob(&action),
-                &mut s.log_probs[base..base + n],
+            let log_prob = out.dists[t].log_prob(&action);
+            let packed = Tensor::cat(
+                &[
+                    action.to_kind(Kind::Float).reshape([-1]),
+                    log_prob,
+                    out.values[t].shallow_clone(),
+                ],
+                0,
             );
-            copy_to(&out.values[t], &mut s.values[base..base + n]);
+            scratch.resize(n * (s.act_dim + 2), 0.0);
+            copy_to(&packed, &mut scratch);
+            let (sampled, rest) = scratch.split_at(n * s.act_dim);
+            s.actions[actions.clone()].copy_from_slice(sampled);
+            s.log_probs[base..base + n].copy_from_slice(&rest[..n]);
+            s.values[base..base + n].copy_from_slice(&rest[n..]);
             write_env_actions(&spaces[t], &s.actions[actions], envs.task_actions_mut(t));
         }
         envs.step()?;

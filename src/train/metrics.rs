@@ -22,6 +22,7 @@ struct TaskTags {
     clipfrac: String,
     explained_variance: String,
     grad_norm: String,
+    weight: String,
 }
 
 /// Every tag the trainer writes.
@@ -47,6 +48,7 @@ impl Tags {
                 clipfrac: format!("losses/{n}/clipfrac"),
                 explained_variance: format!("losses/{n}/explained_variance"),
                 grad_norm: format!("surgery/grad_norm/{n}"),
+                weight: format!("surgery/weight/{n}"),
             })
             .collect();
         let mut cos_sim = Vec::new();
@@ -67,13 +69,15 @@ impl Tags {
         }
     }
 
-    /// Writes one update's losses, diagnostics and gradient-surgery metrics.
+    /// Writes one update's losses, diagnostics and gradient-surgery metrics; `weights` are
+    /// the aggregator's task weights of its last step (`surgery/weight/<task>`), if it has them.
     pub fn update(
         &self,
         logger: &mut dyn Logger,
         log: &EpisodeLog,
         report: &OptimizeReport,
         storage: &[TaskStorage],
+        weights: Option<&[f64]>,
         run: RunScalars,
     ) {
         let global = log.global_step();
@@ -95,6 +99,9 @@ impl Tags {
                 step,
             );
             logger.scalar(&tags.grad_norm, stats.norms[t], global);
+            if let Some(&w) = weights.and_then(|w| w.get(t)) {
+                logger.scalar(&tags.weight, w, global);
+            }
         }
         logger.scalar("surgery/conflicts", stats.conflicts as f64, global);
         for (a, b, tag) in &self.cos_sim {

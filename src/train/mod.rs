@@ -83,8 +83,8 @@ pub fn train(
         ..AdamConfig::default()
     };
     let mut opt = MultiTaskOptimizer::new(&net, adam, config.algorithm.max_grad_norm);
-    let mut aggregator =
-        surgery::by_name(&config.surgery.aggregator).map_err(crate::error::usage)?;
+    let mut aggregator = surgery::by_name_with(&config.surgery.aggregator, &config.surgery.params)
+        .map_err(crate::error::usage)?;
     aggregator.reseed(config.seed);
 
     let alg = &config.algorithm;
@@ -116,7 +116,6 @@ pub fn train(
             alg.learning_rate
         };
 
-        let t0 = Instant::now();
         collect::collect(
             &net,
             &mut envs,
@@ -125,23 +124,13 @@ pub fn train(
             alg.num_steps,
             &mut log,
         )?;
-        let t1 = Instant::now();
         tags.episodes(logger, &mut log);
         let last_values = collect::bootstrap_values(&net, &envs, &norms, &mut storage);
         for (s, last) in storage.iter_mut().zip(&last_values) {
             s.compute_advantages(last, alg.gamma as f32, alg.gae_lambda as f32);
         }
 
-        let t2 = Instant::now();
         let report = optimize::optimize(&net, &mut opt, aggregator.as_mut(), &storage, alg, lr)?;
-        if std::env::var_os("PT_TIME").is_some() {
-            eprintln!(
-                "collect {:?} gae {:?} opt {:?}",
-                t1 - t0,
-                t2 - t1,
-                t2.elapsed()
-            );
-        }
 
         let sps = log.global_step() as f64 / start.elapsed().as_secs_f64();
         if iteration as usize % config.logging.log_interval.max(1) == 0 || iteration == iterations {
@@ -150,6 +139,7 @@ pub fn train(
                 &log,
                 &report,
                 &storage,
+                aggregator.task_weights(),
                 RunScalars {
                     learning_rate: lr,
                     sps,

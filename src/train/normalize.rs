@@ -129,7 +129,10 @@ mod tests {
             (out[0] + 1.0).abs() < 1e-3 && (out[2] - 1.0).abs() < 1e-3,
             "{out:?}"
         );
-        assert!((out[1] - 0.00704).abs() < 1e-4 && out[1] == out[3], "{out:?}");
+        assert!(
+            (out[1] - 0.00704).abs() < 1e-4 && out[1] == out[3],
+            "{out:?}"
+        );
         n.normalize(&[1e6, 10.0], &mut out[..2]);
         assert_eq!(out[0], 10.0, "clipped");
     }

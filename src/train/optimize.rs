@@ -1,8 +1,10 @@
 //! The optimisation phase of one iteration: epochs over the rollout in minibatches that hold an
 //! equal share of every task's transitions, per-task losses, then one surgery-aware step each.
 
-use polytask_agents::actor_critic::{ActionSpec, ActorCritic};
-use polytask_agents::ppo::{a2c_loss, ppo_loss, Batch, LossTerms, PpoConfig};
+use polytask_agents::actor_critic::{ActionSpec, ActorCritic, HeadGradients};
+use polytask_agents::ppo::{
+    a2c_grads, a2c_loss, normalize_advantages, ppo_grads, ppo_loss, Batch, LossTerms, PpoConfig,
+};
 use polytask_agents::surgery::Aggregator;
 use polytask_agents::update::MultiTaskOptimizer;
 use tch::{Device, Kind, Tensor};
@@ -61,6 +63,11 @@ impl TaskBatch {
     }
 }
 
+/// Rows of each task's minibatch.
+fn rows(mb: &[TaskBatch]) -> Vec<i64> {
+    mb.iter().map(|b| b.values.size()[0]).collect()
+}
+
 /// What the optimisation phase reports for logging: the last minibatch's terms per task and
 /// its gradient statistics.
 #[derive(Debug)]
@@ -72,6 +79,11 @@ pub struct OptimizeReport {
 }
 
 /// Runs the epochs of PPO (or A2C's single full-batch step) on the rollout in `storage`.
+///
+/// Each step's gradients come from the losses' hand-written gradients ([`ppo_grads`],
+/// [`a2c_grads`]) propagated through the network by [`ActorCritic::backward`], without a
+/// libtorch graph. The loss terms themselves are computed only where they are read: on the
+/// last minibatch of every epoch when `target_kl` may stop early, else on the very last step.
 pub fn optimize(
     net: &ActorCritic,
     opt: &mut MultiTaskOptimizer,
@@ -80,8 +92,19 @@ pub fn optimize(
     config: &AlgorithmConfig,
     lr: f64,
 ) -> anyhow::Result<OptimizeReport> {
+    tch::no_grad(|| optimize_without_graph(net, opt, aggregator, storage, config, lr))
+}
+
+fn optimize_without_graph(
+    net: &ActorCritic,
+    opt: &mut MultiTaskOptimizer,
+    aggregator: &mut dyn Aggregator,
+    storage: &[TaskStorage],
+    config: &AlgorithmConfig,
+    lr: f64,
+) -> anyhow::Result<OptimizeReport> {
     let device = net.device();
-    let batches: Vec<TaskBatch> = storage
+    let mut batches: Vec<TaskBatch> = storage
         .iter()
         .zip(net.tasks())
         .map(|(s, shape)| TaskBatch::new(s, shape.action, device))
@@ -90,15 +113,25 @@ pub fn optimize(
         AlgorithmName::Ppo => (config.update_epochs, config.num_minibatches),
         AlgorithmName::A2c => (1, 1),
     };
-    let loss_config = PpoConfig {
+    let mut loss_config = PpoConfig {
         clip_coef: config.clip_coef,
         clip_vloss: config.clip_vloss,
         vf_coef: config.vf_coef,
         ent_coef: config.ent_coef,
         norm_adv: config.norm_adv,
     };
+    if minibatches == 1 && loss_config.norm_adv {
+        // Every epoch sees the same single minibatch: normalise its advantages once.
+        for b in &mut batches {
+            b.advantages = normalize_advantages(&b.advantages);
+        }
+        loss_config.norm_adv = false;
+    }
     let mut last = None;
-    for _ in 0..epochs {
+    // Reused by every step; each step overwrites the gradients of the one before, and the
+    // report of the last step, the one kept, shares them.
+    let mut buffers = None;
+    for epoch in 0..epochs {
         // With one minibatch the order of rows does not matter: skip the shuffle.
         let perms: Vec<Option<Tensor>> = storage
             .iter()
@@ -119,30 +152,44 @@ pub fn optimize(
                     None => b.shallow_clone(),
                 })
                 .collect();
+            let terms_needed =
+                m + 1 == minibatches as i64 && (config.target_kl.is_some() || epoch + 1 == epochs);
             let obs: Vec<Tensor> = mb.iter().map(|b| b.obs.shallow_clone()).collect();
             let out = net.forward(&obs);
-            let terms: Vec<LossTerms> = mb
-                .iter()
-                .enumerate()
-                .map(|(t, b)| {
-                    let new_log_prob = out.dists[t].log_prob(&b.actions);
-                    let batch = Batch {
-                        new_log_prob: &new_log_prob,
-                        old_log_prob: &b.log_probs,
-                        entropy: &out.dists[t].entropy(),
-                        new_value: &out.values[t],
-                        old_value: &b.values,
-                        advantages: &b.advantages,
-                        returns: &b.returns,
-                    };
-                    match config.name {
-                        AlgorithmName::Ppo => ppo_loss(&batch, &loss_config),
-                        AlgorithmName::A2c => a2c_loss(&batch, &loss_config),
-                    }
-                })
-                .collect();
-            let totals: Vec<Tensor> = terms.iter().map(|l| l.total.shallow_clone()).collect();
-            let report = opt.step(net, &totals, &out, aggregator, lr)?;
+            let mut heads = Vec::with_capacity(mb.len());
+            let mut terms = Vec::new();
+            for (t, b) in mb.iter().enumerate() {
+                let dist = &out.dists[t];
+                let new_log_prob = dist.log_prob(&b.actions);
+                let batch = Batch {
+                    new_log_prob: &new_log_prob,
+                    old_log_prob: &b.log_probs,
+                    new_value: &out.values[t],
+                    old_value: &b.values,
+                    advantages: &b.advantages,
+                    returns: &b.returns,
+                };
+                let grads = match config.name {
+                    AlgorithmName::Ppo => ppo_grads(&batch, &loss_config),
+                    AlgorithmName::A2c => a2c_grads(&batch, &loss_config),
+                };
+                let (policy, log_std) = dist.backward(&b.actions, &grads.log_prob, grads.entropy);
+                heads.push(HeadGradients {
+                    policy,
+                    value: grads.value,
+                    log_std,
+                });
+                if terms_needed {
+                    let entropy = dist.entropy();
+                    terms.push(match config.name {
+                        AlgorithmName::Ppo => ppo_loss(&batch, &entropy, &loss_config),
+                        AlgorithmName::A2c => a2c_loss(&batch, &entropy, &loss_config),
+                    });
+                }
+            }
+            let buffers = buffers.get_or_insert_with(|| net.grad_buffers(&rows(&mb)));
+            net.backward_into(&out, &heads, buffers);
+            let report = opt.apply(net, buffers.gradients(), aggregator, lr);
             last = Some((terms, report.shared_grads));
         }
         if let (Some(target), Some((terms, _))) = (config.target_kl, &last) {

@@ -3,20 +3,48 @@
 //! Every method implements [`Aggregator`]: it takes the matrix of per-task gradients
 //! `grads` of shape `[T, P]` (row `t` is task `t`'s gradient of its loss with respect to the
 //! `P` shared parameters, flattened) and returns one gradient of shape `[P]` for the optimizer.
-//! Methods are chosen by name with [`by_name`].
+//! Methods are chosen by name with [`by_name`], or [`by_name_with`] to override their
+//! hyperparameters.
 
+mod aligned_mtl;
+mod cagrad;
+mod config;
+mod dual_cone;
+mod dualproj;
+mod graddrop;
+mod gradvac;
 mod gramian;
+mod imtl_g;
 mod mean;
+mod mgda;
+mod nash_mtl;
+mod params;
 mod pcgrad;
+mod random;
 mod stats;
 mod sum;
+mod upgrad;
 
-pub use gramian::gramian;
+pub use aligned_mtl::AlignedMtl;
+pub use cagrad::CaGrad;
+pub use config::ConFig;
+pub use dualproj::DualProj;
+pub use graddrop::GradDrop;
+pub use gradvac::GradVac;
+pub use gramian::{combine, gramian};
+pub use imtl_g::ImtlG;
 pub use mean::Mean;
+pub use mgda::Mgda;
+pub use nash_mtl::NashMtl;
 pub use pcgrad::PcGrad;
+pub use random::RandomWeighting;
 pub use stats::GradStats;
 pub use sum::Sum;
+pub use upgrad::UpGrad;
 
+use std::collections::BTreeMap;
+
+use params::Params;
 use tch::Tensor;
 
 /// Combines per-task gradients `[T, P]` into one gradient `[P]`.
@@ -28,6 +56,12 @@ pub trait Aggregator: Send {
     /// Re-seeds the method's random choices (PCGrad's task order, ...). Deterministic methods
     /// ignore it.
     fn reseed(&mut self, _seed: u64) {}
+
+    /// The task weights `w` of the last [`Aggregator::aggregate`] call, for methods whose
+    /// result is `Σ_t w_t g_t` (one weight per task); `None` for the others.
+    fn task_weights(&self) -> Option<&[f64]> {
+        None
+    }
 }
 
 /// What can go wrong choosing an aggregator.
@@ -41,22 +75,97 @@ pub enum SurgeryError {
         /// The available names, comma separated.
         known: String,
     },
+    /// The aggregator has no hyperparameter of this name.
+    #[error("aggregator `{aggregator}` has no parameter `{parameter}`; its parameters: {known}")]
+    UnknownParameter {
+        /// The aggregator.
+        aggregator: String,
+        /// The parameter asked for.
+        parameter: String,
+        /// The aggregator's parameters, comma separated (`none` if it has none).
+        known: String,
+    },
+    /// A hyperparameter value is out of its range.
+    #[error("aggregator `{aggregator}`: parameter `{parameter}` = {value} {rule}")]
+    InvalidParameter {
+        /// The aggregator.
+        aggregator: String,
+        /// The parameter.
+        parameter: String,
+        /// The value given.
+        value: f64,
+        /// What the value must satisfy.
+        rule: &'static str,
+    },
+}
+
+impl SurgeryError {
+    /// The hyperparameter the error is about, if it is about one.
+    pub fn parameter(&self) -> Option<&str> {
+        match self {
+            Self::UnknownAggregator { .. } => None,
+            Self::UnknownParameter { parameter, .. } | Self::InvalidParameter { parameter, .. } => {
+                Some(parameter)
+            }
+        }
+    }
 }
 
 /// The names [`by_name`] accepts.
-pub const NAMES: &[&str] = &["sum", "mean", "pcgrad"];
+pub const NAMES: &[&str] = &[
+    "sum",
+    "mean",
+    "pcgrad",
+    "mgda",
+    "cagrad",
+    "upgrad",
+    "dualproj",
+    "imtl-g",
+    "aligned-mtl",
+    "config",
+    "random",
+    "graddrop",
+    "gradvac",
+    "nash-mtl",
+];
 
 /// The aggregator called `name` (lower case), with its published default hyperparameters.
 pub fn by_name(name: &str) -> Result<Box<dyn Aggregator>, SurgeryError> {
-    match name {
-        "sum" => Ok(Box::new(Sum)),
-        "mean" => Ok(Box::new(Mean)),
-        "pcgrad" => Ok(Box::new(PcGrad::new(0))),
-        _ => Err(SurgeryError::UnknownAggregator {
-            name: name.to_string(),
-            known: NAMES.join(", "),
-        }),
-    }
+    by_name_with(name, &BTreeMap::new())
+}
+
+/// The aggregator called `name` (lower case), with the hyperparameters in `params` and the
+/// published defaults for the others. Unknown names, unknown parameters and values out of
+/// range are errors.
+pub fn by_name_with(
+    name: &str,
+    params: &BTreeMap<String, f64>,
+) -> Result<Box<dyn Aggregator>, SurgeryError> {
+    let mut p = Params::new(name, params);
+    let method: Box<dyn Aggregator> = match name {
+        "sum" => Box::new(Sum),
+        "mean" => Box::new(Mean),
+        "pcgrad" => Box::new(PcGrad::new(0)),
+        "mgda" => Box::new(Mgda::from_params(&mut p)?),
+        "cagrad" => Box::new(CaGrad::from_params(&mut p)?),
+        "upgrad" => Box::new(UpGrad::default()),
+        "dualproj" => Box::new(DualProj::default()),
+        "imtl-g" => Box::new(ImtlG::default()),
+        "aligned-mtl" => Box::new(AlignedMtl::default()),
+        "config" => Box::new(ConFig::default()),
+        "random" => Box::new(RandomWeighting::new(0)),
+        "graddrop" => Box::new(GradDrop),
+        "gradvac" => Box::new(GradVac::from_params(&mut p)?),
+        "nash-mtl" => Box::new(NashMtl::from_params(&mut p)?),
+        _ => {
+            return Err(SurgeryError::UnknownAggregator {
+                name: name.to_string(),
+                known: NAMES.join(", "),
+            })
+        }
+    };
+    p.finish()?;
+    Ok(method)
 }
 
 #[cfg(test)]
@@ -76,7 +185,29 @@ mod tests {
         let err = by_name("pcgard").err().unwrap();
         assert_eq!(
             err.to_string(),
-            "unknown aggregator `pcgard`; available: sum, mean, pcgrad"
+            format!(
+                "unknown aggregator `pcgard`; available: {}",
+                NAMES.join(", ")
+            )
         );
+    }
+
+    #[test]
+    fn parameters_are_checked_by_name_and_range() {
+        let params = |k: &str, v: f64| BTreeMap::from([(k.to_string(), v)]);
+        assert!(by_name_with("mgda", &params("max_iters", 5.0)).is_ok());
+        let unknown = by_name_with("mgda", &params("c", 0.4)).err().unwrap();
+        assert_eq!(unknown.parameter(), Some("c"));
+        assert_eq!(
+            unknown.to_string(),
+            "aggregator `mgda` has no parameter `c`; its parameters: epsilon, max_iters"
+        );
+        let none = by_name_with("sum", &params("c", 0.4)).err().unwrap();
+        assert!(none.to_string().ends_with("its parameters: none"), "{none}");
+        let bad = by_name_with("mgda", &params("epsilon", -1.0))
+            .err()
+            .unwrap();
+        assert_eq!(bad.parameter(), Some("epsilon"));
+        assert!(bad.to_string().contains("must be positive"), "{bad}");
     }
 }

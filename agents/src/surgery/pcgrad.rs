@@ -14,12 +14,13 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use tch::Tensor;
 
-use super::{gramian, Aggregator};
+use super::{combine, gramian, Aggregator};
 
 /// PCGrad with a seeded random task order.
 #[derive(Debug, Clone)]
 pub struct PcGrad {
     rng: Pcg64,
+    last: Vec<f64>,
 }
 
 impl PcGrad {
@@ -27,6 +28,7 @@ impl PcGrad {
     pub fn new(seed: u64) -> Self {
         Self {
             rng: Pcg64::seed_from_u64(seed),
+            last: Vec::new(),
         }
     }
 
@@ -56,11 +58,12 @@ impl PcGrad {
 impl Aggregator for PcGrad {
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         let tasks = grads.size()[0] as usize;
-        let weights = self.weights(&gramian(grads), tasks);
-        let w = Tensor::from_slice(&weights)
-            .to_kind(grads.kind())
-            .to_device(grads.device());
-        w.unsqueeze(0).matmul(grads).squeeze_dim(0)
+        self.last = self.weights(&gramian(grads), tasks);
+        combine(&self.last, grads)
+    }
+
+    fn task_weights(&self) -> Option<&[f64]> {
+        Some(&self.last)
     }
 
     fn reseed(&mut self, seed: u64) {

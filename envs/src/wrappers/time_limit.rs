@@ -15,7 +15,11 @@ pub struct TimeLimit<E> {
 impl<E: Env> TimeLimit<E> {
     /// Wraps `env` with a limit of `max_episode_steps` steps per episode.
     pub fn new(env: E, max_episode_steps: u64) -> Self {
-        Self { env, max_episode_steps, elapsed: 0 }
+        Self {
+            env,
+            max_episode_steps,
+            elapsed: 0,
+        }
     }
 
     /// Steps taken in the current episode.
