@@ -27,7 +27,8 @@ pub struct RawConfig {
     /// `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when available).
     #[serde(default = "default_device")]
     pub device: String,
-    /// Threads stepping environments (0: one per core, at most one per environment).
+    /// Threads stepping environments, 0 for automatic: one thread when a whole vector step is
+    /// cheap (under 50 µs, e.g. classic control), else one per core.
     #[serde(default)]
     pub threads: usize,
     /// The update rule.
@@ -89,7 +90,7 @@ pub struct Config {
     pub total_timesteps: u64,
     /// The parsed [`RawConfig::device`].
     pub device: DeviceRequest,
-    /// Environment threads, resolved (at least 1).
+    /// Environment threads (0: automatic, see [`RawConfig::threads`]).
     pub threads: usize,
     /// As [`RawConfig::algorithm`], checked.
     pub algorithm: AlgorithmConfig,
@@ -185,18 +186,11 @@ impl RawConfig {
                 Some(p) => usage(format!("config: `surgery.params.{p}`: {e}")),
                 None => usage(format!("config: `surgery.aggregator`: {e}")),
             })?;
-        let rows: usize = tasks.iter().map(|t| t.num_envs).sum();
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = if self.threads == 0 {
-            cores.min(rows)
-        } else {
-            self.threads
-        };
         Ok(Config {
             seed: self.seed,
             total_timesteps: self.total_timesteps,
             device,
-            threads,
+            threads: self.threads,
             algorithm: self.algorithm,
             network: self.network,
             surgery: self.surgery,

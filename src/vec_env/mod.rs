@@ -92,8 +92,9 @@ pub use layout::TaskLayout;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// Threads that step environments, the calling thread included: `threads - 1` worker
-    /// threads are started and [`VecEnv::step`] steps the first shard itself. At least 1;
-    /// more threads than rows are not used. Default 1.
+    /// threads are started and [`VecEnv::step`] steps the first shard itself; more threads
+    /// than rows are not used. 0 chooses automatically: one thread when a whole vector step
+    /// costs under 50 µs, else one per core. Default 1.
     pub threads: usize,
     /// How long a waiting thread spins before it parks, both a worker waiting for the next
     /// step and the learner waiting for the workers. Spinning saves the microseconds that
@@ -107,6 +108,29 @@ impl Default for Options {
             threads: 1,
             spin: Duration::from_micros(20),
         }
+    }
+}
+
+/// A whole vector step cheaper than this (ns, on one core) is stepped by one thread when the
+/// thread count is automatic: handing shards to other cores would cost about as much as it
+/// saves, and a learner sharing the cores loses more to a busy worker than it gains.
+const AUTO_SINGLE_THREAD_NS: f64 = 50_000.0;
+
+/// The automatic thread count: one for a cheap vector step (see [`AUTO_SINGLE_THREAD_NS`]),
+/// else one per core, at most one per environment.
+fn auto_threads(costs: &[f64], tasks: &[Task]) -> usize {
+    let step_ns: f64 = costs
+        .iter()
+        .zip(tasks)
+        .map(|(c, t)| c * t.num_envs as f64)
+        .sum();
+    let rows: usize = tasks.iter().map(|t| t.num_envs).sum();
+    if step_ns < AUTO_SINGLE_THREAD_NS {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(rows)
     }
 }
 
@@ -166,9 +190,6 @@ impl VecEnv {
         if tasks.is_empty() {
             return invalid("no tasks".to_string());
         }
-        if options.threads == 0 {
-            return invalid("threads must be at least 1".to_string());
-        }
         let mut envs = Vec::new();
         let mut seeds = Vec::new();
         let mut shapes = Vec::with_capacity(tasks.len());
@@ -186,7 +207,7 @@ impl VecEnv {
                         source: Box::new(source),
                     })
             };
-            if options.threads > 1 {
+            if options.threads != 1 {
                 costs.push(cost::step_cost(&mut *make()?));
             } else {
                 costs.push(1.0);
@@ -206,13 +227,17 @@ impl VecEnv {
                 seeds.push(instance_seed(seed, t, k));
             }
         }
+        let threads = match options.threads {
+            0 => auto_threads(&costs, tasks),
+            n => n,
+        };
         let layout = Layout::new(shapes);
         let bufs = Arc::new(Buffers::new(layout.rows(), layout.obs_len, layout.act_len));
         let parker = Parker::new();
         let bell = Arc::new(Bell::new(&parker));
         let mut envs = envs.into_iter();
         let mut shards = Vec::new();
-        for rows in layout.shards(&costs, options.threads, cost::HANDOFF_NS) {
+        for rows in layout.shards(&costs, threads, cost::HANDOFF_NS) {
             let mut shard = Shard::new(
                 rows.clone(),
                 layout.segments(rows.clone()),
@@ -502,10 +527,18 @@ mod tests {
         let registry = Registry::builtin();
         let err = VecEnv::new(&[], &registry, 0, 1).unwrap_err();
         assert!(err.to_string().contains("no tasks"), "{err}");
-        let err = VecEnv::new(&[task("CartPole-v1", 1)], &registry, 0, 0).unwrap_err();
-        assert!(err.to_string().contains("threads"), "{err}");
         let err = VecEnv::new(&[task("Nope-v0", 1)], &registry, 0, 1).unwrap_err();
         assert!(err.to_string().contains("Nope-v0"), "{err}");
+    }
+
+    #[test]
+    fn automatic_threads_keep_cheap_steps_on_one_thread() {
+        let registry = Registry::builtin();
+        let cheap = VecEnv::new(&[task("CartPole-v1", 8)], &registry, 0, 0).unwrap();
+        assert_eq!(cheap.threads(), 1);
+        let heavy = VecEnv::new(&[task("Acrobot-v1", 200)], &registry, 0, 0).unwrap();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(heavy.threads(), cores.min(200));
     }
 
     #[test]
