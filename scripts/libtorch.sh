@@ -14,6 +14,10 @@
 POLYTASK_TORCH_VERSION=2.11.0
 
 polytask_libtorch() {
+    if ! command -v c++ >/dev/null 2>&1; then
+        echo "error: no C++ compiler (c++) found; tch's bindings to libtorch are C++ (Debian: apt-get install g++)" >&2
+        return 1
+    fi
     if [ -n "${LIBTORCH:-}" ]; then
         if [ ! -d "$LIBTORCH/lib" ]; then
             echo "error: LIBTORCH=$LIBTORCH has no lib/ folder; unset it to let polytask install libtorch" >&2
