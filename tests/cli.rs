@@ -9,6 +9,15 @@ fn polytask(args: &[&str]) -> Output {
         .expect("the polytask binary runs")
 }
 
+/// Every built-in environment id.
+const BUILTIN_IDS: [&str; 5] = [
+    "CartPole-v1",
+    "Acrobot-v1",
+    "MountainCar-v0",
+    "MountainCarContinuous-v0",
+    "Pendulum-v1",
+];
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -34,13 +43,7 @@ fn envs_lists_every_builtin_id_with_spaces_and_parameters() {
     let out = polytask(&["envs"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
-    for id in [
-        "CartPole-v1",
-        "Acrobot-v1",
-        "MountainCar-v0",
-        "MountainCarContinuous-v0",
-        "Pendulum-v1",
-    ] {
+    for id in BUILTIN_IDS {
         assert!(text.contains(id), "{id} missing from:\n{text}");
     }
     assert!(text.contains("Discrete(2)"), "{text}");
@@ -167,13 +170,7 @@ fn rollouts_replay_in_gymnasium_when_it_is_installed() {
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/replay_rollout.py");
-    for id in [
-        "CartPole-v1",
-        "Acrobot-v1",
-        "MountainCar-v0",
-        "MountainCarContinuous-v0",
-        "Pendulum-v1",
-    ] {
+    for id in BUILTIN_IDS {
         let out = Command::new(&python)
             .args([
                 script,

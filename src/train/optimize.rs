@@ -92,17 +92,7 @@ pub fn optimize(
     config: &AlgorithmConfig,
     lr: f64,
 ) -> anyhow::Result<OptimizeReport> {
-    tch::no_grad(|| optimize_without_graph(net, opt, aggregator, storage, config, lr))
-}
-
-fn optimize_without_graph(
-    net: &ActorCritic,
-    opt: &mut MultiTaskOptimizer,
-    aggregator: &mut dyn Aggregator,
-    storage: &[TaskStorage],
-    config: &AlgorithmConfig,
-    lr: f64,
-) -> anyhow::Result<OptimizeReport> {
+    let _no_graph = tch::no_grad_guard();
     let device = net.device();
     let mut batches: Vec<TaskBatch> = storage
         .iter()
