@@ -7,6 +7,7 @@
 //! [`polytask_envs`], networks and gradient surgery in [`polytask_agents`].
 #![deny(missing_docs)]
 
+pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod config;
