@@ -41,5 +41,6 @@ pub fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
         Command::Bench { command } => crate::bench::run(&command, registry),
         Command::Train(args) => train_command::run(&args, registry),
         Command::Eval(args) => eval_command::run(&args, registry),
+        Command::Compare(args) => crate::compare::run(&args, registry),
     }
 }

@@ -18,6 +18,9 @@ pub struct Cli {
 pub enum Command {
     /// Train a multi-task agent on the tasks of a config file.
     Train(TrainArgs),
+    /// Compare methods (multi-task aggregators, single-task baseline) on a config's tasks
+    /// with equal budgets and seeds; writes a report with tables and plots.
+    Compare(CompareArgs),
     /// Evaluate a checkpoint: mean ± std return per task.
     Eval(EvalArgs),
     /// List the registered environment ids with their spaces and parameters.
@@ -50,6 +53,36 @@ pub struct TrainArgs {
     #[arg(long)]
     pub run_name: Option<String>,
     /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Continue the run named by `--run-name` from its checkpoint (weights, optimizer,
+    /// normalisers, step counters); starts it if it has none.
+    #[arg(long, requires = "run_name")]
+    pub resume: bool,
+}
+
+/// Arguments of `polytask compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// A TOML config with a `[compare]` section, e.g. configs/compare-cartpole-family.toml.
+    pub config: PathBuf,
+    /// Seeds per method (overrides `compare.seeds`).
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// Runs at a time (default: one per core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Output folder (default: compare/<config name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue a comparison in --out: skip finished runs, resume unfinished ones from their
+    /// checkpoints.
+    #[arg(long)]
+    pub resume: bool,
+    /// Override a config key for every run, e.g. `--set total_timesteps=50000`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Print only the report's location.
     #[arg(long)]
     pub quiet: bool,
 }

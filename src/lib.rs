@@ -10,6 +10,7 @@
 pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod envs_list;
 pub mod error;

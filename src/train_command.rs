@@ -47,7 +47,11 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<()> {
     let config = resolve_config(args, registry)?;
     let dir = run_dir(args, &config);
     let mut logger = TensorBoardLogger::create(&dir)?;
-    let outcome = train::train(&config, registry, &dir, &mut logger)?;
+    let outcome = if args.resume {
+        train::resume(&config, registry, &dir, &mut logger)?
+    } else {
+        train::train(&config, registry, &dir, &mut logger)?
+    };
     report(&outcome);
     Ok(())
 }

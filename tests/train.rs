@@ -217,3 +217,55 @@ fn a2c_and_ppo_train_mixed_discrete_and_continuous_tasks() {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+#[test]
+fn a_resumed_run_continues_from_its_checkpoint() {
+    let dir = temp_dir("train-resume");
+    std::fs::write(dir.join("two.toml"), TWO_TASKS).unwrap();
+    let args = ["train", "two.toml", "--run-name", "r", "--quiet"];
+    let first = polytask(&args, &dir);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let state = |dir: &Path| polytask::train::load_state(&dir.join("runs/r/checkpoint")).unwrap();
+    let before = state(&dir);
+    assert_eq!(before.task_steps, vec![512, 512]);
+
+    // Extending the budget is allowed: the run goes on from its 2 iterations to 4.
+    let mut longer = args.to_vec();
+    longer.extend(["--resume", "--set", "total_timesteps=1024"]);
+    let second = polytask(&longer, &dir);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let after = state(&dir);
+    assert_eq!(
+        (after.iteration, after.task_steps.clone()),
+        (4, vec![1024, 1024])
+    );
+    assert_eq!(after.optimizer_steps, 2 * before.optimizer_steps);
+    let result = polytask::train::RunResult::read(&dir.join("runs/r"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(result.tasks[1].steps, 1024);
+    // Episodes of the second start are logged after the first start's steps.
+    let returns: Vec<u64> = read_scalars(&dir.join("runs/r"))
+        .unwrap()
+        .into_iter()
+        .filter(|(tag, _, _)| tag == "charts/cartpole/episodic_return")
+        .map(|(_, step, _)| step)
+        .collect();
+    assert!(returns.iter().any(|&s| s > 512), "{returns:?}");
+
+    // Another config cannot resume this run.
+    let mut other = args.to_vec();
+    other.extend(["--resume", "--set", "algorithm.learning_rate=0.1"]);
+    let refused = polytask(&other, &dir);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("another config"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

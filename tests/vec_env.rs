@@ -22,6 +22,7 @@ fn task(name: &str, env: &str, num_envs: usize, params: &[(&str, f64)]) -> Task 
         num_envs,
         normalize_obs: false,
         normalize_reward: false,
+        threshold: None,
     }
 }
 

@@ -47,6 +47,7 @@ fn a_step_allocates_nothing() {
         num_envs,
         normalize_obs: false,
         normalize_reward: false,
+        threshold: None,
     };
     let tasks = [
         task("CartPole-v1", 16, Some(30.0)),

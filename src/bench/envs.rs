@@ -59,6 +59,7 @@ pub fn run(args: &EnvsArgs, registry: &Registry) -> anyhow::Result<String> {
         num_envs: args.num_envs,
         normalize_obs: false,
         normalize_reward: false,
+        threshold: None,
     };
     registry.make(&task.env, &task.params).map_err(usage)?;
     let vector_steps = args.steps.div_ceil(args.num_envs as u64).max(1);

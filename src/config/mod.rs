@@ -2,6 +2,7 @@
 //! errors), [`Config`] is the checked result with every environment id and parameter known
 //! to exist and every number in range.
 
+mod compare;
 mod sections;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use polytask_agents::device::DeviceRequest;
 use polytask_envs::{Params, Registry};
 use serde::{Deserialize, Serialize};
 
+pub use compare::{CompareSection, SINGLE_TASK};
 pub use sections::{AlgorithmConfig, AlgorithmName, LoggingConfig, NetworkConfig, SurgeryConfig};
 
 use crate::error::usage;
@@ -45,6 +47,9 @@ pub struct RawConfig {
     pub logging: LoggingConfig,
     /// The tasks, at least one.
     pub tasks: Vec<RawTask>,
+    /// What `polytask compare` runs on these tasks (ignored by `polytask train`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<CompareSection>,
 }
 
 fn default_device() -> String {
@@ -75,6 +80,10 @@ pub struct RawTask {
     /// Scale rewards by the running std of the discounted return (as SB3's `VecNormalize`).
     #[serde(default)]
     pub normalize_reward: bool,
+    /// The return at which the task counts as solved (reports' steps-to-threshold); by
+    /// default the environment id's reward threshold, unless `reward_scale` is changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
 }
 
 fn default_num_envs() -> usize {
@@ -102,6 +111,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// The tasks, with unique names.
     pub tasks: Vec<Task>,
+    /// As [`RawConfig::compare`].
+    pub compare: Option<CompareSection>,
     /// The configuration as resolved (defaults filled in), as TOML, to store with the run.
     pub resolved_toml: String,
 }
@@ -121,6 +132,8 @@ pub struct Task {
     pub normalize_obs: bool,
     /// As [`RawTask::normalize_reward`].
     pub normalize_reward: bool,
+    /// As [`RawTask::threshold`], resolved (`None`: the task has no threshold).
+    pub threshold: Option<f64>,
 }
 
 impl RawConfig {
@@ -196,6 +209,7 @@ impl RawConfig {
             surgery: self.surgery,
             logging: self.logging,
             tasks,
+            compare: self.compare,
             resolved_toml,
         })
     }
@@ -207,6 +221,11 @@ impl RawTask {
         registry
             .make(&self.env, &params)
             .map_err(|e| usage(format!("config: tasks[{index}] (env `{}`): {e}", self.env)))?;
+        let rescaled = params.iter().any(|(n, v)| n == "reward_scale" && v != 1.0);
+        let threshold = self.threshold.or_else(|| {
+            let spec = registry.spec(&self.env).ok()?;
+            spec.reward_threshold.filter(|_| !rescaled)
+        });
         if self.num_envs == 0 {
             return Err(usage(format!(
                 "config: tasks[{index}].num_envs must be at least 1"
@@ -219,12 +238,13 @@ impl RawTask {
             num_envs: self.num_envs,
             normalize_obs: self.normalize_obs,
             normalize_reward: self.normalize_reward,
+            threshold,
         })
     }
 }
 
 /// Sets `key=value` in `table`, creating intermediate tables; errors name the override.
-fn apply_override(table: &mut toml::Table, item: &str) -> anyhow::Result<()> {
+pub fn apply_override(table: &mut toml::Table, item: &str) -> anyhow::Result<()> {
     let (key, value) = item
         .split_once('=')
         .ok_or_else(|| usage(format!("--set `{item}` is not of the form KEY=VALUE")))?;
@@ -232,11 +252,17 @@ fn apply_override(table: &mut toml::Table, item: &str) -> anyhow::Result<()> {
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    set_key(table, key, value).map_err(|e| usage(format!("--set `{item}`: {e}")))
+}
+
+/// Sets the dotted `key` (e.g. `surgery.aggregator`) of `table` to `value`, creating
+/// intermediate tables; the error says what is wrong with the key.
+pub fn set_key(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
     let mut parts: Vec<&str> = key.trim().split('.').collect();
     let last = parts
         .pop()
         .filter(|k| !k.is_empty())
-        .ok_or_else(|| usage(format!("--set `{item}` has an empty key")))?;
+        .ok_or_else(|| format!("the key `{key}` is empty"))?;
     let mut node = table;
     for part in parts {
         let entry = node
@@ -244,7 +270,7 @@ fn apply_override(table: &mut toml::Table, item: &str) -> anyhow::Result<()> {
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         node = entry
             .as_table_mut()
-            .ok_or_else(|| usage(format!("--set `{item}`: `{part}` is not a table")))?;
+            .ok_or_else(|| format!("`{part}` is not a table"))?;
     }
     node.insert(last.to_string(), value);
     Ok(())

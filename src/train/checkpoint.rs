@@ -117,3 +117,71 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
         .map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
     dir.with_file_name(format!("{name}.{suffix}"))
 }
+
+/// Restores Adam's moments from the checkpoint folder `dir` into `opt`, with `steps` steps
+/// taken.
+pub fn load_optimizer(dir: &Path, opt: &mut MultiTaskOptimizer, steps: i64) -> anyhow::Result<()> {
+    let path = dir.join(OPTIMIZER);
+    let bad = |e: &dyn std::fmt::Display| {
+        usage(format!(
+            "cannot load the optimizer state {}: {e}",
+            path.display()
+        ))
+    };
+    let named = Tensor::read_safetensors(&path).map_err(|e| bad(&e))?;
+    let moments = |prefix: &str| -> Vec<Tensor> {
+        let mut found: Vec<(usize, Tensor)> = named
+            .iter()
+            .filter_map(|(name, t)| {
+                let k = name.strip_prefix(prefix)?.parse().ok()?;
+                Some((k, t.shallow_clone()))
+            })
+            .collect();
+        found.sort_by_key(|(k, _)| *k);
+        found.into_iter().map(|(_, t)| t).collect()
+    };
+    opt.adam_mut()
+        .set_state(moments("first."), moments("second."), steps)
+        .map_err(|e| bad(&e))
+}
+
+/// Restores each task's normaliser from `states` (saved in the checkpoint folder `dir`).
+pub fn restore_normalizers(
+    dir: &Path,
+    norms: &mut [super::TaskNormalizer],
+    states: &[super::NormalizerState],
+) -> anyhow::Result<()> {
+    let fits = norms.len() == states.len()
+        && norms
+            .iter_mut()
+            .zip(states)
+            .all(|(n, s)| n.restore(s).is_some());
+    if fits {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "checkpoint {}: its normalisation statistics do not fit the config's tasks",
+            dir.display()
+        )))
+    }
+}
+
+/// Checks that a checkpoint's config `saved` describes the same run as `current`: equal but
+/// for `total_timesteps` (a run may be extended) and `[logging]`.
+pub fn check_same_run(saved: &str, current: &str, run_dir: &Path) -> anyhow::Result<()> {
+    let strip = |text: &str| -> Option<toml::Table> {
+        let mut table: toml::Table = toml::from_str(text).ok()?;
+        table.remove("total_timesteps");
+        table.remove("logging");
+        table.remove("compare");
+        Some(table)
+    };
+    match (strip(saved), strip(current)) {
+        (Some(a), Some(b)) if a == b => Ok(()),
+        _ => Err(usage(format!(
+            "cannot resume {}: its checkpoint was trained with another config (only \
+             `total_timesteps` and `[logging]` may change); start a new run instead",
+            run_dir.display()
+        ))),
+    }
+}

@@ -69,6 +69,11 @@ impl EpisodeLog {
         self.task_steps[t]
     }
 
+    /// Sets the step counters, when a run resumes from a checkpoint.
+    pub fn set_task_steps(&mut self, steps: &[u64]) {
+        self.task_steps.copy_from_slice(steps);
+    }
+
     /// Environment steps taken by all tasks together.
     pub fn global_step(&self) -> u64 {
         self.task_steps.iter().sum()

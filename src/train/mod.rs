@@ -9,6 +9,7 @@ mod evaluate;
 mod metrics;
 mod normalize;
 mod optimize;
+mod result;
 mod storage;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use polytask_envs::{Registry, Space};
 pub use checkpoint::{load_state, load_weights, CheckpointState};
 pub use evaluate::{evaluate, EvalOptions, TaskEvaluation};
 pub use normalize::{NormalizerState, TaskNormalizer};
+pub use result::{RunResult, TaskResult, RESULT_FILE};
 
 use crate::config::Config;
 use crate::logger::{Logger, Progress};
@@ -50,14 +52,50 @@ pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoint")
 }
 
-/// Trains on `config`'s tasks, writing events, the resolved config and checkpoints to
-/// `run_dir` (created if missing).
+/// Trains on `config`'s tasks, writing events, the resolved config, checkpoints and the
+/// final `result.json` to `run_dir` (created if missing).
 pub fn train(
     config: &Config,
     registry: &Registry,
     run_dir: &Path,
     logger: &mut dyn Logger,
 ) -> anyhow::Result<TrainOutcome> {
+    run(config, registry, run_dir, logger, false)
+}
+
+/// Continues the run in `run_dir` from its checkpoint: weights, Adam's moments, normaliser
+/// statistics and step counters are restored and training goes on from the next iteration
+/// (environments start fresh episodes, seeded from the run's seed and that iteration).
+/// Without a checkpoint the run starts from scratch. The checkpoint's config must equal
+/// `config` except for `total_timesteps` and `[logging]`.
+pub fn resume(
+    config: &Config,
+    registry: &Registry,
+    run_dir: &Path,
+    logger: &mut dyn Logger,
+) -> anyhow::Result<TrainOutcome> {
+    run(config, registry, run_dir, logger, true)
+}
+
+fn run(
+    config: &Config,
+    registry: &Registry,
+    run_dir: &Path,
+    logger: &mut dyn Logger,
+    resume: bool,
+) -> anyhow::Result<TrainOutcome> {
+    let restored = match resume && checkpoint_dir(run_dir).join("state.json").exists() {
+        true => Some(checkpoint::load_state(&checkpoint_dir(run_dir))?),
+        false => None,
+    };
+    if let Some(state) = &restored {
+        checkpoint::check_same_run(&state.config, &config.resolved_toml, run_dir)?;
+    }
+    let first = restored.as_ref().map_or(1, |s| s.iteration + 1);
+    // Episodes after a restart are seeded apart from those of the first start.
+    let env_seed = config
+        .seed
+        .wrapping_add((first - 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     std::fs::create_dir_all(run_dir)
         .with_context(|| format!("cannot create the run directory {}", run_dir.display()))?;
     std::fs::write(run_dir.join("config.toml"), &config.resolved_toml)
@@ -75,9 +113,9 @@ pub fn train(
     // Small networks gain nothing from intra-op threads; they would only compete with the
     // environment workers for the cores.
     tch::set_num_threads(1);
-    let mut envs = VecEnv::new(&config.tasks, registry, config.seed, config.threads)?;
+    let mut envs = VecEnv::new(&config.tasks, registry, env_seed, config.threads)?;
     let shapes: Vec<TaskShape> = envs.tasks().iter().map(task_shape).collect();
-    let net = ActorCritic::new(&shapes, &net_config(config), device);
+    let mut net = ActorCritic::new(&shapes, &net_config(config), device);
     let adam = AdamConfig {
         eps: config.algorithm.adam_eps,
         ..AdamConfig::default()
@@ -85,7 +123,7 @@ pub fn train(
     let mut opt = MultiTaskOptimizer::new(&net, adam, config.algorithm.max_grad_norm);
     let mut aggregator = surgery::by_name_with(&config.surgery.aggregator, &config.surgery.params)
         .map_err(crate::error::usage)?;
-    aggregator.reseed(config.seed);
+    aggregator.reseed(env_seed);
 
     let alg = &config.algorithm;
     let mut storage: Vec<TaskStorage> = envs
@@ -98,6 +136,21 @@ pub fn train(
     let tags = Tags::new(&names);
     let envs_per_task: Vec<usize> = config.tasks.iter().map(|t| t.num_envs).collect();
     let mut log = EpisodeLog::new(&envs_per_task);
+    if let Some(state) = &restored {
+        let dir = checkpoint_dir(run_dir);
+        checkpoint::load_weights(&dir, &mut net)?;
+        checkpoint::load_optimizer(&dir, &mut opt, state.optimizer_steps)?;
+        checkpoint::restore_normalizers(&dir, &mut norms, &state.normalizers)?;
+        if state.task_steps.len() != names.len() {
+            return Err(crate::error::usage(format!(
+                "checkpoint {}: it counts steps of {} tasks, the config has {}",
+                dir.display(),
+                state.task_steps.len(),
+                names.len()
+            )));
+        }
+        log.set_task_steps(&state.task_steps);
+    }
     let max_envs = *envs_per_task.iter().max().expect("at least one task");
     let iterations = config
         .total_timesteps
@@ -106,9 +159,11 @@ pub fn train(
         iterations * (alg.num_steps * envs_per_task.iter().sum::<usize>()) as u64,
         config.logging.quiet,
     );
+    progress.update(log.global_step(), 0.0, &[] as &[(&str, f64)]);
     let start = Instant::now();
+    let start_step = log.global_step();
 
-    for iteration in 1..=iterations {
+    for iteration in first..=iterations {
         let frac = 1.0 - (iteration - 1) as f64 / iterations as f64;
         let lr = if alg.anneal_lr {
             frac * alg.learning_rate
@@ -132,7 +187,7 @@ pub fn train(
 
         let report = optimize::optimize(&net, &mut opt, aggregator.as_mut(), &storage, alg, lr)?;
 
-        let sps = log.global_step() as f64 / start.elapsed().as_secs_f64();
+        let sps = (log.global_step() - start_step) as f64 / start.elapsed().as_secs_f64();
         if iteration as usize % config.logging.log_interval.max(1) == 0 || iteration == iterations {
             tags.update(
                 logger,
@@ -159,7 +214,7 @@ pub fn train(
     }
     progress.finish();
     save_checkpoint(run_dir, &net, &opt, &norms, config, iterations, &log)?;
-    let sps = log.global_step() as f64 / start.elapsed().as_secs_f64();
+    let sps = (log.global_step() - start_step) as f64 / start.elapsed().as_secs_f64();
     let evaluation = if config.logging.eval_episodes > 0 {
         let seed = config.seed.wrapping_add(1_000_000_007);
         let options = EvalOptions {
@@ -179,12 +234,14 @@ pub fn train(
         );
     }
     logger.flush()?;
-    Ok(TrainOutcome {
+    let outcome = TrainOutcome {
         run_dir: run_dir.to_path_buf(),
         task_steps: (0..names.len()).map(|t| log.task_steps(t)).collect(),
         evaluation,
         sps,
-    })
+    };
+    RunResult::of(&outcome, &names).write(run_dir)?;
+    Ok(outcome)
 }
 
 fn save_checkpoint(

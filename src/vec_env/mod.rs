@@ -492,6 +492,7 @@ mod tests {
             num_envs,
             normalize_obs: false,
             normalize_reward: false,
+            threshold: None,
         }
     }
 

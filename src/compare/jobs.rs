@@ -1,0 +1,117 @@
+//! Runs a comparison's jobs as child processes of this program (`polytask train`), `jobs`
+//! at a time. Each run checkpoints as it goes and writes `result.json` last, so a run with
+//! that file is finished; with `resume`, finished runs are skipped and unfinished ones go on
+//! from their checkpoints (`train --resume`).
+
+use std::fs::{self, File};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::plan::Job;
+use crate::train::RESULT_FILE;
+
+/// The log file of a job's child process, inside its run directory.
+pub const TRAIN_LOG: &str = "train.log";
+
+/// Runs every unfinished job of `jobs`, at most `parallel` at once, printing one line per
+/// start and end unless `quiet`. Returns the labels of the jobs that failed.
+pub fn run_jobs(jobs: &[Job], parallel: usize, quiet: bool) -> anyhow::Result<Vec<String>> {
+    let exe = std::env::current_exe().context("cannot find this program's executable")?;
+    let pending: Vec<&Job> = jobs.iter().filter(|j| !finished(j)).collect();
+    let skipped = jobs.len() - pending.len();
+    if skipped > 0 && !quiet {
+        println!(
+            "{skipped} of {} runs already finished; skipping them",
+            jobs.len()
+        );
+    }
+    let total = pending.len();
+    let mut queue = pending.into_iter();
+    let mut running: Vec<(Child, &Job, Instant)> = Vec::new();
+    let mut failed = Vec::new();
+    let mut done = 0;
+    loop {
+        while running.len() < parallel.max(1) {
+            let Some(job) = queue.next() else { break };
+            running.push((start(&exe, job)?, job, Instant::now()));
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let mut k = 0;
+        while k < running.len() {
+            let Some(status) = running[k].0.try_wait().context("cannot wait for a run")? else {
+                k += 1;
+                continue;
+            };
+            let (_, job, started) = running.swap_remove(k);
+            done += 1;
+            let secs = started.elapsed().as_secs_f64();
+            if status.success() && finished(job) {
+                if !quiet {
+                    println!("[{done}/{total}] finished {} in {secs:.0} s", job.label());
+                }
+            } else {
+                let log = job.run_dir.join(TRAIN_LOG);
+                eprintln!(
+                    "[{done}/{total}] FAILED {} ({status}); see {}",
+                    job.label(),
+                    log.display()
+                );
+                failed.push(job.label());
+            }
+        }
+    }
+    Ok(failed)
+}
+
+/// Whether `job`'s run has written its results.
+pub fn finished(job: &Job) -> bool {
+    job.run_dir.join(RESULT_FILE).exists()
+}
+
+/// Starts `exe train <job config> --resume` with the job's run directory, its output going
+/// to the run's `train.log`.
+fn start(exe: &Path, job: &Job) -> anyhow::Result<Child> {
+    let write = |path: &Path, text: &str| -> anyhow::Result<()> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    };
+    write(&job.config_path, &job.config_text)?;
+    fs::create_dir_all(&job.run_dir)
+        .with_context(|| format!("cannot create {}", job.run_dir.display()))?;
+    let log_path = job.run_dir.join(TRAIN_LOG);
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let parent = job.run_dir.parent().expect("run directories are nested");
+    let name = job.run_dir.file_name().expect("run directories have names");
+    Command::new(exe)
+        .arg("train")
+        .arg(&job.config_path)
+        .arg("--quiet")
+        .arg("--resume")
+        .arg("--run-name")
+        .arg(name)
+        .arg("--set")
+        .arg(format!("logging.run_dir={}", toml_string(parent)))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().context("cannot share the log file")?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))
+}
+
+/// `path` as a TOML string literal.
+fn toml_string(path: &Path) -> String {
+    toml::Value::String(path.to_string_lossy().into_owned()).to_string()
+}

@@ -1,0 +1,226 @@
+//! The jobs of a comparison: one training run per method, seed and (for the single-task
+//! baseline) task, each with its own config file and run directory under the output folder.
+
+use std::path::{Path, PathBuf};
+
+use polytask_envs::Registry;
+use serde::Deserialize;
+
+use crate::config::{set_key, CompareSection, RawConfig, SINGLE_TASK};
+use crate::error::usage;
+
+/// Checkpoints every this many iterations when the config asks for none, so that an
+/// interrupted comparison can resume its runs.
+const RESUMABLE_CHECKPOINT_INTERVAL: i64 = 25;
+
+/// One training run of a comparison.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The method's name.
+    pub method: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// For single-task runs, the one task trained.
+    pub task: Option<String>,
+    /// The run directory, `OUT/runs/<method>/seed<seed>[/<task>]`.
+    pub run_dir: PathBuf,
+    /// The run's own config file, `OUT/jobs/<method>__seed<seed>[__<task>].toml`.
+    pub config_path: PathBuf,
+    /// That config's text.
+    pub config_text: String,
+}
+
+impl Job {
+    /// A short name for progress lines and errors.
+    pub fn label(&self) -> String {
+        match &self.task {
+            Some(task) => format!("{} seed {} task {task}", self.method, self.seed),
+            None => format!("{} seed {}", self.method, self.seed),
+        }
+    }
+}
+
+/// A task as the report sees it.
+#[derive(Debug, Clone)]
+pub struct TaskInfo {
+    /// The task's name.
+    pub name: String,
+    /// The return counted as solved, if any.
+    pub threshold: Option<f64>,
+}
+
+/// Everything a comparison will run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The config file's stem, for titles.
+    pub name: String,
+    /// Methods in the config's order.
+    pub methods: Vec<String>,
+    /// The method the others are judged against.
+    pub baseline: String,
+    /// The tasks, in config order.
+    pub tasks: Vec<TaskInfo>,
+    /// The seeds, one run of each method per seed.
+    pub seeds: Vec<u64>,
+    /// Environment steps per task of every run.
+    pub budget: u64,
+    /// The runs.
+    pub jobs: Vec<Job>,
+}
+
+/// Plans the comparison of the config at `path` (with `--set` overrides `sets`, and
+/// `seeds` overriding `compare.seeds`) into the folder `out`; every job's config is
+/// validated against `registry`, so bad methods fail before anything runs.
+pub fn plan(
+    path: &Path,
+    sets: &[String],
+    seeds: Option<usize>,
+    out: &Path,
+    registry: &Registry,
+) -> anyhow::Result<Plan> {
+    let mut base = RawConfig::load_with(path, sets)?;
+    let file = path.display();
+    let mut section = base.compare.take().ok_or_else(|| {
+        usage(format!(
+            "config file {file} has no [compare] section; add one with `methods = [...]` \
+             (e.g. [\"single-task\", \"sum\", \"pcgrad\"])"
+        ))
+    })?;
+    if let Some(n) = seeds {
+        section.seeds = n;
+    }
+    check_section(&section, &file.to_string())?;
+    let base_config = base.clone().validate(registry)?;
+    let mut table = toml::Table::try_from(&base).expect("a config serialises");
+    if base_config.logging.checkpoint_interval == 0 {
+        set(
+            &mut table,
+            "logging.checkpoint_interval",
+            RESUMABLE_CHECKPOINT_INTERVAL,
+        );
+    }
+    set(&mut table, "logging.quiet", true);
+    let seeds: Vec<u64> = (0..section.seeds as u64).map(|k| base.seed + k).collect();
+    let mut jobs = Vec::new();
+    for method in &section.methods {
+        for &seed in &seeds {
+            let mut t = table.clone();
+            set(&mut t, "seed", seed as i64);
+            if method == SINGLE_TASK {
+                set(&mut t, "surgery.aggregator", "sum");
+                for (k, task) in base_config.tasks.iter().enumerate() {
+                    let mut single = t.clone();
+                    let raw_task = single["tasks"].as_array().expect("tasks")[k].clone();
+                    single.insert("tasks".into(), toml::Value::Array(vec![raw_task]));
+                    let job = job(out, method, seed, Some(&task.name), single);
+                    jobs.push(check_job(job, registry)?);
+                }
+            } else {
+                apply_method(&mut t, method, &section)?;
+                jobs.push(check_job(job(out, method, seed, None, t), registry)?);
+            }
+        }
+    }
+    Ok(Plan {
+        name: path
+            .file_stem()
+            .map_or("compare".into(), |s| s.to_string_lossy().into_owned()),
+        baseline: section.baseline().to_string(),
+        methods: section.methods.clone(),
+        tasks: base_config
+            .tasks
+            .iter()
+            .map(|t| TaskInfo {
+                name: t.name.clone(),
+                threshold: t.threshold,
+            })
+            .collect(),
+        seeds,
+        budget: base_config.total_timesteps,
+        jobs,
+    })
+}
+
+fn check_section(section: &CompareSection, file: &str) -> anyhow::Result<()> {
+    if section.methods.is_empty() {
+        return Err(usage(format!(
+            "config file {file}: `compare.methods` is empty"
+        )));
+    }
+    if section.seeds == 0 {
+        return Err(usage(format!(
+            "config file {file}: `compare.seeds` must be at least 1"
+        )));
+    }
+    for (k, m) in section.methods.iter().enumerate() {
+        if section.methods[..k].contains(m) {
+            return Err(usage(format!(
+                "config file {file}: `compare.methods` lists `{m}` twice"
+            )));
+        }
+        let safe = m
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_+.".contains(c));
+        if !safe || m.starts_with('.') {
+            return Err(usage(format!(
+                "config file {file}: method name `{m}` is also a folder name; use letters, \
+                 digits and - _ + . only"
+            )));
+        }
+    }
+    if !section.methods.iter().any(|m| m == section.baseline()) {
+        return Err(usage(format!(
+            "config file {file}: `compare.baseline` `{}` is not among `compare.methods`",
+            section.baseline()
+        )));
+    }
+    Ok(())
+}
+
+/// Applies a method to a run's config: a variant's overrides, or the aggregator's name.
+fn apply_method(
+    table: &mut toml::Table,
+    method: &str,
+    section: &CompareSection,
+) -> anyhow::Result<()> {
+    match section.variants.get(method) {
+        Some(overrides) => {
+            for (key, value) in overrides {
+                set_key(table, key, value.clone())
+                    .map_err(|e| usage(format!("config: `compare.variants.{method}`: {e}")))?;
+            }
+        }
+        None => set(table, "surgery.aggregator", method),
+    }
+    Ok(())
+}
+
+fn set(table: &mut toml::Table, key: &str, value: impl Into<toml::Value>) {
+    set_key(table, key, value.into()).expect("internal keys are well formed");
+}
+
+fn job(out: &Path, method: &str, seed: u64, task: Option<&str>, table: toml::Table) -> Job {
+    let mut run_dir = out.join("runs").join(method).join(format!("seed{seed}"));
+    let mut file = format!("{method}__seed{seed}");
+    if let Some(task) = task {
+        run_dir.push(task);
+        file.push_str(&format!("__{task}"));
+    }
+    Job {
+        method: method.to_string(),
+        seed,
+        task: task.map(str::to_string),
+        run_dir,
+        config_path: out.join("jobs").join(format!("{file}.toml")),
+        config_text: toml::to_string(&table).expect("a config serialises"),
+    }
+}
+
+/// Validates a job's config; the error names the method (a misspelt aggregator, say).
+fn check_job(job: Job, registry: &Registry) -> anyhow::Result<Job> {
+    let table: toml::Table = toml::from_str(&job.config_text).expect("the plan writes TOML");
+    let fail = |e: &dyn std::fmt::Display| usage(format!("method `{}`: {e:#}", job.method));
+    let raw = RawConfig::deserialize(table).map_err(|e| fail(&e))?;
+    raw.validate(registry).map_err(|e| fail(&e))?;
+    Ok(job)
+}

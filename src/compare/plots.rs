@@ -1,0 +1,272 @@
+//! The comparison's figures, drawn with plotters into PNG files: learning curves (one panel
+//! per task, mean and 95% CI band over seeds per method) and gradient conflict (one panel
+//! per multi-task method, the mean cosine similarity of each task pair's shared-weight
+//! gradients over training).
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use super::plan::Plan;
+use super::summary::{band, Summary, BINS};
+
+/// The learning-curve figure's file name.
+pub const LEARNING_CURVES: &str = "learning_curves.png";
+/// The gradient-conflict figure's file name.
+pub const GRADIENT_CONFLICT: &str = "gradient_conflict.png";
+
+const PANEL: (u32, u32) = (640, 420);
+/// Tableau 10, the palette of matplotlib's default cycle.
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+type PlotResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Draws the figures into `out`; returns the file names written (the conflict figure only
+/// when some method shares weights between two or more tasks).
+pub fn draw_all(out: &Path, plan: &Plan, summary: &Summary) -> anyhow::Result<Vec<&'static str>> {
+    register_fonts();
+    let fail = |name: &str, e: Box<dyn std::error::Error>| {
+        anyhow::anyhow!("cannot draw {}: {e}", out.join(name).display())
+    };
+    learning_curves(&out.join(LEARNING_CURVES), plan, summary)
+        .map_err(|e| fail(LEARNING_CURVES, e))?;
+    let mut written = vec![LEARNING_CURVES];
+    if !summary.cos_sim.is_empty() {
+        gradient_conflict(&out.join(GRADIENT_CONFLICT), plan, summary)
+            .map_err(|e| fail(GRADIENT_CONFLICT, e))?;
+        written.push(GRADIENT_CONFLICT);
+    }
+    Ok(written)
+}
+
+fn register_fonts() {
+    static FONTS: Once = Once::new();
+    FONTS.call_once(|| {
+        let fonts = [
+            (FontStyle::Normal, dejavu::sans::regular()),
+            (FontStyle::Bold, dejavu::sans::bold()),
+        ];
+        for (style, bytes) in fonts {
+            plotters::style::register_font("sans-serif", style, bytes)
+                .unwrap_or_else(|_| panic!("the embedded DejaVu Sans font is valid"));
+        }
+    });
+}
+
+/// `n` panels in a grid of at most three columns.
+fn grid(n: usize) -> (usize, usize) {
+    let cols = n.clamp(1, 3);
+    (n.div_ceil(cols), cols)
+}
+
+/// The x of bin `k`: the end of its interval of the budget.
+fn bin_x(plan: &Plan, k: usize) -> f64 {
+    plan.budget as f64 * (k + 1) as f64 / BINS as f64
+}
+
+fn learning_curves(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult {
+    let (rows, cols) = grid(plan.tasks.len());
+    let size = (PANEL.0 * cols as u32, PANEL.1 * rows as u32);
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    let panels = root.split_evenly((rows, cols));
+    for (task, area) in plan.tasks.iter().zip(&panels) {
+        let bands: Vec<(usize, Vec<(f64, f64)>)> = plan
+            .methods
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| Some((i, band(&summary.cell(m, &task.name)?.binned))))
+            .collect();
+        let seen = plan
+            .methods
+            .iter()
+            .filter_map(|m| summary.cell(m, &task.name))
+            .flat_map(|c| c.binned.iter().flatten().copied());
+        let y = y_range(seen, task.threshold);
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                &task.name,
+                ("sans-serif", 22).into_font().style(FontStyle::Bold),
+            )
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..plan.budget as f64, y.clone())?;
+        let span = y.end - y.start;
+        chart
+            .configure_mesh()
+            .x_desc("environment steps (this task)")
+            .y_desc("episodic return")
+            .x_labels(6)
+            .y_labels(8)
+            .x_label_formatter(&|x| short(*x))
+            .y_label_formatter(&|y| y_tick(*y, span))
+            .light_line_style(RGBColor(246, 246, 246))
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 16))
+            .draw()?;
+        if let Some(th) = task.threshold {
+            let style = ShapeStyle::from(&BLACK.mix(0.5)).stroke_width(1);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, th), (plan.budget as f64, th)],
+                    6,
+                    4,
+                    style,
+                ))?
+                .label(format!("threshold {th}"))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
+        }
+        for (i, band) in &bands {
+            let color = COLORS[i % COLORS.len()];
+            let points: Vec<(f64, f64, f64)> = band
+                .iter()
+                .enumerate()
+                .filter(|(_, (m, _))| !m.is_nan())
+                .map(|(k, &(m, h))| (bin_x(plan, k), m, if h.is_nan() { 0.0 } else { h }))
+                .collect();
+            let mut outline: Vec<(f64, f64)> = points.iter().map(|&(x, m, h)| (x, m + h)).collect();
+            outline.extend(points.iter().rev().map(|&(x, m, h)| (x, m - h)));
+            chart.draw_series(std::iter::once(Polygon::new(
+                outline,
+                color.mix(0.18).filled(),
+            )))?;
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().map(|&(x, m, _)| (x, m)),
+                    color.stroke_width(2),
+                ))?
+                .label(plan.methods[*i].as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .label_font(("sans-serif", 14))
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn gradient_conflict(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult {
+    let methods: Vec<&String> = plan
+        .methods
+        .iter()
+        .filter(|m| summary.cos_sim.contains_key(*m))
+        .collect();
+    let (rows, cols) = grid(methods.len());
+    let size = (PANEL.0 * cols as u32, PANEL.1 * rows as u32);
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    let panels = root.split_evenly((rows, cols));
+    for (method, area) in methods.iter().zip(&panels) {
+        let title = format!("{method}: gradient cosine similarity");
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, ("sans-serif", 22).into_font().style(FontStyle::Bold))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..plan.budget as f64, -1f64..1f64)?;
+        chart
+            .configure_mesh()
+            .x_desc("environment steps per task")
+            .y_desc("cos(g_a, g_b), mean over seeds")
+            .x_labels(6)
+            .x_label_formatter(&|x| short(*x))
+            .light_line_style(RGBColor(246, 246, 246))
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 16))
+            .draw()?;
+        let zero = ShapeStyle::from(&BLACK.mix(0.6)).stroke_width(1);
+        chart.draw_series(LineSeries::new(
+            [(0.0, 0.0), (plan.budget as f64, 0.0)],
+            zero,
+        ))?;
+        for (i, (pair, seeds)) in summary.cos_sim[*method].iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            let points: Vec<(f64, f64)> = band(seeds)
+                .iter()
+                .enumerate()
+                .filter(|(_, (m, _))| !m.is_nan())
+                .map(|(k, &(m, _))| (bin_x(plan, k), m))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+                .label(pair.replace("__", " / "))
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .label_font(("sans-serif", 13))
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// A y range covering every seed's curve and the threshold, with a margin (confidence bands
+/// of few seeds can be far wider than any return; they are cut at the edges).
+fn y_range(values: impl Iterator<Item = f64>, threshold: Option<f64>) -> Range<f64> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| !v.is_nan()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if let Some(th) = threshold {
+        lo = lo.min(th);
+        hi = hi.max(th);
+    }
+    if !lo.is_finite() || !hi.is_finite() {
+        return 0.0..1.0;
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    (lo - pad)..(hi + pad)
+}
+
+/// `12500` as `12.5k`, `2000` as `2k`.
+fn short(x: f64) -> String {
+    let trim = |v: f64, unit: &str| {
+        let text = format!("{v:.1}");
+        format!("{}{unit}", text.trim_end_matches(".0"))
+    };
+    if x.abs() >= 1e6 {
+        trim(x / 1e6, "M")
+    } else if x.abs() >= 1e3 {
+        trim(x / 1e3, "k")
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// A y tick: whole numbers when the axis spans more than 10, else two decimals.
+fn y_tick(y: f64, span: f64) -> String {
+    if span > 10.0 {
+        format!("{y:.0}")
+    } else {
+        format!("{y:.2}")
+    }
+}

@@ -1,0 +1,219 @@
+//! The files a comparison leaves for its reader: `report.md` (tables and a guide to reading
+//! them), `results.csv` (every episode's return, tidy) and `final.csv` (per run and task:
+//! final evaluation, area under the curve, steps to threshold).
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::plan::Plan;
+use super::stats::{self, mean_ci95, welch};
+use super::summary::{Cell, Summary};
+
+/// Significance level of the verdicts.
+pub const ALPHA: f64 = 0.05;
+
+/// Writes `report.md`, `results.csv` and `final.csv` into `out`.
+pub fn write_all(out: &Path, plan: &Plan, summary: &Summary, plots: &[&str]) -> anyhow::Result<()> {
+    write(&out.join("report.md"), &report(plan, summary, plots))?;
+    write(&out.join("results.csv"), &results_csv(summary))?;
+    write(&out.join("final.csv"), &final_csv(plan, summary))
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The tidy table of every episode: `method,seed,task,step,return`.
+pub fn results_csv(summary: &Summary) -> String {
+    let mut csv = String::from("method,seed,task,step,return\n");
+    for (method, seed, task, curve) in &summary.curves {
+        for (step, value) in curve {
+            writeln!(csv, "{method},{seed},{task},{step},{value}").unwrap();
+        }
+    }
+    csv
+}
+
+fn final_csv(plan: &Plan, summary: &Summary) -> String {
+    let mut csv = String::from("method,seed,task,final_return,auc,steps_to_threshold\n");
+    for method in &plan.methods {
+        for task in &plan.tasks {
+            let Some(cell) = summary.cell(method, &task.name) else {
+                continue;
+            };
+            for (k, seed) in plan.seeds.iter().enumerate() {
+                let reached = cell.to_threshold[k].map_or(String::new(), |s| s.to_string());
+                let (ret, auc) = (cell.final_returns[k], cell.auc[k]);
+                writeln!(csv, "{method},{seed},{},{ret},{auc},{reached}", task.name).unwrap();
+            }
+        }
+    }
+    csv
+}
+
+/// The Markdown report.
+pub fn report(plan: &Plan, summary: &Summary, plots: &[&str]) -> String {
+    let mut md = String::new();
+    let seeds: Vec<String> = plan.seeds.iter().map(u64::to_string).collect();
+    writeln!(md, "# Comparison `{}`\n", plan.name).unwrap();
+    writeln!(
+        md,
+        "{} environment steps per task and run; seeds {}; baseline `{}`.\n",
+        plan.budget,
+        seeds.join(", "),
+        plan.baseline
+    )
+    .unwrap();
+    let table = |md: &mut String, title: &str, f: &dyn Fn(&Cell) -> String| {
+        writeln!(md, "## {title}\n").unwrap();
+        header(md, plan);
+        for task in &plan.tasks {
+            let cells: Vec<String> = plan
+                .methods
+                .iter()
+                .map(|m| summary.cell(m, &task.name).map_or("—".into(), f))
+                .collect();
+            writeln!(md, "| {} | {} |", task.name, cells.join(" | ")).unwrap();
+        }
+        md.push('\n');
+    };
+    table(
+        &mut md,
+        "Final evaluation return (mean ± 95% CI over seeds)",
+        &|c| {
+            let (m, h) = mean_ci95(&c.final_returns);
+            if h.is_nan() {
+                format!("{m:.1}")
+            } else {
+                format!("{m:.1} ± {h:.1}")
+            }
+        },
+    );
+    table(
+        &mut md,
+        "Area under the learning curve (mean episodic return over training)",
+        &|c| {
+            let (m, h) = mean_ci95(&c.auc);
+            if h.is_nan() {
+                format!("{m:.1}")
+            } else {
+                format!("{m:.1} ± {h:.1}")
+            }
+        },
+    );
+    writeln!(md, "Thresholds: {}.\n", thresholds(plan)).unwrap();
+    table(
+        &mut md,
+        "Steps to threshold (median over the seeds that reached it; reached/seeds)",
+        &|c| {
+            let reached: Vec<f64> = c.to_threshold.iter().flatten().map(|&s| s as f64).collect();
+            if reached.is_empty() {
+                format!("never (0/{})", c.to_threshold.len())
+            } else {
+                format!(
+                    "{} ({}/{})",
+                    steps(stats::median(&reached)),
+                    reached.len(),
+                    c.to_threshold.len()
+                )
+            }
+        },
+    );
+    verdicts(&mut md, plan, summary);
+    for plot in plots {
+        writeln!(md, "![{plot}]({plot})\n").unwrap();
+    }
+    md.push_str(GUIDE);
+    md
+}
+
+fn header(md: &mut String, plan: &Plan) {
+    let names: Vec<String> = plan.methods.iter().map(|m| format!("`{m}`")).collect();
+    writeln!(md, "| task | {} |", names.join(" | ")).unwrap();
+    writeln!(md, "|---|{}", "---|".repeat(plan.methods.len())).unwrap();
+}
+
+fn thresholds(plan: &Plan) -> String {
+    let parts: Vec<String> = plan
+        .tasks
+        .iter()
+        .map(|t| match t.threshold {
+            Some(th) => format!("{} {th}", t.name),
+            None => format!("{} none", t.name),
+        })
+        .collect();
+    parts.join(", ")
+}
+
+fn verdicts(md: &mut String, plan: &Plan, summary: &Summary) {
+    writeln!(
+        md,
+        "## Verdict against `{}` (Welch's t-test on final evaluation returns, α = {ALPHA})\n",
+        plan.baseline
+    )
+    .unwrap();
+    header(md, plan);
+    for task in &plan.tasks {
+        let base = summary.cell(&plan.baseline, &task.name);
+        let cells: Vec<String> = plan
+            .methods
+            .iter()
+            .map(
+                |m| match (m == &plan.baseline, base, summary.cell(m, &task.name)) {
+                    (true, _, _) => "baseline".into(),
+                    (false, Some(b), Some(c)) => verdict(&c.final_returns, &b.final_returns),
+                    _ => "—".into(),
+                },
+            )
+            .collect();
+        writeln!(md, "| {} | {} |", task.name, cells.join(" | ")).unwrap();
+    }
+    md.push('\n');
+}
+
+/// "better", "worse" or "no significant difference", with the difference and p-value.
+pub fn verdict(method: &[f64], baseline: &[f64]) -> String {
+    match welch(method, baseline) {
+        None => "too few seeds".into(),
+        Some(w) if w.p < ALPHA && w.diff > 0.0 => {
+            format!("better (+{:.1}, p = {:.3})", w.diff, w.p)
+        }
+        Some(w) if w.p < ALPHA => format!("worse ({:.1}, p = {:.3})", w.diff, w.p),
+        Some(w) => format!("no significant difference ({:+.1}, p = {:.2})", w.diff, w.p),
+    }
+}
+
+fn steps(s: f64) -> String {
+    if s >= 1e6 {
+        format!("{:.2}M", s / 1e6)
+    } else if s >= 1e3 {
+        format!("{:.1}k", s / 1e3)
+    } else {
+        format!("{s:.0}")
+    }
+}
+
+const GUIDE: &str = "## How to read this report
+
+- Every method trained each task for the same number of environment steps with the same
+  seeds. `single-task` is one independent agent per task (same network and hyperparameters,
+  nothing shared); the other methods are one multi-task agent whose shared-weight gradients
+  are combined by the named aggregator (or the named variant's settings).
+- *Final evaluation return*: the mean return of the evaluation episodes after training
+  (deterministic actions), averaged over seeds; ± is the half-width of the 95% Student-t
+  interval over seeds. With few seeds the intervals are wide: read them before the means.
+- *Area under the learning curve*: the mean training-episode return over the whole budget
+  (the curve is averaged on 50 equal intervals). It rewards learning early, not just
+  finishing well.
+- *Steps to threshold*: when the mean of the last 20 training episodes first reached the
+  task's threshold (the environment's reward threshold unless the config sets one).
+- *Verdict*: Welch's unequal-variance t-test of each method's final returns against the
+  baseline's, two-sided at α = 0.05. \"no significant difference\" is not evidence that the
+  methods are equal; more seeds (`--seeds`) give the test more power.
+- `results.csv` holds every training episode (`method,seed,task,step,return`), `final.csv`
+  the per-run numbers behind the tables; `runs/` holds each run's TensorBoard events
+  (`tensorboard --logdir runs`).
+";

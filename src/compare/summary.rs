@@ -1,0 +1,118 @@
+//! The numbers of a finished comparison, per method and task: each seed's final evaluation
+//! return, binned learning curve, area under it and steps to the task's threshold; and per
+//! multi-task method the binned gradient cosine similarity of each task pair.
+
+use std::collections::BTreeMap;
+
+use super::curves::{read_run, Curve, RunCurves};
+use super::plan::{Job, Plan};
+use super::stats;
+use crate::train::RunResult;
+
+/// Points on each binned curve.
+pub const BINS: usize = 50;
+
+/// One method on one task, one entry per seed (in seed order).
+#[derive(Debug, Clone, Default)]
+pub struct Cell {
+    /// Mean return of each seed's final evaluation.
+    pub final_returns: Vec<f64>,
+    /// Each seed's learning curve on [`BINS`] intervals of the budget.
+    pub binned: Vec<Vec<f64>>,
+    /// Each seed's area under the learning curve (mean return over training).
+    pub auc: Vec<f64>,
+    /// Each seed's steps to the threshold (`None`: not reached, or no threshold).
+    pub to_threshold: Vec<Option<u64>>,
+}
+
+/// Everything the report and plots show, plus the raw curves for `results.csv`.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// `(method, task)` → its cell.
+    pub cells: BTreeMap<(String, String), Cell>,
+    /// `method` → task pair `a__b` → each seed's binned cosine similarity.
+    pub cos_sim: BTreeMap<String, BTreeMap<String, Vec<Vec<f64>>>>,
+    /// `(method, seed, task, curve)` of every run, in plan order.
+    pub curves: Vec<(String, u64, String, Curve)>,
+}
+
+impl Summary {
+    /// The cell of `method` on `task`.
+    pub fn cell(&self, method: &str, task: &str) -> Option<&Cell> {
+        self.cells.get(&(method.to_string(), task.to_string()))
+    }
+}
+
+/// Reads every job's results and curves and summarises them.
+pub fn summarise(plan: &Plan) -> anyhow::Result<Summary> {
+    let mut summary = Summary::default();
+    for job in &plan.jobs {
+        let result = RunResult::read(&job.run_dir)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "run {} has not finished ({} has no result.json)",
+                job.label(),
+                job.run_dir.display()
+            )
+        })?;
+        let curves = read_run(&job.run_dir)?;
+        add_run(&mut summary, plan, job, &result, &curves);
+    }
+    Ok(summary)
+}
+
+fn add_run(summary: &mut Summary, plan: &Plan, job: &Job, result: &RunResult, curves: &RunCurves) {
+    for task in &result.tasks {
+        let threshold = plan
+            .tasks
+            .iter()
+            .find(|t| t.name == task.task)
+            .and_then(|t| t.threshold);
+        let curve = curves.returns.get(&task.task).cloned().unwrap_or_default();
+        let binned = stats::binned(&curve, plan.budget, BINS);
+        let cell = summary
+            .cells
+            .entry((job.method.clone(), task.task.clone()))
+            .or_default();
+        cell.final_returns.push(task.eval_mean());
+        cell.auc.push(stats::auc(&binned));
+        cell.binned.push(binned);
+        cell.to_threshold
+            .push(threshold.and_then(|th| stats::steps_to_threshold(&curve, th)));
+        summary
+            .curves
+            .push((job.method.clone(), job.seed, task.task.clone(), curve));
+    }
+    let tasks = result.tasks.len() as u64;
+    for (pair, curve) in &curves.cos_sim {
+        // Logged at the global step; with equal environments per task, a task's own step
+        // is the global step over the number of tasks.
+        let per_task: Curve = curve.iter().map(|&(s, v)| (s / tasks, v)).collect();
+        summary
+            .cos_sim
+            .entry(job.method.clone())
+            .or_default()
+            .entry(pair.clone())
+            .or_default()
+            .push(stats::binned(&per_task, plan.budget, BINS));
+    }
+}
+
+/// Mean and 95% CI half-width over seeds of binned curves, bin by bin (bins where a seed
+/// has no value yet are left out for that seed).
+pub fn band(curves: &[Vec<f64>]) -> Vec<(f64, f64)> {
+    let bins = curves.first().map_or(0, Vec::len);
+    (0..bins)
+        .map(|k| {
+            let xs: Vec<f64> = curves
+                .iter()
+                .map(|c| c[k])
+                .filter(|v| !v.is_nan())
+                .collect();
+            if xs.is_empty() {
+                (f64::NAN, f64::NAN)
+            } else {
+                stats::mean_ci95(&xs)
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,208 @@
+//! `polytask compare` end to end: a tiny comparison (two methods, two seeds, two tasks) whose
+//! report, CSV files and plots must exist and agree with the runs' own logs; resuming skips
+//! finished runs and redoes unfinished ones; bad input is a usage error.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use polytask::logger::read_scalars;
+use polytask::train::RunResult;
+
+const CONFIG: &str = r#"
+seed = 3
+total_timesteps = 2048
+[algorithm]
+num_steps = 32
+update_epochs = 2
+[logging]
+eval_episodes = 2
+[[tasks]]
+name = "standard"
+env = "CartPole-v1"
+num_envs = 4
+[[tasks]]
+name = "light"
+env = "CartPole-v1"
+num_envs = 4
+params = { masspole = 0.05 }
+threshold = 30.0
+[compare]
+methods = ["single-task", "pcgrad"]
+seeds = 2
+"#;
+
+fn polytask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_polytask"))
+        .args(args)
+        .output()
+        .expect("the polytask binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("polytask-compare-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn compare(config: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "compare",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ];
+    args.extend(extra);
+    polytask(&args)
+}
+
+/// `(method, seed, task)` → the `(step, return)` rows of `results.csv`.
+type Rows = BTreeMap<(String, u64, String), Vec<(u64, f64)>>;
+
+fn csv_rows(path: &Path) -> Rows {
+    let csv = fs::read_to_string(path).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("method,seed,task,step,return"));
+    let mut rows = Rows::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let key = (f[0].to_string(), f[1].parse().unwrap(), f[2].to_string());
+        let point = (f[3].parse().unwrap(), f[4].parse().unwrap());
+        rows.entry(key).or_default().push(point);
+    }
+    rows
+}
+
+fn run_dir(out: &Path, method: &str, seed: u64, task: &str) -> PathBuf {
+    let dir = out.join("runs").join(method).join(format!("seed{seed}"));
+    if method == "single-task" {
+        dir.join(task)
+    } else {
+        dir
+    }
+}
+
+fn is_png(path: &Path) -> bool {
+    fs::read(path).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG"))
+}
+
+#[test]
+fn a_tiny_comparison_reports_what_its_runs_logged_and_resumes() {
+    let dir = scratch("tiny");
+    let config = dir.join("tiny.toml");
+    fs::write(&config, CONFIG).unwrap();
+    let out = dir.join("out");
+    let first = compare(&config, &out, &["--quiet"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+
+    for file in ["learning_curves.png", "gradient_conflict.png"] {
+        assert!(is_png(&out.join(file)), "{file} is not a PNG");
+    }
+    let rows = csv_rows(&out.join("results.csv"));
+    assert_eq!(rows.len(), 2 * 2 * 2, "method × seed × task");
+    for ((method, seed, task), points) in &rows {
+        let logged: Vec<(u64, f64)> = read_scalars(&run_dir(&out, method, *seed, task))
+            .unwrap()
+            .into_iter()
+            .filter(|(tag, _, _)| *tag == format!("charts/{task}/episodic_return"))
+            .map(|(_, step, value)| (step, value))
+            .collect();
+        assert!(!logged.is_empty());
+        assert_eq!(points, &logged, "{method} seed {seed} {task}");
+    }
+
+    let report = fs::read_to_string(out.join("report.md")).unwrap();
+    let final_csv = fs::read_to_string(out.join("final.csv")).unwrap();
+    for (method, seed, task) in rows.keys() {
+        let result = RunResult::read(&run_dir(&out, method, *seed, task))
+            .unwrap()
+            .unwrap();
+        let eval = result.tasks.iter().find(|t| &t.task == task).unwrap();
+        let prefix = format!("{method},{seed},{task},{},", eval.eval_mean());
+        assert!(final_csv.contains(&prefix), "{prefix} not in {final_csv}");
+        // The report's table shows the mean over both seeds of these numbers.
+        assert!(report.contains(&format!("| {task} |")), "{report}");
+    }
+    let means: Vec<f64> = [3, 4]
+        .iter()
+        .map(|&s| {
+            let r = RunResult::read(&run_dir(&out, "pcgrad", s, ""))
+                .unwrap()
+                .unwrap();
+            r.tasks[0].eval_mean()
+        })
+        .collect();
+    let (mean, half) = polytask::compare::mean_ci95(&means);
+    let cell = format!("{mean:.1} ± {half:.1}");
+    assert!(report.contains(&cell), "`{cell}` not in {report}");
+    assert!(report.contains("| standard | baseline |"), "{report}");
+    assert!(
+        report.contains("Thresholds: standard 475, light 30."),
+        "{report}"
+    );
+
+    // Running again into the same folder needs --resume: nothing is overwritten.
+    let again = compare(&config, &out, &["--quiet"]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
+    assert!(text(&again.stderr).contains("--resume"));
+
+    // An unfinished run (no result.json) is redone from its checkpoint; the others are kept.
+    let unfinished = run_dir(&out, "pcgrad", 4, "");
+    fs::remove_file(unfinished.join("result.json")).unwrap();
+    let kept = fs::metadata(run_dir(&out, "pcgrad", 3, "").join("result.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let resumed = compare(&config, &out, &["--resume"]);
+    let stdout = text(&resumed.stdout);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(stdout.contains("5 of 6 runs already finished"), "{stdout}");
+    assert!(stdout.contains("finished pcgrad seed 4"), "{stdout}");
+    assert!(unfinished.join("result.json").exists());
+    let still = fs::metadata(run_dir(&out, "pcgrad", 3, "").join("result.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(kept, still);
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_methods_are_usage_errors_that_name_them() {
+    let dir = scratch("bad");
+    let config = dir.join("bad.toml");
+    let out = dir.join("out");
+    let cases = [
+        ("methods = [\"single-task\", \"pcgard\"]", "pcgard"),
+        ("methods = []", "compare.methods"),
+        ("methods = [\"sum\"]\nbaseline = \"mgda\"", "baseline"),
+        ("methods = [\"sum\", \"sum\"]", "twice"),
+        ("methods = [\"sum\"]\nseedz = 2", "seedz"),
+    ];
+    for (section, needle) in cases {
+        let body = CONFIG.split("[compare]").next().unwrap();
+        fs::write(&config, format!("{body}[compare]\n{section}\n")).unwrap();
+        let bad = compare(&config, &out, &[]);
+        let err = text(&bad.stderr);
+        assert_eq!(bad.status.code(), Some(2), "{section}: {err}");
+        assert!(err.contains(needle), "{section}: `{needle}` not in {err}");
+        assert!(
+            !out.join("runs").exists(),
+            "nothing runs before the plan is valid"
+        );
+    }
+    let body = CONFIG.split("[compare]").next().unwrap();
+    fs::write(&config, body).unwrap();
+    let none = compare(&config, &out, &[]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(text(&none.stderr).contains("[compare]"));
+    fs::remove_dir_all(dir).unwrap();
+}
