@@ -19,6 +19,8 @@ pub const LEARNING_CURVES: &str = "learning_curves.png";
 pub const GRADIENT_CONFLICT: &str = "gradient_conflict.png";
 
 const PANEL: (u32, u32) = (640, 420);
+/// Width of the legend column beside each gradient-conflict panel.
+const LEGEND: u32 = 240;
 /// Tableau 10, the palette of matplotlib's default cycle.
 const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
@@ -174,24 +176,43 @@ fn gradient_conflict(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult 
         .filter(|m| summary.cos_sim.contains_key(*m))
         .collect();
     let (rows, cols) = grid(methods.len());
-    let size = (PANEL.0 * cols as u32, PANEL.1 * rows as u32);
+    let size = ((PANEL.0 + LEGEND) * cols as u32, PANEL.1 * rows as u32);
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((rows, cols));
     for (method, area) in methods.iter().zip(&panels) {
-        let title = format!("{method}: gradient cosine similarity");
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, ("sans-serif", 22).into_font().style(FontStyle::Bold))
+        let pairs: Vec<(String, Vec<(f64, f64)>)> = summary.cos_sim[*method]
+            .iter()
+            .map(|(pair, seeds)| {
+                let points = band(seeds)
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (m, _))| !m.is_nan())
+                    .map(|(k, &(m, _))| (bin_x(plan, k), m))
+                    .collect();
+                (pair.replace("__", " / "), points)
+            })
+            .collect();
+        let values = pairs.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y));
+        let y = y_range(values.chain([-0.1, 0.1]), None);
+        let y = y.start.max(-1.0)..y.end.min(1.0);
+        let (plot, legend) = area.split_horizontally(PANEL.0);
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(
+                format!("{method}: gradient cosine similarity"),
+                ("sans-serif", 22).into_font().style(FontStyle::Bold),
+            )
             .margin(12)
             .x_label_area_size(44)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..plan.budget as f64, -1f64..1f64)?;
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..plan.budget as f64, y)?;
         chart
             .configure_mesh()
             .x_desc("environment steps per task")
             .y_desc("cos(g_a, g_b), mean over seeds")
             .x_labels(6)
             .x_label_formatter(&|x| short(*x))
+            .y_label_formatter(&|y| format!("{:.2}", if y.abs() < 0.005 { 0.0 } else { *y }))
             .light_line_style(RGBColor(246, 246, 246))
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 16))
@@ -201,28 +222,17 @@ fn gradient_conflict(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult 
             [(0.0, 0.0), (plan.budget as f64, 0.0)],
             zero,
         ))?;
-        for (i, (pair, seeds)) in summary.cos_sim[*method].iter().enumerate() {
+        for (i, (label, points)) in pairs.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
-            let points: Vec<(f64, f64)> = band(seeds)
-                .iter()
-                .enumerate()
-                .filter(|(_, (m, _))| !m.is_nan())
-                .map(|(k, &(m, _))| (bin_x(plan, k), m))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-                .label(pair.replace("__", " / "))
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
-                });
+            chart.draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))?;
+            // The legend sits beside the plot: with many pairs it would hide the curves.
+            let y = 48 + 22 * i as i32;
+            legend.draw(&PathElement::new([(4, y), (28, y)], color.stroke_width(3)))?;
+            legend.draw(&Text::new(label.clone(), (34, y - 8), ("sans-serif", 14)))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 13))
-            .draw()?;
     }
     root.present()?;
     Ok(())

@@ -174,7 +174,8 @@ fn verdicts(md: &mut String, plan: &Plan, summary: &Summary) {
     md.push('\n');
 }
 
-/// "better", "worse" or "no significant difference", with the difference and p-value.
+/// "better", "worse" or "n.s." (no significant difference), with the difference of means
+/// and the p-value.
 pub fn verdict(method: &[f64], baseline: &[f64]) -> String {
     match welch(method, baseline) {
         None => "too few seeds".into(),
@@ -182,7 +183,7 @@ pub fn verdict(method: &[f64], baseline: &[f64]) -> String {
             format!("better (+{:.1}, p = {:.3})", w.diff, w.p)
         }
         Some(w) if w.p < ALPHA => format!("worse ({:.1}, p = {:.3})", w.diff, w.p),
-        Some(w) => format!("no significant difference ({:+.1}, p = {:.2})", w.diff, w.p),
+        Some(w) => format!("n.s. ({:+.1}, p = {:.2})", w.diff, w.p),
     }
 }
 
@@ -211,8 +212,9 @@ const GUIDE: &str = "## How to read this report
 - *Steps to threshold*: when the mean of the last 20 training episodes first reached the
   task's threshold (the environment's reward threshold unless the config sets one).
 - *Verdict*: Welch's unequal-variance t-test of each method's final returns against the
-  baseline's, two-sided at α = 0.05. \"no significant difference\" is not evidence that the
-  methods are equal; more seeds (`--seeds`) give the test more power.
+  baseline's, two-sided at α = 0.05, with the difference of mean final returns. \"n.s.\"
+  (not significant) is not evidence that the methods are equal; more seeds (`--seeds`) give
+  the test more power.
 - `results.csv` holds every training episode (`method,seed,task,step,return`), `final.csv`
   the per-run numbers behind the tables; `runs/` holds each run's TensorBoard events
   (`tensorboard --logdir runs`).
