@@ -28,7 +28,7 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
     let config = raw.validate(registry)?;
     let device = device::resolve(args.device.parse().map_err(usage)?).map_err(usage)?;
     let probe = VecEnv::new(&config.tasks, registry, 0, 1)?;
-    let shapes: Vec<_> = probe.tasks().iter().map(train::task_shape).collect();
+    let shapes = train::network_shapes(&config, probe.tasks());
     let mut norms = train::normalizers(&config, &probe);
     drop(probe);
     if state.normalizers.len() != norms.len()

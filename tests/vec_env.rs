@@ -20,6 +20,7 @@ fn task(name: &str, env: &str, num_envs: usize, params: &[(&str, f64)]) -> Task 
         env: env.to_string(),
         params: params.iter().map(|&(k, v)| (k, v)).collect(),
         num_envs,
+        role: polytask::config::Role::Main,
         normalize_obs: false,
         normalize_reward: false,
         threshold: None,

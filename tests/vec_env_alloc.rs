@@ -45,6 +45,7 @@ fn a_step_allocates_nothing() {
             .into_iter()
             .collect(),
         num_envs,
+        role: polytask::config::Role::Main,
         normalize_obs: false,
         normalize_reward: false,
         threshold: None,

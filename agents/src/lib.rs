@@ -13,5 +13,6 @@ pub mod ppo;
 pub mod surgery;
 mod tower;
 pub mod update;
+pub mod weighting;
 
 pub use error::AgentError;

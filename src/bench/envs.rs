@@ -57,6 +57,7 @@ pub fn run(args: &EnvsArgs, registry: &Registry) -> anyhow::Result<String> {
         env: args.env.clone(),
         params: parse_params(&args.params)?,
         num_envs: args.num_envs,
+        role: crate::config::Role::Main,
         normalize_obs: false,
         normalize_reward: false,
         threshold: None,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use polytask_envs::Registry;
 use serde::Deserialize;
 
-use crate::config::{set_key, CompareSection, RawConfig, SINGLE_TASK};
+use crate::config::{set_key, CompareSection, RawConfig, Role, SINGLE_TASK};
 use crate::error::usage;
 
 /// Checkpoints every this many iterations when the config asks for none, so that an
@@ -47,6 +47,8 @@ pub struct TaskInfo {
     pub name: String,
     /// The return counted as solved, if any.
     pub threshold: Option<f64>,
+    /// Main (the objective) or auxiliary (there to help).
+    pub role: Role,
 }
 
 /// Everything a comparison will run.
@@ -107,8 +109,14 @@ pub fn plan(
             let mut t = table.clone();
             set(&mut t, "seed", seed as i64);
             if method == SINGLE_TASK {
+                // The baseline: each main task alone, without auxiliary tasks or losses.
                 set(&mut t, "surgery.aggregator", "sum");
+                t.remove("weighting");
+                t.remove("aux_losses");
                 for (k, task) in base_config.tasks.iter().enumerate() {
+                    if task.role != Role::Main {
+                        continue;
+                    }
                     let mut single = t.clone();
                     let raw_task = single["tasks"].as_array().expect("tasks")[k].clone();
                     single.insert("tasks".into(), toml::Value::Array(vec![raw_task]));
@@ -133,6 +141,7 @@ pub fn plan(
             .map(|t| TaskInfo {
                 name: t.name.clone(),
                 threshold: t.threshold,
+                role: t.role,
             })
             .collect(),
         seeds,
@@ -177,20 +186,27 @@ fn check_section(section: &CompareSection, file: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies a method to a run's config: a variant's overrides, or the aggregator's name.
+/// Applies a method to a run's config: a variant's overrides, or each `+`-separated part
+/// of its name as an aggregator or a weighting (`pcgrad`, `uncertainty`,
+/// `pcgrad+uncertainty`).
 fn apply_method(
     table: &mut toml::Table,
     method: &str,
     section: &CompareSection,
 ) -> anyhow::Result<()> {
-    match section.variants.get(method) {
-        Some(overrides) => {
-            for (key, value) in overrides {
-                set_key(table, key, value.clone())
-                    .map_err(|e| usage(format!("config: `compare.variants.{method}`: {e}")))?;
-            }
+    if let Some(overrides) = section.variants.get(method) {
+        for (key, value) in overrides {
+            set_key(table, key, value.clone())
+                .map_err(|e| usage(format!("config: `compare.variants.{method}`: {e}")))?;
         }
-        None => set(table, "surgery.aggregator", method),
+        return Ok(());
+    }
+    for part in method.split('+') {
+        if polytask_agents::weighting::NAMES.contains(&part) {
+            set(table, "weighting.name", part);
+        } else {
+            set(table, "surgery.aggregator", part);
+        }
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use plotters::style::FontStyle;
 
 use super::plan::Plan;
 use super::summary::{band, Summary, BINS};
+use crate::config::Role;
 
 /// The learning-curve figure's file name.
 pub const LEARNING_CURVES: &str = "learning_curves.png";
@@ -99,11 +100,12 @@ fn learning_curves(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult {
             .filter_map(|m| summary.cell(m, &task.name))
             .flat_map(|c| c.binned.iter().flatten().copied());
         let y = y_range(seen, task.threshold);
+        let title = match task.role {
+            Role::Main => task.name.clone(),
+            Role::Auxiliary => format!("{} (auxiliary)", task.name),
+        };
         let mut chart = ChartBuilder::on(area)
-            .caption(
-                &task.name,
-                ("sans-serif", 22).into_font().style(FontStyle::Bold),
-            )
+            .caption(title, ("sans-serif", 22).into_font().style(FontStyle::Bold))
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(64)

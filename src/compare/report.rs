@@ -8,9 +8,10 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::plan::Plan;
+use super::plan::{Plan, TaskInfo};
 use super::stats::{self, mean_ci95, welch};
 use super::summary::{Cell, Summary};
+use crate::config::Role;
 
 /// Significance level of the verdicts.
 pub const ALPHA: f64 = 0.05;
@@ -70,13 +71,13 @@ pub fn report(plan: &Plan, summary: &Summary, plots: &[&str]) -> String {
     let table = |md: &mut String, title: &str, f: &dyn Fn(&Cell) -> String| {
         writeln!(md, "## {title}\n").unwrap();
         header(md, plan);
-        for task in &plan.tasks {
+        for task in ordered(plan) {
             let cells: Vec<String> = plan
                 .methods
                 .iter()
                 .map(|m| summary.cell(m, &task.name).map_or("—".into(), f))
                 .collect();
-            writeln!(md, "| {} | {} |", task.name, cells.join(" | ")).unwrap();
+            writeln!(md, "| {} | {} |", label(task), cells.join(" | ")).unwrap();
         }
         md.push('\n');
     };
@@ -156,7 +157,7 @@ fn verdicts(md: &mut String, plan: &Plan, summary: &Summary) {
     )
     .unwrap();
     header(md, plan);
-    for task in &plan.tasks {
+    for task in ordered(plan) {
         let base = summary.cell(&plan.baseline, &task.name);
         let cells: Vec<String> = plan
             .methods
@@ -169,9 +170,23 @@ fn verdicts(md: &mut String, plan: &Plan, summary: &Summary) {
                 },
             )
             .collect();
-        writeln!(md, "| {} | {} |", task.name, cells.join(" | ")).unwrap();
+        writeln!(md, "| {} | {} |", label(task), cells.join(" | ")).unwrap();
     }
     md.push('\n');
+}
+
+/// Main tasks first (they are the objective), then auxiliary ones.
+fn ordered(plan: &Plan) -> impl Iterator<Item = &TaskInfo> {
+    let main = plan.tasks.iter().filter(|t| t.role == Role::Main);
+    main.chain(plan.tasks.iter().filter(|t| t.role != Role::Main))
+}
+
+/// A task's row label: its name, marked when auxiliary.
+fn label(task: &TaskInfo) -> String {
+    match task.role {
+        Role::Main => task.name.clone(),
+        Role::Auxiliary => format!("{} (auxiliary)", task.name),
+    }
 }
 
 /// "better", "worse" or "n.s." (no significant difference), with the difference of means
@@ -203,6 +218,10 @@ const GUIDE: &str = "## How to read this report
   seeds. `single-task` is one independent agent per task (same network and hyperparameters,
   nothing shared); the other methods are one multi-task agent whose shared-weight gradients
   are combined by the named aggregator (or the named variant's settings).
+- Main tasks come first: their returns are the objective. Auxiliary tasks (marked) are
+  trained only to help them; their returns are shown but are not the goal, and the
+  single-task baseline trains the main tasks alone, without auxiliary tasks or losses.
+- A method named `A+B` is aggregator `A` with weighting `B` (weights first, then surgery).
 - *Final evaluation return*: the mean return of the evaluation episodes after training
   (deterministic actions), averaged over seeds; ± is the half-width of the 95% Student-t
   interval over seeds. With few seeds the intervals are wide: read them before the means.

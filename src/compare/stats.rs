@@ -4,8 +4,6 @@
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use super::curves::Curve;
-
 /// Mean and half-width of the two-sided 95% Student-t confidence interval of `xs` (NaN
 /// half-width for fewer than two values).
 pub fn mean_ci95(xs: &[f64]) -> (f64, f64) {
@@ -62,7 +60,7 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Welch> {
 /// A learning curve resampled on `bins` equal intervals of `[0, budget]`: the mean of the
 /// points in each interval, an empty interval repeating the one before (NaN before the
 /// first point).
-pub fn binned(curve: &Curve, budget: u64, bins: usize) -> Vec<f64> {
+pub fn binned(curve: &[(u64, f64)], budget: u64, bins: usize) -> Vec<f64> {
     let mut sums = vec![(0.0, 0usize); bins];
     for &(step, value) in curve {
         let k = ((step as f64 / budget as f64) * bins as f64).ceil() as usize;
@@ -93,7 +91,7 @@ pub const THRESHOLD_WINDOW: usize = 20;
 
 /// The first step at which the mean return of the last [`THRESHOLD_WINDOW`] episodes (fewer
 /// at the start) reaches `threshold`; `None` if it never does.
-pub fn steps_to_threshold(curve: &Curve, threshold: f64) -> Option<u64> {
+pub fn steps_to_threshold(curve: &[(u64, f64)], threshold: f64) -> Option<u64> {
     let mut window = std::collections::VecDeque::with_capacity(THRESHOLD_WINDOW);
     for &(step, value) in curve {
         if window.len() == THRESHOLD_WINDOW {
@@ -155,7 +153,7 @@ mod tests {
 
     #[test]
     fn threshold_needs_a_full_window() {
-        let mut curve: Curve = (1..=19).map(|k| (k * 10, 500.0)).collect();
+        let mut curve: Vec<(u64, f64)> = (1..=19).map(|k| (k * 10, 500.0)).collect();
         assert_eq!(steps_to_threshold(&curve, 475.0), None);
         curve.push((200, 500.0));
         assert_eq!(steps_to_threshold(&curve, 475.0), Some(200));

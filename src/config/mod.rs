@@ -2,6 +2,7 @@
 //! errors), [`Config`] is the checked result with every environment id and parameter known
 //! to exist and every number in range.
 
+mod aux_loss;
 mod compare;
 mod sections;
 
@@ -12,8 +13,12 @@ use polytask_agents::device::DeviceRequest;
 use polytask_envs::{Params, Registry};
 use serde::{Deserialize, Serialize};
 
+pub use aux_loss::{AuxLoss, AuxLossKind, RawAuxLoss};
 pub use compare::{CompareSection, SINGLE_TASK};
-pub use sections::{AlgorithmConfig, AlgorithmName, LoggingConfig, NetworkConfig, SurgeryConfig};
+pub use polytask_agents::weighting::Role;
+pub use sections::{
+    AlgorithmConfig, AlgorithmName, LoggingConfig, NetworkConfig, SurgeryConfig, WeightingConfig,
+};
 
 use crate::error::usage;
 
@@ -42,11 +47,17 @@ pub struct RawConfig {
     /// Gradient surgery.
     #[serde(default)]
     pub surgery: SurgeryConfig,
+    /// Adaptive task weights, applied before surgery.
+    #[serde(default)]
+    pub weighting: WeightingConfig,
     /// Logging, checkpoints, evaluation.
     #[serde(default)]
     pub logging: LoggingConfig,
     /// The tasks, at least one.
     pub tasks: Vec<RawTask>,
+    /// Auxiliary losses on the tasks' own rollouts (extra heads on the shared trunk).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aux_losses: Vec<RawAuxLoss>,
     /// What `polytask compare` runs on these tasks (ignored by `polytask train`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<CompareSection>,
@@ -74,6 +85,10 @@ pub struct RawTask {
     /// Number of environment copies stepped in parallel for this task.
     #[serde(default = "default_num_envs")]
     pub num_envs: usize,
+    /// `main` (the default: its return is the objective) or `auxiliary` (trained only to
+    /// help the main tasks; its return is logged but is not the objective).
+    #[serde(default = "default_role")]
+    pub role: String,
     /// Standardise observations with running statistics (as SB3's `VecNormalize`).
     #[serde(default)]
     pub normalize_obs: bool,
@@ -88,6 +103,10 @@ pub struct RawTask {
 
 fn default_num_envs() -> usize {
     8
+}
+
+fn default_role() -> String {
+    "main".to_string()
 }
 
 /// A checked configuration.
@@ -107,10 +126,15 @@ pub struct Config {
     pub network: NetworkConfig,
     /// As [`RawConfig::surgery`], the aggregator known to exist.
     pub surgery: SurgeryConfig,
+    /// As [`RawConfig::weighting`], the method known to exist and to suit the tasks' roles
+    /// and the aggregator.
+    pub weighting: WeightingConfig,
     /// As [`RawConfig::logging`].
     pub logging: LoggingConfig,
     /// The tasks, with unique names.
     pub tasks: Vec<Task>,
+    /// The auxiliary losses, with names unique among tasks and auxiliary losses.
+    pub aux_losses: Vec<AuxLoss>,
     /// As [`RawConfig::compare`].
     pub compare: Option<CompareSection>,
     /// The configuration as resolved (defaults filled in), as TOML, to store with the run.
@@ -128,6 +152,8 @@ pub struct Task {
     pub params: Params,
     /// Number of environment copies, at least 1.
     pub num_envs: usize,
+    /// As [`RawTask::role`].
+    pub role: Role,
     /// As [`RawTask::normalize_obs`].
     pub normalize_obs: bool,
     /// As [`RawTask::normalize_reward`].
@@ -199,6 +225,9 @@ impl RawConfig {
                 Some(p) => usage(format!("config: `surgery.params.{p}`: {e}")),
                 None => usage(format!("config: `surgery.aggregator`: {e}")),
             })?;
+        let aux_losses = check_aux_losses(self.aux_losses, &tasks)?;
+        let roles = roles(&tasks, &aux_losses);
+        check_weighting(&self.weighting, &self.surgery.aggregator, &roles)?;
         Ok(Config {
             seed: self.seed,
             total_timesteps: self.total_timesteps,
@@ -207,8 +236,10 @@ impl RawConfig {
             algorithm: self.algorithm,
             network: self.network,
             surgery: self.surgery,
+            weighting: self.weighting,
             logging: self.logging,
             tasks,
+            aux_losses,
             compare: self.compare,
             resolved_toml,
         })
@@ -231,11 +262,16 @@ impl RawTask {
                 "config: tasks[{index}].num_envs must be at least 1"
             )));
         }
+        let role = self
+            .role
+            .parse()
+            .map_err(|e| usage(format!("config: `tasks[{index}].role`: {e}")))?;
         Ok(Task {
             name: self.name.unwrap_or_else(|| self.env.clone()),
             env: self.env,
             params,
             num_envs: self.num_envs,
+            role,
             normalize_obs: self.normalize_obs,
             normalize_reward: self.normalize_reward,
             threshold,
@@ -316,6 +352,64 @@ fn check_algorithm(a: &AlgorithmConfig, tasks: &[Task]) -> anyhow::Result<()> {
             )));
         }
     }
+    Ok(())
+}
+
+/// The role of every row of the per-task gradients: the tasks', then the auxiliary losses'.
+pub fn roles(tasks: &[Task], aux_losses: &[AuxLoss]) -> Vec<Role> {
+    let aux = aux_losses.iter().map(|_| Role::Auxiliary);
+    tasks.iter().map(|t| t.role).chain(aux).collect()
+}
+
+fn check_aux_losses(raw: Vec<RawAuxLoss>, tasks: &[Task]) -> anyhow::Result<Vec<AuxLoss>> {
+    let mut checked: Vec<AuxLoss> = Vec::with_capacity(raw.len());
+    for (i, a) in raw.into_iter().enumerate() {
+        let task = tasks.iter().position(|t| t.name == a.task).ok_or_else(|| {
+            let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+            usage(format!(
+                "config: `aux_losses[{i}].task` `{}` is not a task name; the tasks are: {}",
+                a.task,
+                names.join(", ")
+            ))
+        })?;
+        if !(a.coef.is_finite() && a.coef > 0.0) {
+            return Err(usage(format!(
+                "config: `aux_losses[{i}].coef` must be a positive number"
+            )));
+        }
+        let name = a
+            .name
+            .unwrap_or_else(|| format!("{}-{}", a.task, a.kind.as_str()));
+        let taken = tasks.iter().any(|t| t.name == name) || checked.iter().any(|c| c.name == name);
+        if taken {
+            return Err(usage(format!(
+                "config: aux_losses[{i}] is named `{name}` like an earlier task or auxiliary \
+                 loss; give it a unique `name`"
+            )));
+        }
+        checked.push(AuxLoss {
+            name,
+            kind: a.kind,
+            task,
+            coef: a.coef,
+        });
+    }
+    Ok(checked)
+}
+
+fn check_weighting(w: &WeightingConfig, aggregator: &str, roles: &[Role]) -> anyhow::Result<()> {
+    use polytask_agents::weighting::{self, WeightingError};
+    let key = |e: &WeightingError| match e {
+        WeightingError::UnknownParameter { parameter, .. }
+        | WeightingError::InvalidParameter { parameter, .. } => {
+            format!("weighting.params.{parameter}")
+        }
+        WeightingError::UnknownAggregator { .. } => "surgery.aggregator".to_string(),
+        _ => "weighting.name".to_string(),
+    };
+    weighting::by_name(&w.name, &w.params, roles)
+        .and_then(|_| weighting::compatible(&w.name, aggregator))
+        .map_err(|e| usage(format!("config: `{}`: {e}", key(&e))))?;
     Ok(())
 }
 

@@ -122,6 +122,28 @@ impl Default for SurgeryConfig {
     }
 }
 
+/// `[weighting]`: adaptive task weights that multiply each task's gradient before surgery
+/// combines them (see `polytask_agents::weighting`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeightingConfig {
+    /// `none`, `uncertainty`, `gradnorm`, `dwa`, `famo`, `cosine-gating`, `hydalearn`, `arml`
+    /// or `ol-aux`.
+    pub name: String,
+    /// The method's hyperparameters by name; the ones not given keep their published
+    /// defaults.
+    pub params: BTreeMap<String, f64>,
+}
+
+impl Default for WeightingConfig {
+    fn default() -> Self {
+        Self {
+            name: "none".to_string(),
+            params: BTreeMap::new(),
+        }
+    }
+}
+
 /// `[logging]`: where and how often the run reports.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

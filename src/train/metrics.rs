@@ -21,21 +21,33 @@ struct TaskTags {
     approx_kl: String,
     clipfrac: String,
     explained_variance: String,
-    grad_norm: String,
     weight: String,
+}
+
+/// The tags of one auxiliary loss, and its task (whose steps are its x-axis).
+#[derive(Debug)]
+struct AuxTags {
+    task: usize,
+    prediction_loss: String,
 }
 
 /// Every tag the trainer writes.
 #[derive(Debug)]
 pub struct Tags {
     tasks: Vec<TaskTags>,
+    aux: Vec<AuxTags>,
+    /// `surgery/grad_norm/<name>` and `aux/weight/<name>` of every row of `G`.
+    rows: Vec<(String, String)>,
+    /// Every row's name, for the weighting's diagnostics.
+    names: Vec<String>,
     /// `surgery/cos_sim/<a>__<b>` for each pair `a < b`, with the pair's indices.
     cos_sim: Vec<(usize, usize, String)>,
 }
 
 impl Tags {
-    /// The tags for tasks named `names`.
-    pub fn new(names: &[String]) -> Self {
+    /// The tags for tasks named `names` and auxiliary losses named `aux_names` on the tasks
+    /// `aux_tasks`.
+    pub fn new(names: &[String], aux_names: &[String], aux_tasks: &[usize]) -> Self {
         let tasks = names
             .iter()
             .map(|n| TaskTags {
@@ -47,17 +59,35 @@ impl Tags {
                 approx_kl: format!("losses/{n}/approx_kl"),
                 clipfrac: format!("losses/{n}/clipfrac"),
                 explained_variance: format!("losses/{n}/explained_variance"),
-                grad_norm: format!("surgery/grad_norm/{n}"),
                 weight: format!("surgery/weight/{n}"),
             })
             .collect();
+        let aux = aux_names
+            .iter()
+            .zip(aux_tasks)
+            .map(|(n, &task)| AuxTags {
+                task,
+                prediction_loss: format!("losses/{n}/prediction_loss"),
+            })
+            .collect();
+        let all: Vec<String> = names.iter().chain(aux_names).cloned().collect();
         let mut cos_sim = Vec::new();
-        for a in 0..names.len() {
-            for b in a + 1..names.len() {
-                cos_sim.push((a, b, format!("surgery/cos_sim/{}__{}", names[a], names[b])));
+        for a in 0..all.len() {
+            for b in a + 1..all.len() {
+                cos_sim.push((a, b, format!("surgery/cos_sim/{}__{}", all[a], all[b])));
             }
         }
-        Self { tasks, cos_sim }
+        let rows = all
+            .iter()
+            .map(|n| (format!("surgery/grad_norm/{n}"), format!("aux/weight/{n}")))
+            .collect();
+        Self {
+            tasks,
+            aux,
+            rows,
+            names: all,
+            cos_sim,
+        }
     }
 
     /// Writes the episodes finished since the last call.
@@ -98,10 +128,26 @@ impl Tags {
                 storage[t].explained_variance(),
                 step,
             );
-            logger.scalar(&tags.grad_norm, stats.norms[t], global);
             if let Some(&w) = weights.and_then(|w| w.get(t)) {
                 logger.scalar(&tags.weight, w, global);
             }
+        }
+        for (a, loss) in self.aux.iter().zip(&report.aux_losses) {
+            let step = log.task_steps(a.task);
+            logger.scalar(&a.prediction_loss, loss.double_value(&[]), step);
+        }
+        for (t, (norm, weight)) in self.rows.iter().enumerate() {
+            logger.scalar(norm, stats.norms[t], global);
+            if let Some(w) = &report.weights {
+                logger.scalar(weight, w[t], global);
+            }
+        }
+        for d in &report.diagnostics {
+            let tag = match d.task {
+                Some(t) => format!("aux/{}/{}", d.name, self.names[t]),
+                None => format!("aux/{}", d.name),
+            };
+            logger.scalar(&tag, d.value, global);
         }
         logger.scalar("surgery/conflicts", stats.conflicts as f64, global);
         for (a, b, tag) in &self.cos_sim {

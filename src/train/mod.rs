@@ -2,6 +2,7 @@
 //! seeding, environments, network, storage; then per iteration the rollout, advantages,
 //! minibatch epochs with gradient surgery, logging and checkpoints; evaluation at the end.
 
+mod aux_batch;
 mod checkpoint;
 mod collect;
 mod episodes;
@@ -19,7 +20,7 @@ use anyhow::Context;
 use polytask_agents::actor_critic::{ActionSpec, ActorCritic, NetConfig, TaskShape};
 use polytask_agents::adam::AdamConfig;
 use polytask_agents::update::MultiTaskOptimizer;
-use polytask_agents::{device, surgery};
+use polytask_agents::{device, surgery, weighting};
 use polytask_envs::{Registry, Space};
 
 pub use checkpoint::{load_state, load_weights, CheckpointState};
@@ -114,7 +115,7 @@ fn run(
     // environment workers for the cores.
     tch::set_num_threads(1);
     let mut envs = VecEnv::new(&config.tasks, registry, env_seed, config.threads)?;
-    let shapes: Vec<TaskShape> = envs.tasks().iter().map(task_shape).collect();
+    let shapes = network_shapes(config, envs.tasks());
     let mut net = ActorCritic::new(&shapes, &net_config(config), device);
     let adam = AdamConfig {
         eps: config.algorithm.adam_eps,
@@ -124,6 +125,10 @@ fn run(
     let mut aggregator = surgery::by_name_with(&config.surgery.aggregator, &config.surgery.params)
         .map_err(crate::error::usage)?;
     aggregator.reseed(env_seed);
+    let roles = crate::config::roles(&config.tasks, &config.aux_losses);
+    let mut weighting =
+        weighting::by_name(&config.weighting.name, &config.weighting.params, &roles)
+            .map_err(crate::error::usage)?;
 
     let alg = &config.algorithm;
     let mut storage: Vec<TaskStorage> = envs
@@ -133,7 +138,9 @@ fn run(
         .collect();
     let mut norms = normalizers(config, &envs);
     let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
-    let tags = Tags::new(&names);
+    let aux_names: Vec<String> = config.aux_losses.iter().map(|a| a.name.clone()).collect();
+    let aux_tasks: Vec<usize> = config.aux_losses.iter().map(|a| a.task).collect();
+    let tags = Tags::new(&names, &aux_names, &aux_tasks);
     let envs_per_task: Vec<usize> = config.tasks.iter().map(|t| t.num_envs).collect();
     let mut log = EpisodeLog::new(&envs_per_task);
     if let Some(state) = &restored {
@@ -185,7 +192,19 @@ fn run(
             s.compute_advantages(last, alg.gamma as f32, alg.gae_lambda as f32);
         }
 
-        let report = optimize::optimize(&net, &mut opt, aggregator.as_mut(), &storage, alg, lr)?;
+        let mut combiner = optimize::Combiner {
+            weighting: weighting.as_mut(),
+            aggregator: aggregator.as_mut(),
+        };
+        let report = optimize::optimize(
+            &net,
+            &mut opt,
+            &mut combiner,
+            &storage,
+            &config.aux_losses,
+            alg,
+            lr,
+        )?;
 
         let sps = (log.global_step() - start_step) as f64 / start.elapsed().as_secs_f64();
         if iteration as usize % config.logging.log_interval.max(1) == 0 || iteration == iterations {
@@ -274,6 +293,16 @@ pub fn task_shape(task: &TaskLayout) -> TaskShape {
         obs_dim: task.obs_dim as i64,
         action,
     }
+}
+
+/// The network's tasks: one per task of `config` (as laid out in `layouts`), then one per
+/// auxiliary loss.
+pub fn network_shapes(config: &Config, layouts: &[TaskLayout]) -> Vec<TaskShape> {
+    let mut shapes: Vec<TaskShape> = layouts.iter().map(task_shape).collect();
+    for aux in &config.aux_losses {
+        shapes.push(aux_batch::aux_shape(aux, &shapes[aux.task]));
+    }
+    shapes
 }
 
 /// Fresh normalisers for the tasks of `config` as laid out in `envs`.

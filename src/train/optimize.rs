@@ -1,16 +1,18 @@
 //! The optimisation phase of one iteration: epochs over the rollout in minibatches that hold an
 //! equal share of every task's transitions, per-task losses, then one surgery-aware step each.
 
-use polytask_agents::actor_critic::{ActionSpec, ActorCritic, HeadGradients};
+use polytask_agents::actor_critic::{ActionSpec, ActorCritic, HeadGradients, TaskGradients};
 use polytask_agents::ppo::{
     a2c_grads, a2c_loss, normalize_advantages, ppo_grads, ppo_loss, Batch, LossTerms, PpoConfig,
 };
 use polytask_agents::surgery::Aggregator;
 use polytask_agents::update::MultiTaskOptimizer;
+use polytask_agents::weighting::{Diagnostic, Weighting, WeightingInput};
 use tch::{Device, Kind, Tensor};
 
+use super::aux_batch::AuxBatch;
 use super::storage::TaskStorage;
-use crate::config::{AlgorithmConfig, AlgorithmName};
+use crate::config::{AlgorithmConfig, AlgorithmName, AuxLoss};
 
 /// One task's rollout as tensors.
 struct TaskBatch {
@@ -63,9 +65,18 @@ impl TaskBatch {
     }
 }
 
-/// Rows of each task's minibatch.
-fn rows(mb: &[TaskBatch]) -> Vec<i64> {
-    mb.iter().map(|b| b.values.size()[0]).collect()
+/// Rows of each network task's minibatch: the tasks', then the auxiliary losses'.
+fn rows(mb: &[TaskBatch], aux: &[AuxBatch]) -> Vec<i64> {
+    let tasks = mb.iter().map(|b| b.values.size()[0]);
+    tasks.chain(aux.iter().map(|a| a.mask.size()[0])).collect()
+}
+
+/// How the per-task gradients are combined: weights first, then surgery.
+pub struct Combiner<'a> {
+    /// Weights each row of `G` (and the task's own gradient) before surgery.
+    pub weighting: &'a mut dyn Weighting,
+    /// Combines the weighted rows.
+    pub aggregator: &'a mut dyn Aggregator,
 }
 
 /// What the optimisation phase reports for logging: the last minibatch's terms per task and
@@ -74,8 +85,15 @@ fn rows(mb: &[TaskBatch]) -> Vec<i64> {
 pub struct OptimizeReport {
     /// Loss terms per task (detached scalars).
     pub losses: Vec<LossTerms>,
-    /// The per-task gradients of the shared weights at the last step, `[T, P]`.
+    /// The per-task gradients of the shared weights at the last step, `[T, P]` (the tasks',
+    /// then the auxiliary losses' rows), before weighting.
     pub shared_grads: Tensor,
+    /// Each auxiliary loss at the last step (detached scalars).
+    pub aux_losses: Vec<Tensor>,
+    /// The weighting's weights of the last step (`None` without a weighting).
+    pub weights: Option<Vec<f64>>,
+    /// The weighting's diagnostics of the last step.
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 /// Runs the epochs of PPO (or A2C's single full-batch step) on the rollout in `storage`.
@@ -87,8 +105,9 @@ pub struct OptimizeReport {
 pub fn optimize(
     net: &ActorCritic,
     opt: &mut MultiTaskOptimizer,
-    aggregator: &mut dyn Aggregator,
+    combiner: &mut Combiner<'_>,
     storage: &[TaskStorage],
+    aux: &[AuxLoss],
     config: &AlgorithmConfig,
     lr: f64,
 ) -> anyhow::Result<OptimizeReport> {
@@ -99,6 +118,13 @@ pub fn optimize(
         .zip(net.tasks())
         .map(|(s, shape)| TaskBatch::new(s, shape.action, device))
         .collect();
+    let aux_batches: Vec<AuxBatch> = aux
+        .iter()
+        .map(|a| AuxBatch::new(a, &storage[a.task], net.tasks()[a.task].action, device))
+        .collect();
+    let weighted = combiner.weighting.name() != "none";
+    let mut signal_sums = vec![0.0; batches.len() + aux.len()];
+    let mut steps = 0usize;
     let (epochs, minibatches) = match config.name {
         AlgorithmName::Ppo => (config.update_epochs, config.num_minibatches),
         AlgorithmName::A2c => (1, 1),
@@ -144,7 +170,22 @@ pub fn optimize(
                 .collect();
             let terms_needed =
                 m + 1 == minibatches as i64 && (config.target_kl.is_some() || epoch + 1 == epochs);
-            let obs: Vec<Tensor> = mb.iter().map(|b| b.obs.shallow_clone()).collect();
+            let aux_mb: Vec<AuxBatch> = aux_batches
+                .iter()
+                .zip(aux)
+                .map(|(b, a)| match &perms[a.task] {
+                    Some(perm) => {
+                        let size = perm.size()[0] / minibatches as i64;
+                        b.select(&perm.narrow(0, m * size, size))
+                    }
+                    None => b.shallow_clone(),
+                })
+                .collect();
+            let obs: Vec<Tensor> = mb
+                .iter()
+                .map(|b| b.obs.shallow_clone())
+                .chain(aux_mb.iter().map(|a| a.inputs.shallow_clone()))
+                .collect();
             let out = net.forward(&obs);
             let mut heads = Vec::with_capacity(mb.len());
             let mut terms = Vec::new();
@@ -177,12 +218,62 @@ pub fn optimize(
                     });
                 }
             }
-            let buffers = buffers.get_or_insert_with(|| net.grad_buffers(&rows(&mb)));
+            let mut aux_losses = Vec::with_capacity(aux.len());
+            for (j, (a, b)) in aux.iter().zip(&aux_mb).enumerate() {
+                let pred = out.dists[mb.len() + j].mode();
+                let (loss, grad) = b.loss_and_grad(&pred, a.coef);
+                heads.push(HeadGradients {
+                    value: out.values[mb.len() + j].zeros_like(),
+                    log_std: Some(Tensor::zeros([pred.size()[1]], (Kind::Float, device))),
+                    policy: grad,
+                });
+                aux_losses.push(loss);
+            }
+            let buffers = buffers.get_or_insert_with(|| net.grad_buffers(&rows(&mb, &aux_mb)));
             net.backward_into(&out, &heads, buffers);
-            let report = opt.apply(net, buffers.gradients(), aggregator, lr);
-            last = Some((terms, report.shared_grads));
+            // Weighting scales the rows in place: keep them as they came for the report.
+            let shared = match weighted {
+                true => buffers.gradients().shared.copy(),
+                false => buffers.gradients().shared.shallow_clone(),
+            };
+            let mut weights = None;
+            if weighted {
+                let signals = loss_signals(&mb, &out.values, &aux_losses);
+                signal_sums
+                    .iter_mut()
+                    .zip(&signals)
+                    .for_each(|(s, x)| *s += x);
+                steps += 1;
+                let input = WeightingInput {
+                    losses: &signals,
+                    grads: &shared,
+                    lr,
+                };
+                let w = combiner.weighting.weights(&input).to_vec();
+                apply_weights(
+                    buffers.gradients(),
+                    &w,
+                    combiner.weighting.weights_task_specific(),
+                );
+                weights = Some(w);
+            }
+            opt.apply(net, buffers.gradients(), combiner.aggregator, lr);
+            if combiner.weighting.wants_losses_after_step() {
+                let after = net.forward(&obs);
+                let after_aux: Vec<Tensor> = aux
+                    .iter()
+                    .zip(&aux_mb)
+                    .enumerate()
+                    .map(|(j, (a, b))| b.loss_and_grad(&after.dists[mb.len() + j].mode(), a.coef).0)
+                    .collect();
+                combiner
+                    .weighting
+                    .after_step(&loss_signals(&mb, &after.values, &after_aux));
+            }
+            let diagnostics = combiner.weighting.diagnostics().to_vec();
+            last = Some((terms, shared, aux_losses, weights, diagnostics));
         }
-        if let (Some(target), Some((terms, _))) = (config.target_kl, &last) {
+        if let (Some(target), Some((terms, ..))) = (config.target_kl, &last) {
             let kl = terms
                 .iter()
                 .map(|l| l.approx_kl.double_value(&[]))
@@ -193,9 +284,53 @@ pub fn optimize(
             }
         }
     }
-    let (losses, shared_grads) = last.expect("at least one epoch and minibatch");
+    if steps > 0 {
+        let means: Vec<f64> = signal_sums.iter().map(|s| s / steps as f64).collect();
+        combiner.weighting.end_iteration(&means);
+    }
+    let (losses, shared_grads, aux_losses, weights, diagnostics) =
+        last.expect("at least one epoch and minibatch");
     Ok(OptimizeReport {
         losses,
         shared_grads,
+        aux_losses,
+        weights,
+        diagnostics,
     })
+}
+
+/// The positive loss signal of each row of `G` that the loss-based weightings read: a task's
+/// critic loss `mean (V(s) − R)²`, an auxiliary loss itself.
+fn loss_signals(mb: &[TaskBatch], values: &[Tensor], aux_losses: &[Tensor]) -> Vec<f64> {
+    let critic = mb
+        .iter()
+        .zip(values)
+        .map(|(b, v)| (v - &b.returns).square().mean(Kind::Float));
+    let all: Vec<Tensor> = critic
+        .chain(aux_losses.iter().map(Tensor::shallow_clone))
+        .collect();
+    let stacked: Vec<f64> = Tensor::stack(&all, 0)
+        .to_kind(Kind::Double)
+        .to_device(Device::Cpu)
+        .try_into()
+        .expect("a vector of losses");
+    stacked
+}
+
+/// Scales row `t` of the shared gradients by `w[t]`, and task `t`'s own gradient too when
+/// `task_specific`.
+fn apply_weights(grads: &TaskGradients, w: &[f64], task_specific: bool) {
+    let device = grads.shared.device();
+    let column = Tensor::from_slice(w)
+        .to_kind(Kind::Float)
+        .to_device(device)
+        .unsqueeze(1);
+    let mut shared = grads.shared.shallow_clone();
+    shared *= &column;
+    if task_specific {
+        for (own, &wt) in grads.own.iter().zip(w) {
+            let mut own = own.shallow_clone();
+            own *= wt;
+        }
+    }
 }

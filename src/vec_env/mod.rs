@@ -490,6 +490,7 @@ mod tests {
             env: env.to_string(),
             params: Params::new(),
             num_envs,
+            role: crate::config::Role::Main,
             normalize_obs: false,
             normalize_reward: false,
             threshold: None,
