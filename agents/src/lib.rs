@@ -9,6 +9,7 @@ pub mod distribution;
 mod error;
 pub mod gae;
 mod linear;
+mod params;
 pub mod ppo;
 pub mod surgery;
 mod tower;

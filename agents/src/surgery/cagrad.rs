@@ -16,8 +16,8 @@
 
 use tch::Tensor;
 
-use super::params::Params;
 use super::{combine, gramian, Aggregator, SurgeryError};
+use crate::params::Params;
 
 /// CAGrad with radius scale `c`.
 #[derive(Debug, Clone)]

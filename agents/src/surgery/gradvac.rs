@@ -16,8 +16,8 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use tch::Tensor;
 
-use super::params::Params;
 use super::{combine, gramian, Aggregator, SurgeryError};
+use crate::params::Params;
 
 /// GradVac with EMA decay `beta`.
 #[derive(Debug, Clone)]

@@ -10,8 +10,8 @@
 
 use tch::Tensor;
 
-use super::params::Params;
 use super::{combine, gramian, Aggregator, SurgeryError};
+use crate::params::Params;
 
 /// MGDA with a Frank-Wolfe inner solver on the Gramian.
 #[derive(Debug, Clone)]

@@ -18,7 +18,6 @@ mod imtl_g;
 mod mean;
 mod mgda;
 mod nash_mtl;
-mod params;
 mod pcgrad;
 mod random;
 mod stats;
@@ -44,7 +43,7 @@ pub use upgrad::UpGrad;
 
 use std::collections::BTreeMap;
 
-use params::Params;
+use crate::params::Params;
 use tch::Tensor;
 
 /// Combines per-task gradients `[T, P]` into one gradient `[P]`.
@@ -97,6 +96,34 @@ pub enum SurgeryError {
         /// What the value must satisfy.
         rule: &'static str,
     },
+}
+
+impl From<crate::params::ParamError> for SurgeryError {
+    fn from(e: crate::params::ParamError) -> Self {
+        use crate::params::ParamError;
+        match e {
+            ParamError::Invalid {
+                method,
+                parameter,
+                value,
+                rule,
+            } => Self::InvalidParameter {
+                aggregator: method,
+                parameter,
+                value,
+                rule,
+            },
+            ParamError::Unknown {
+                method,
+                parameter,
+                known,
+            } => Self::UnknownParameter {
+                aggregator: method,
+                parameter,
+                known,
+            },
+        }
+    }
 }
 
 impl SurgeryError {

@@ -17,8 +17,8 @@
 use tch::Tensor;
 
 use super::dual_cone::cholesky_solve;
-use super::params::Params;
 use super::{combine, gramian, Aggregator, SurgeryError};
+use crate::params::Params;
 
 /// Nash-MTL with the exact Newton inner solver.
 #[derive(Debug, Clone)]

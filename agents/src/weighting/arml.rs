@@ -21,7 +21,7 @@
 //! Main tasks keep weight 1; `g_m` is the sum of their gradients.
 //! Diagnostics: `match_residual` (`‖g_m − Σ α_k g_k‖² / ‖g_m‖²` under the averaged statistics).
 
-use super::params::Params;
+use crate::params::Params;
 use super::roles::Split;
 use super::{check, Diagnostic, Role, Weighting, WeightingError, WeightingInput};
 use crate::surgery::gramian;

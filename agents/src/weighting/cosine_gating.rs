@@ -14,7 +14,7 @@
 //! trained with its full gradient ([`Weighting::weights_task_specific`] is false).
 //! Diagnostics: `cosine` per auxiliary task.
 
-use super::params::Params;
+use crate::params::Params;
 use super::roles::Split;
 use super::Role;
 use super::{check, Diagnostic, Weighting, WeightingError, WeightingInput};

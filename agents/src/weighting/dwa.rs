@@ -13,7 +13,7 @@
 //! [`Weighting::end_iteration`]; within an iteration the weights are constant.
 //! Diagnostics: `loss_ratio` per task (`r_t(k−1)`, 1 before it is defined).
 
-use super::params::Params;
+use crate::params::Params;
 use super::{check, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput};
 
 /// DWA with temperature `τ`.

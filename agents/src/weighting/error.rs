@@ -101,3 +101,31 @@ impl WeightingError {
         }
     }
 }
+
+impl From<crate::params::ParamError> for WeightingError {
+    fn from(e: crate::params::ParamError) -> Self {
+        use crate::params::ParamError;
+        match e {
+            ParamError::Invalid {
+                method,
+                parameter,
+                value,
+                rule,
+            } => Self::InvalidParameter {
+                weighting: method,
+                parameter,
+                value,
+                rule,
+            },
+            ParamError::Unknown {
+                method,
+                parameter,
+                known,
+            } => Self::UnknownParameter {
+                weighting: method,
+                parameter,
+                known,
+            },
+        }
+    }
+}

@@ -20,7 +20,7 @@
 //! official code's `min_losses` is 0). Diagnostics: `softmax` per task (`z_t` used this step).
 
 use super::adam::VecAdam;
-use super::params::Params;
+use crate::params::Params;
 use super::{check, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput};
 
 /// FAMO with logit learning rate `lr` and logit decay `gamma`.

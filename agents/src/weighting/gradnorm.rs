@@ -22,7 +22,7 @@
 use tch::Kind;
 
 use super::adam::VecAdam;
-use super::params::Params;
+use crate::params::Params;
 use super::{check, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput};
 
 /// GradNorm with asymmetry `alpha`.

@@ -51,7 +51,6 @@ mod famo;
 mod gradnorm;
 mod hydalearn;
 mod ol_aux;
-mod params;
 mod roles;
 mod uncertainty;
 mod unweighted;
@@ -71,7 +70,7 @@ pub use unweighted::Unweighted;
 
 use std::collections::BTreeMap;
 
-use params::Params;
+use crate::params::Params;
 use tch::Tensor;
 
 /// Losses below this (and NaN) are replaced by it before the loss-based methods take

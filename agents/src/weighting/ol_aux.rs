@@ -24,7 +24,7 @@
 //! end of a horizon applies from the next call. Diagnostics: `gain` per auxiliary task
 //! (`η g_m·g_k` of this step).
 
-use super::params::Params;
+use crate::params::Params;
 use super::roles::Split;
 use super::{check, Diagnostic, Role, Weighting, WeightingError, WeightingInput};
 use crate::surgery::gramian;

@@ -17,7 +17,7 @@
 //! Diagnostics: `log_variance` per task (`s_t` used this step).
 
 use super::adam::VecAdam;
-use super::params::Params;
+use crate::params::Params;
 use super::{check, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput};
 
 /// Learned log-variances `s_t`, weights `exp(−s_t)`.
