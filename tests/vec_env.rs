@@ -10,7 +10,7 @@ use polytask::envs::wrappers::{AutoReset, RecordEpisodeStatistics};
 use polytask::envs::{
     Action, BoxSpace, Env, EnvError, EnvSpec, ParamSpec, Params, Registry, Space, Step,
 };
-use polytask::vec_env::{instance_seed, VecEnv, VecEnvError};
+use polytask::vec_env::{instance_seed, RowStep, VecEnv, VecEnvError};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
@@ -366,17 +366,30 @@ fn a_panic_becomes_an_error_naming_the_env_within_a_second() {
                     task,
                     env: id,
                     row,
+                    at,
                     message,
+                    location,
                 } => {
                     assert_eq!((task.as_str(), id.as_str()), ("probe", "Probe-v0"));
                     assert_eq!(*row, probe.rows.start);
+                    let seventh = RowStep {
+                        step: 7,
+                        episode_step: 7,
+                    };
+                    assert_eq!(*at, seventh);
                     assert_eq!(message, "probe exploded at step 7");
+                    let location = location.as_deref().unwrap_or_default();
+                    assert!(location.starts_with("tests/vec_env.rs:"), "{location}");
                 }
                 other => panic!("{other}"),
             }
             let text = err.to_string();
             assert!(
                 text.contains("Probe-v0") && text.contains("exploded"),
+                "{text}"
+            );
+            assert!(
+                text.contains("(row ") && text.contains(", step 7, episode step 7)"),
                 "{text}"
             );
             // Later steps refuse, and dropping returns at once.

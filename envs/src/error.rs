@@ -64,4 +64,13 @@ pub enum EnvError {
         /// What was wrong.
         problem: String,
     },
+    /// An environment run by another runtime (a Python Gymnasium environment behind a
+    /// `gym:` id) could not be made or failed; the message says what to do about it.
+    #[error("environment `{env}`: {message}")]
+    External {
+        /// Environment id.
+        env: String,
+        /// What went wrong, including the foreign error (e.g. the Python exception).
+        message: String,
+    },
 }

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::adapters::GYM_PREFIX;
 use crate::wrappers::TimeLimit;
 use crate::{Env, EnvError, ParamSpec, Params, Resolved};
 
@@ -151,8 +152,17 @@ impl Registry {
     }
 
     /// Makes the environment registered under `id` with `params` (see [`EnvSpec::make`]).
+    ///
+    /// An unregistered id of the form `gym:<Gymnasium id>` makes that Python Gymnasium
+    /// environment (feature `python`, see [`adapters`](crate::adapters)), with `params` as
+    /// keyword arguments of `gymnasium.make` and Gymnasium's own time limit; built without
+    /// the feature, such an id is an [`EnvError::External`] saying how to rebuild.
     pub fn make(&self, id: &str, params: &Params) -> Result<Box<dyn Env>, EnvError> {
-        self.spec(id)?.make(params)
+        match self.spec(id) {
+            Ok(spec) => spec.make(params),
+            Err(_) if id.starts_with(GYM_PREFIX) => crate::adapters::make_gym(id, params),
+            Err(e) => Err(e),
+        }
     }
 
     /// The registered ids, in registration order.
@@ -163,5 +173,33 @@ impl Registry {
     /// The registered specs, in registration order.
     pub fn specs(&self) -> &[EnvSpec] {
         &self.specs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_ids_win_over_the_gym_prefix() {
+        let mut registry = Registry::builtin();
+        let cartpole = registry.spec("CartPole-v1").unwrap().clone();
+        let mut spec = cartpole;
+        spec.id = "gym:Mine-v0".to_string();
+        registry.register(spec);
+        let env = registry.make("gym:Mine-v0", &Params::new()).unwrap();
+        assert_eq!(env.id(), "CartPole-v1");
+    }
+
+    #[cfg(not(feature = "python"))]
+    #[test]
+    fn gym_ids_without_the_python_feature_say_how_to_rebuild() {
+        let Err(err) = Registry::builtin().make("gym:CartPole-v1", &Params::new()) else {
+            panic!("a gym: id was made without the python feature");
+        };
+        let message = err.to_string();
+        assert!(matches!(err, EnvError::External { .. }), "{message}");
+        assert!(message.contains("gym:CartPole-v1"), "{message}");
+        assert!(message.contains("--features python"), "{message}");
     }
 }

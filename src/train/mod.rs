@@ -220,9 +220,11 @@ fn run(
                 },
             );
         }
+        // The console shows the objective: the main tasks' recent returns.
         let recent: Vec<(&str, f64)> = names
             .iter()
             .enumerate()
+            .filter(|(t, _)| config.tasks[*t].role == crate::config::Role::Main)
             .map(|(t, n)| (n.as_str(), log.recent_mean(t)))
             .collect();
         progress.update(log.global_step(), sps, &recent);

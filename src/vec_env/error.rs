@@ -1,5 +1,7 @@
 //! The error type of the vector environment.
 
+use std::fmt;
+
 use polytask_envs::EnvError;
 
 /// What can go wrong when making or stepping a [`VecEnv`](super::VecEnv).
@@ -37,8 +39,8 @@ pub enum VecEnvError {
     },
     /// A discrete action that is not a non-negative whole number.
     #[error(
-        "task `{task}`, environment `{env}` (row {row}): action {value} is not an index of \
-         the action space {space}"
+        "task `{task}`, environment `{env}` (row {row}, {at}): action {value} is not an \
+         index of the action space {space}"
     )]
     InvalidAction {
         /// The task's name.
@@ -47,13 +49,15 @@ pub enum VecEnvError {
         env: String,
         /// The row of the action buffer.
         row: usize,
+        /// The step it was meant for.
+        at: RowStep,
         /// The value found in the action buffer.
         value: f32,
         /// The action space, formatted.
         space: String,
     },
     /// An environment's `step` returned an error.
-    #[error("task `{task}`, environment `{env}` (row {row}) failed: {source}")]
+    #[error("task `{task}`, environment `{env}` (row {row}, {at}) failed: {source}")]
     Step {
         /// The task's name.
         task: String,
@@ -61,12 +65,17 @@ pub enum VecEnvError {
         env: String,
         /// The row whose environment failed.
         row: usize,
+        /// The step that failed.
+        at: RowStep,
         /// The environment's error.
         #[source]
         source: Box<EnvError>,
     },
     /// An environment panicked while it was stepped or reset.
-    #[error("task `{task}`, environment `{env}` (row {row}) panicked: {message}")]
+    #[error(
+        "task `{task}`, environment `{env}` (row {row}, {at}) panicked{}: {message}",
+        location.as_ref().map_or_else(String::new, |l| format!(" at {l}"))
+    )]
     Panic {
         /// The task's name.
         task: String,
@@ -74,8 +83,32 @@ pub enum VecEnvError {
         env: String,
         /// The row whose environment panicked.
         row: usize,
+        /// The step or reset that panicked.
+        at: RowStep,
         /// The panic message.
         message: String,
+        /// Where the panic happened (`file:line:column`), when the vector env's panic hook
+        /// saw it (see [`VecEnv`](super::VecEnv), Failures).
+        location: Option<String>,
+    },
+    /// An environment broke the [`Env`](polytask_envs::Env) contract in a way the vector env
+    /// checks on every step: it wrote a NaN or infinite observation (or left an element of
+    /// it unwritten), or returned a NaN or infinite reward.
+    #[error(
+        "task `{task}`, environment `{env}` (row {row}, {at}) broke the Env contract: \
+         {violation}; polytask_envs::check_env finds such problems before training"
+    )]
+    Contract {
+        /// The task's name.
+        task: String,
+        /// The environment id.
+        env: String,
+        /// The row whose environment broke the contract.
+        row: usize,
+        /// The step or reset that did.
+        at: RowStep,
+        /// What was wrong.
+        violation: ContractViolation,
     },
     /// A worker thread ended without reporting its shard's step (a bug in the vector env,
     /// not in an environment; those are caught and reported as [`VecEnvError::Panic`]).
@@ -91,5 +124,53 @@ pub enum VecEnvError {
     Poisoned {
         /// The message of the first failure.
         first: String,
+    },
+}
+
+/// Which call of a row's environment failed: a reset or a step, counted as the row's
+/// environment steps since the vector env was made (every row takes one step per
+/// [`VecEnv::step`](super::VecEnv::step), so this is also the number of vector steps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowStep {
+    /// Steps the row had taken, the failing one included; 0 for the reset when the vector
+    /// env was made.
+    pub step: u64,
+    /// The failing step's place in its episode, from 1; 0 when the failing call was the
+    /// reset that starts an episode (after step `step`).
+    pub episode_step: u64,
+}
+
+impl fmt::Display for RowStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.step, self.episode_step) {
+            (0, _) => f.write_str("first reset"),
+            (step, 0) => write!(f, "reset after step {step}"),
+            (step, episode_step) => write!(f, "step {step}, episode step {episode_step}"),
+        }
+    }
+}
+
+/// What an environment did wrong, in a [`VecEnvError::Contract`].
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum ContractViolation {
+    /// An observation element is NaN or infinite.
+    #[error(
+        "observation[{index}] = {value} is not finite (the vector env fills the observation \
+         with NaN before each call, so an element that the environment does not write is NaN \
+         too; its observation space has {obs_dim} elements)"
+    )]
+    ObservationNotFinite {
+        /// The element's index in the flat observation.
+        index: usize,
+        /// Its value.
+        value: f32,
+        /// The length of the observation ([`Space::flat_dim`](polytask_envs::Space::flat_dim)).
+        obs_dim: usize,
+    },
+    /// The reward is NaN or infinite.
+    #[error("reward = {value} is not finite")]
+    RewardNotFinite {
+        /// The reward returned by `step`.
+        value: f64,
     },
 }

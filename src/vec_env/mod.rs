@@ -61,9 +61,17 @@
 //! # Failures
 //!
 //! An environment that returns an error or panics fails the step: [`VecEnv::step`] waits for
-//! the other shards, then returns a [`VecEnvError`] naming the task, environment id, row and
-//! message, and every later step returns [`VecEnvError::Poisoned`]. Dropping the vector env
-//! stops and joins its threads.
+//! the other shards, then returns a [`VecEnvError`] naming the task, environment id, row,
+//! step ([`RowStep`]) and message, and every later step returns [`VecEnvError::Poisoned`].
+//! Dropping the vector env stops and joins its threads.
+//!
+//! Every observation an environment writes (after a step or a reset) and every reward must
+//! be finite, else the step fails with [`VecEnvError::Contract`]: each row's observation is
+//! filled with NaN before the call, so an environment that writes fewer elements than its
+//! observation space has is caught too, and one that writes more panics on the slice's
+//! bounds. A panic inside an environment is reported by the error alone: while the workers
+//! run environments, the panic hook records where it happened instead of printing a panic
+//! report (set `RUST_BACKTRACE=1` to get the report and backtrace as well).
 
 mod buffers;
 mod cost;
@@ -85,7 +93,7 @@ use layout::{Layout, TaskShape};
 use shard::{Failure, FailureKind, Shard};
 use worker::{Bell, Worker};
 
-pub use error::VecEnvError;
+pub use error::{ContractViolation, RowStep, VecEnvError};
 pub use layout::TaskLayout;
 
 /// How a [`VecEnv`] runs.
@@ -208,7 +216,9 @@ impl VecEnv {
                     })
             };
             if options.threads != 1 {
-                costs.push(cost::step_cost(&mut *make()?));
+                // Quietly: an environment that panics here is reported when it is reset.
+                let mut spare = make()?;
+                costs.push(shard::quiet_panics(|| cost::step_cost(&mut *spare)));
             } else {
                 costs.push(1.0);
             }
@@ -455,27 +465,48 @@ impl std::fmt::Debug for VecEnv {
 /// The error for a shard's failure, with the task and environment id of its row.
 fn failure_error(layout: &Layout, failure: Failure) -> VecEnvError {
     let task = &layout.tasks[layout.row_task[failure.row]];
-    let (name, env, row) = (task.name.clone(), task.env.clone(), failure.row);
+    let (name, env, row, at) = (task.name.clone(), task.env.clone(), failure.row, failure.at);
+    let contract = |violation| VecEnvError::Contract {
+        task: task.name.clone(),
+        env: task.env.clone(),
+        row,
+        at,
+        violation,
+    };
     match failure.kind {
-        FailureKind::Panic(message) => VecEnvError::Panic {
+        FailureKind::Panic { message, location } => VecEnvError::Panic {
             task: name,
             env,
             row,
+            at,
             message,
+            location,
         },
         FailureKind::Env(source) => VecEnvError::Step {
             task: name,
             env,
             row,
+            at,
             source: Box::new(source),
         },
         FailureKind::InvalidAction(value) => VecEnvError::InvalidAction {
             task: name,
             env,
             row,
+            at,
             value,
             space: task.action_space.to_string(),
         },
+        FailureKind::ObservationNotFinite { index, value } => {
+            contract(ContractViolation::ObservationNotFinite {
+                index,
+                value,
+                obs_dim: task.obs_dim,
+            })
+        }
+        FailureKind::RewardNotFinite(value) => {
+            contract(ContractViolation::RewardNotFinite { value })
+        }
     }
 }
 

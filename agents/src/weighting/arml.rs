@@ -21,9 +21,9 @@
 //! Main tasks keep weight 1; `g_m` is the sum of their gradients.
 //! Diagnostics: `match_residual` (`‖g_m − Σ α_k g_k‖² / ‖g_m‖²` under the averaged statistics).
 
-use crate::params::Params;
 use super::roles::Split;
 use super::{check, Diagnostic, Role, Weighting, WeightingError, WeightingInput};
+use crate::params::Params;
 use crate::surgery::gramian;
 
 /// The most auxiliary tasks ARML's exact solver accepts.

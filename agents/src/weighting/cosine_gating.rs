@@ -14,10 +14,10 @@
 //! trained with its full gradient ([`Weighting::weights_task_specific`] is false).
 //! Diagnostics: `cosine` per auxiliary task.
 
-use crate::params::Params;
 use super::roles::Split;
 use super::Role;
 use super::{check, Diagnostic, Weighting, WeightingError, WeightingInput};
+use crate::params::Params;
 use crate::surgery::gramian;
 
 /// Cosine gating of the auxiliary gradients, unweighted or weighted.

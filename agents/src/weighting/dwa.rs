@@ -13,8 +13,8 @@
 //! [`Weighting::end_iteration`]; within an iteration the weights are constant.
 //! Diagnostics: `loss_ratio` per task (`r_t(k−1)`, 1 before it is defined).
 
-use crate::params::Params;
 use super::{check, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput};
+use crate::params::Params;
 
 /// DWA with temperature `τ`.
 #[derive(Debug, Clone)]

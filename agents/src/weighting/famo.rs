@@ -20,8 +20,8 @@
 //! official code's `min_losses` is 0). Diagnostics: `softmax` per task (`z_t` used this step).
 
 use super::adam::VecAdam;
-use crate::params::Params;
 use super::{check, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput};
+use crate::params::Params;
 
 /// FAMO with logit learning rate `lr` and logit decay `gamma`.
 #[derive(Debug, Clone)]

@@ -22,8 +22,8 @@
 use tch::Kind;
 
 use super::adam::VecAdam;
-use crate::params::Params;
 use super::{check, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput};
+use crate::params::Params;
 
 /// GradNorm with asymmetry `alpha`.
 #[derive(Debug, Clone)]

@@ -24,9 +24,9 @@
 //! end of a horizon applies from the next call. Diagnostics: `gain` per auxiliary task
 //! (`η g_m·g_k` of this step).
 
-use crate::params::Params;
 use super::roles::Split;
 use super::{check, Diagnostic, Role, Weighting, WeightingError, WeightingInput};
+use crate::params::Params;
 use crate::surgery::gramian;
 
 /// OL-AUX with horizon `N` and weight learning rate `β`.

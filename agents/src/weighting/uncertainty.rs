@@ -17,8 +17,8 @@
 //! Diagnostics: `log_variance` per task (`s_t` used this step).
 
 use super::adam::VecAdam;
-use crate::params::Params;
 use super::{check, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput};
+use crate::params::Params;
 
 /// Learned log-variances `s_t`, weights `exp(−s_t)`.
 #[derive(Debug, Clone)]
