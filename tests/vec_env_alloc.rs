@@ -69,28 +69,48 @@ fn a_step_allocates_nothing() {
         for _ in 0..50 {
             env.step().unwrap();
         }
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
-        let mut episodes = 0;
-        let mut sum = 0.0;
-        for i in 0..2000u32 {
-            for (range, space) in &spaces {
-                let n = match space {
-                    Space::Discrete(n) => *n as u32,
-                    Space::Box(_) => 3,
-                };
-                for (j, a) in env.actions_mut()[range.clone()].iter_mut().enumerate() {
-                    *a = ((i + j as u32) % n) as f32;
-                }
+        // A step that allocates would allocate in each of the 2000 steps of every attempt;
+        // the test harness's own threads may allocate now and then on a loaded machine, so
+        // one clean attempt out of three is required.
+        let mut counts = Vec::new();
+        let (mut episodes, mut sum) = (0, 0.0);
+        for _attempt in 0..3 {
+            let before = ALLOCATIONS.load(Ordering::SeqCst);
+            (episodes, sum) = run_steps(&mut env, &spaces);
+            counts.push(ALLOCATIONS.load(Ordering::SeqCst) - before);
+            if counts.last() == Some(&0) {
+                break;
             }
-            env.step().unwrap();
-            for (_, stats) in env.finished_episodes() {
-                episodes += 1;
-                sum += stats.episode_return;
-            }
-            sum += f64::from(env.task_observations(1)[0]) + f64::from(env.rewards()[0]);
         }
-        let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
-        assert_eq!(allocations, 0, "{threads} threads");
+        assert_eq!(
+            counts.last(),
+            Some(&0),
+            "{threads} threads: {counts:?} allocations"
+        );
         assert!(episodes > 1000 && sum.is_finite(), "{episodes}");
     }
+}
+
+/// 2000 steps with varied actions; the number of finished episodes and a checksum.
+fn run_steps(env: &mut VecEnv, spaces: &[(std::ops::Range<usize>, Space)]) -> (usize, f64) {
+    let mut episodes = 0;
+    let mut sum = 0.0;
+    for i in 0..2000u32 {
+        for (range, space) in spaces {
+            let n = match space {
+                Space::Discrete(n) => *n as u32,
+                Space::Box(_) => 3,
+            };
+            for (j, a) in env.actions_mut()[range.clone()].iter_mut().enumerate() {
+                *a = ((i + j as u32) % n) as f32;
+            }
+        }
+        env.step().unwrap();
+        for (_, stats) in env.finished_episodes() {
+            episodes += 1;
+            sum += stats.episode_return;
+        }
+        sum += f64::from(env.task_observations(1)[0]) + f64::from(env.rewards()[0]);
+    }
+    (episodes, sum)
 }
