@@ -72,7 +72,7 @@ pub struct CompareArgs {
     /// Runs at a time (default: one per core).
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Output folder (default: compare/<config name>).
+    /// Output folder (default: `compare/<config name>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue a comparison in --out: skip finished runs, resume unfinished ones from their

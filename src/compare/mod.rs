@@ -21,7 +21,9 @@ pub use curves::{read_run, Curve, RunCurves};
 pub use plan::{plan, Job, Plan, TaskInfo};
 pub use plots::{GRADIENT_CONFLICT, LEARNING_CURVES};
 pub use report::{results_csv, verdict};
-pub use stats::{auc, binned, mean_ci95, median, steps_to_threshold, welch, Welch};
+pub use stats::{
+    auc, binned, mean_ci95, median, steps_to_threshold, welch, Welch, THRESHOLD_WINDOW,
+};
 pub use summary::{summarise, Cell, Summary, BINS};
 
 use crate::cli::CompareArgs;
