@@ -586,8 +586,9 @@ fn format_action(action: Action<'_>) -> String {
     }
 }
 
-/// The message of a panic payload (`panic!` makes a `&str` or a `String`).
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message of a panic payload (`panic!` makes a `&str` or a `String`), for reporting an
+/// environment that panicked.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {

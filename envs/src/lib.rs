@@ -18,8 +18,8 @@ mod space;
 pub mod wrappers;
 
 pub use check_env::{
-    check_env, check_env_with, At, Check, CheckError, CheckOptions, CheckReport, CheckWarning,
-    Violation,
+    check_env, check_env_with, panic_message, At, Check, CheckError, CheckOptions, CheckReport,
+    CheckWarning, Violation,
 };
 pub use env::{invalid_action, Action, Env, Step};
 pub use error::EnvError;

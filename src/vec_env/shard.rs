@@ -152,7 +152,7 @@ impl Shard {
                     episode_step,
                 },
                 kind: FailureKind::Panic {
-                    message: panic_message(payload.as_ref()),
+                    message: polytask_envs::panic_message(payload.as_ref()),
                     location: LOCATION.with(|l| l.borrow_mut().take()),
                 },
             })
@@ -341,15 +341,4 @@ fn install_panic_hook() {
             earlier(info);
         }));
     });
-}
-
-/// The message of a panic payload (`panic!` makes a `&str` or a `String`).
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a payload that is not a string".to_string()
-    }
 }
