@@ -199,6 +199,18 @@ fn bad_methods_are_usage_errors_that_name_them() {
             "nothing runs before the plan is valid"
         );
     }
+    fs::write(&config, CONFIG).unwrap();
+    let out_arg = out.to_str().unwrap();
+    let zero = polytask(&[
+        "compare",
+        config.to_str().unwrap(),
+        "--out",
+        out_arg,
+        "--jobs",
+        "0",
+    ]);
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(text(&zero.stderr).contains("--jobs must be at least 1"));
     let body = CONFIG.split("[compare]").next().unwrap();
     fs::write(&config, body).unwrap();
     let none = compare(&config, &out, &[]);

@@ -31,6 +31,9 @@ use crate::error::usage;
 
 /// Runs `polytask compare`.
 pub fn run(args: &CompareArgs, registry: &Registry) -> anyhow::Result<()> {
+    if args.jobs == Some(0) {
+        return Err(usage("compare: --jobs must be at least 1"));
+    }
     let out = args
         .out
         .clone()
