@@ -218,3 +218,72 @@ fn bad_methods_are_usage_errors_that_name_them() {
     assert!(text(&none.stderr).contains("[compare]"));
     fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_killed_comparison_keeps_its_finished_runs_and_resumes_the_rest() {
+    let dir = scratch("killed");
+    let config = dir.join("killed.toml");
+    let body = CONFIG.split("[compare]").next().unwrap();
+    let longer = body.replace("total_timesteps = 2048", "total_timesteps = 16384");
+    fs::write(
+        &config,
+        format!("{longer}[compare]\nmethods = [\"sum\", \"pcgrad\"]\nseeds = 2\n"),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_polytask"))
+        .args([
+            "compare",
+            config.to_str().unwrap(),
+            "--jobs",
+            "1",
+            "--quiet",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    let results = || -> Vec<PathBuf> {
+        [("sum", 3), ("sum", 4), ("pcgrad", 3), ("pcgrad", 4)]
+            .iter()
+            .map(|&(m, s)| run_dir(&out, m, s, "").join("result.json"))
+            .filter(|p| p.exists())
+            .collect()
+    };
+    let start = std::time::Instant::now();
+    while results().is_empty() {
+        assert!(start.elapsed().as_secs() < 300, "no run finished");
+        assert!(child.try_wait().unwrap().is_none(), "compare ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let finished = results();
+    assert!(finished.len() < 4, "killed before the end");
+    let stamps: Vec<_> = finished
+        .iter()
+        .map(|p| fs::metadata(p).unwrap().modified().unwrap())
+        .collect();
+    // The run that was going on ends with the comparison: nothing finishes behind our back.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(results(), finished);
+
+    let resumed = compare(&config, &out, &["--resume", "--quiet"]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert_eq!(results().len(), 4);
+    for (p, t) in finished.iter().zip(&stamps) {
+        assert_eq!(
+            &fs::metadata(p).unwrap().modified().unwrap(),
+            t,
+            "{}",
+            p.display()
+        );
+    }
+    // Every run's curve reaches its budget once, without repeated steps.
+    for (key, points) in csv_rows(&out.join("results.csv")) {
+        let steps: Vec<u64> = points.iter().map(|p| p.0).collect();
+        assert!(steps.windows(2).all(|w| w[0] <= w[1]), "{key:?}");
+        assert!(*steps.last().unwrap() > 16384 - 2048, "{key:?}");
+    }
+    fs::remove_dir_all(dir).unwrap();
+}

@@ -95,7 +95,9 @@ fn start(exe: &Path, job: &Job) -> anyhow::Result<Child> {
         .with_context(|| format!("cannot open {}", log_path.display()))?;
     let parent = job.run_dir.parent().expect("run directories are nested");
     let name = job.run_dir.file_name().expect("run directories have names");
-    Command::new(exe)
+    let mut command = Command::new(exe);
+    end_with_parent(&mut command);
+    command
         .arg("train")
         .arg(&job.config_path)
         .arg("--quiet")
@@ -115,3 +117,28 @@ fn start(exe: &Path, job: &Job) -> anyhow::Result<Child> {
 fn toml_string(path: &Path) -> String {
     toml::Value::String(path.to_string_lossy().into_owned()).to_string()
 }
+
+/// Makes the child end when this process does (Linux: `PR_SET_PDEATHSIG`), so that a killed
+/// comparison leaves no run going on behind `--resume`'s back.
+#[cfg(target_os = "linux")]
+fn end_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls between fork and exec (prctl, getppid).
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl: then nobody would signal us.
+            if libc::getppid() == 1 {
+                return Err(std::io::Error::other("the comparison has ended"));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Elsewhere children outlive a killed comparison (an interrupt from the terminal still
+/// reaches them, as they share its process group).
+#[cfg(not(target_os = "linux"))]
+fn end_with_parent(_command: &mut Command) {}
