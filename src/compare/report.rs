@@ -84,26 +84,12 @@ pub fn report(plan: &Plan, summary: &Summary, plots: &[&str]) -> String {
     table(
         &mut md,
         "Final evaluation return (mean ± 95% CI over seeds)",
-        &|c| {
-            let (m, h) = mean_ci95(&c.final_returns);
-            if h.is_nan() {
-                format!("{m:.1}")
-            } else {
-                format!("{m:.1} ± {h:.1}")
-            }
-        },
+        &|c| with_ci(&c.final_returns),
     );
     table(
         &mut md,
         "Area under the learning curve (mean episodic return over training)",
-        &|c| {
-            let (m, h) = mean_ci95(&c.auc);
-            if h.is_nan() {
-                format!("{m:.1}")
-            } else {
-                format!("{m:.1} ± {h:.1}")
-            }
-        },
+        &|c| with_ci(&c.auc),
     );
     writeln!(md, "Thresholds: {}.\n", thresholds(plan)).unwrap();
     table(
@@ -129,6 +115,14 @@ pub fn report(plan: &Plan, summary: &Summary, plots: &[&str]) -> String {
     }
     md.push_str(GUIDE);
     md
+}
+
+/// `mean ± half-width` of the 95% CI over seeds (the mean alone for one seed).
+fn with_ci(xs: &[f64]) -> String {
+    match mean_ci95(xs) {
+        (m, h) if h.is_nan() => format!("{m:.1}"),
+        (m, h) => format!("{m:.1} ± {h:.1}"),
+    }
 }
 
 fn header(md: &mut String, plan: &Plan) {

@@ -157,14 +157,21 @@ pub fn optimize(
             })
             .collect();
         for m in 0..minibatches as i64 {
+            // Each task's rows of this minibatch (all rows when there is one minibatch); an
+            // auxiliary loss takes its task's rows.
+            let rows_of: Vec<Option<Tensor>> = perms
+                .iter()
+                .map(|perm| {
+                    let perm = perm.as_ref()?;
+                    let size = perm.size()[0] / minibatches as i64;
+                    Some(perm.narrow(0, m * size, size))
+                })
+                .collect();
             let mb: Vec<TaskBatch> = batches
                 .iter()
-                .zip(&perms)
-                .map(|(b, perm)| match perm {
-                    Some(perm) => {
-                        let size = perm.size()[0] / minibatches as i64;
-                        b.select(&perm.narrow(0, m * size, size))
-                    }
+                .zip(&rows_of)
+                .map(|(b, idx)| match idx {
+                    Some(idx) => b.select(idx),
                     None => b.shallow_clone(),
                 })
                 .collect();
@@ -173,11 +180,8 @@ pub fn optimize(
             let aux_mb: Vec<AuxBatch> = aux_batches
                 .iter()
                 .zip(aux)
-                .map(|(b, a)| match &perms[a.task] {
-                    Some(perm) => {
-                        let size = perm.size()[0] / minibatches as i64;
-                        b.select(&perm.narrow(0, m * size, size))
-                    }
+                .map(|(b, a)| match &rows_of[a.task] {
+                    Some(idx) => b.select(idx),
                     None => b.shallow_clone(),
                 })
                 .collect();
