@@ -2,7 +2,10 @@
 //! gradient can be anything gradient surgery produced; plus clipping by global norm
 //! (Pascanu et al. 2013), as PyTorch's `clip_grad_norm_`.
 
-use tch::Tensor;
+use multiversion::multiversion;
+use tch::{Kind, Tensor};
+
+use crate::host;
 
 /// Adam's hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -91,6 +94,7 @@ impl Adam {
         self.steps += 1;
         let bias1 = 1.0 - c.beta1.powi(self.steps as i32);
         let bias2_sqrt = (1.0 - c.beta2.powi(self.steps as i32)).sqrt();
+        let host_lr = (lr != 0.0).then(|| -bias1 / (lr * bias2_sqrt));
         tch::no_grad(|| {
             for (k, (p, g)) in params.iter().zip(grads).enumerate() {
                 let (m, v, scratch) = (
@@ -98,6 +102,17 @@ impl Adam {
                     &mut self.second[k],
                     &mut self.scratch[k],
                 );
+                if host::all_on_host(Kind::Float, &[p, g, m, v]) {
+                    // SAFETY: parameter, gradient and moments are four distinct buffers, and
+                    // nothing else touches them during the loop.
+                    unsafe {
+                        let moments = [host::f32s_mut(m), host::f32s_mut(v)];
+                        let weights = [1.0 - c.beta1, 1.0 - c.beta2].map(|w| w as f32);
+                        let scaled = host_lr.map(|f| [(c.eps * bias2_sqrt) as f32, f as f32]);
+                        adam_on_host(host::f32s_mut(p), host::f32s(g), moments, weights, scaled);
+                    }
+                    continue;
+                }
                 let _ = m.lerp_(g, 1.0 - c.beta1);
                 let _ = v.lerp_(&g.mul_out(scratch, g), 1.0 - c.beta2);
                 if lr == 0.0 {
@@ -114,10 +129,36 @@ impl Adam {
     }
 }
 
+/// [`Adam::step`] on host memory: the same operations, element by element, in `f32`:
+/// `m ← m + w₁ (g − m)`, `v ← v + w₂ (g² − v)` (`weights` = `[w₁, w₂]`), then, unless
+/// `scaled` is `None` (`lr` = 0), `p ← p + m / ((√v + ε√b₂) · f)` with `scaled` = `[ε√b₂, f]`.
+#[multiversion(targets = "simd")]
+fn adam_on_host(
+    p: &mut [f32],
+    g: &[f32],
+    [m, v]: [&mut [f32]; 2],
+    [w1, w2]: [f32; 2],
+    scaled: Option<[f32; 2]>,
+) {
+    for ((m, v), &g) in m.iter_mut().zip(v.iter_mut()).zip(g) {
+        *m += w1 * (g - *m);
+        *v += w2 * (g * g - *v);
+    }
+    let Some([eps, factor]) = scaled else { return };
+    for ((p, &m), &v) in p.iter_mut().zip(m.iter()).zip(v.iter()) {
+        *p += m / ((v.sqrt() + eps) * factor);
+    }
+}
+
 /// Scales `grads` in place so that their joint L2 norm is at most `max_norm` (as PyTorch's
 /// `clip_grad_norm_`, with its 1e-6 guard); returns the norm before clipping as a scalar
-/// tensor. Nothing is read back from the device.
+/// tensor. Nothing is read back from the device; on the CPU it is one pass over the
+/// gradients' memory, and a second only when they are scaled.
 pub fn clip_global_norm(grads: &mut [Tensor], max_norm: f64) -> Tensor {
+    let all: Vec<&Tensor> = grads.iter().collect();
+    if host::all_on_host(Kind::Float, &all) {
+        return clip_on_host(grads, max_norm);
+    }
     tch::no_grad(|| {
         let norm = match grads {
             [only] => only.norm(),
@@ -133,6 +174,41 @@ pub fn clip_global_norm(grads: &mut [Tensor], max_norm: f64) -> Tensor {
         }
         norm
     })
+}
+
+fn clip_on_host(grads: &mut [Tensor], max_norm: f64) -> Tensor {
+    // SAFETY: each gradient is read, then written, alone; nothing else touches them.
+    let squares: f32 = grads
+        .iter()
+        .map(|g| sum_of_squares(unsafe { host::f32s(g) }))
+        .sum();
+    let norm = squares.sqrt();
+    let scale = (max_norm as f32 / (norm + 1e-6)).min(1.0);
+    if scale < 1.0 {
+        for g in grads.iter() {
+            scale_in_place(unsafe { host::f32s_mut(g) }, scale);
+        }
+    }
+    Tensor::from(norm)
+}
+
+/// `Σ x_i²`, summed in sixteen lanes so that the compiler can vectorise it.
+#[multiversion(targets = "simd")]
+fn sum_of_squares(x: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let chunks = x.chunks_exact(16);
+    let tail: f32 = chunks.remainder().iter().map(|v| v * v).sum();
+    for chunk in chunks {
+        for (l, v) in lanes.iter_mut().zip(chunk) {
+            *l += v * v;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[multiversion(targets = "simd")]
+fn scale_in_place(x: &mut [f32], scale: f32) {
+    x.iter_mut().for_each(|v| *v *= scale);
 }
 
 #[cfg(test)]
@@ -193,5 +269,44 @@ mod tests {
         let mut small = vec![Tensor::from_slice(&[0.1f32])];
         let _ = clip_global_norm(&mut small, 0.5);
         assert_eq!(small[0].double_value(&[0]), 0.1f32 as f64);
+    }
+
+    #[test]
+    fn host_steps_match_the_tensor_operations() {
+        tch::manual_seed(3);
+        let f = (Kind::Float, tch::Device::Cpu);
+        let p = Tensor::randn([40], f);
+        let on_ops = host::strided(&p);
+        let (mut host_adam, mut ops_adam) = (
+            Adam::new(&[&p], AdamConfig::default()),
+            Adam::new(&[&on_ops], AdamConfig::default()),
+        );
+        for lr in [0.01, 0.0, 0.003, 0.01] {
+            let g = Tensor::randn([40], f);
+            host_adam.step(&[&p], &[g.shallow_clone()], lr);
+            ops_adam.step(&[&on_ops], &[host::strided(&g)], lr);
+        }
+        let diff = (&p - &on_ops).abs().max().double_value(&[]);
+        assert!(diff < 1e-6, "{diff}");
+        let moments = (&host_adam.state().1[0] - &ops_adam.state().1[0])
+            .abs()
+            .max();
+        assert!(moments.double_value(&[]) < 1e-9);
+    }
+
+    #[test]
+    fn host_clipping_matches_the_tensor_operations() {
+        tch::manual_seed(4);
+        let f = (Kind::Float, tch::Device::Cpu);
+        for max_norm in [0.5, 100.0] {
+            let mut grads = vec![Tensor::randn([37], f), Tensor::randn([5], f)];
+            let mut on_ops: Vec<Tensor> = grads.iter().map(host::strided).collect();
+            let norm = clip_global_norm(&mut grads, max_norm).double_value(&[]);
+            let ops_norm = clip_global_norm(&mut on_ops, max_norm).double_value(&[]);
+            assert!((norm - ops_norm).abs() < 1e-5 * norm, "{norm} {ops_norm}");
+            for (a, b) in grads.iter().zip(&on_ops) {
+                assert!((a - b).abs().max().double_value(&[]) < 1e-6);
+            }
+        }
     }
 }

@@ -4,6 +4,8 @@
 
 use tch::{Kind, Tensor};
 
+use crate::host;
+
 /// A batch of action distributions, one per row.
 #[derive(Debug)]
 pub enum Distribution {
@@ -26,6 +28,17 @@ const LOG_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 impl Distribution {
     /// A categorical distribution over unnormalised `logits` `[B, n]`.
     pub fn categorical(logits: &Tensor) -> Self {
+        if logits.dim() == 2 && !logits.requires_grad() && host::all_on_host(Kind::Float, &[logits])
+        {
+            let log_probs = logits.empty_like();
+            // SAFETY: `logits` is only read; `log_probs` is a fresh tensor of its own.
+            let (z, out) = unsafe { (host::f32s(logits), host::f32s_mut(&log_probs)) };
+            let n = logits.size()[1].max(1) as usize;
+            for (z, out) in z.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+                log_softmax_row(z, out);
+            }
+            return Self::Categorical { log_probs };
+        }
         Self::Categorical {
             log_probs: logits.log_softmax(-1, Kind::Float),
         }
@@ -39,6 +52,21 @@ impl Distribution {
     /// validity checks, which cost more than the draw itself on a small batch.
     pub fn sample(&self) -> Tensor {
         tch::no_grad(|| match self {
+            Self::Categorical { log_probs } if host::all_on_host(Kind::Float, &[log_probs]) => {
+                let p = log_probs.exp();
+                let q = p.empty_like().exponential_(1.0);
+                let n = p.size().last().copied().unwrap_or(1).max(1) as usize;
+                let actions = Tensor::empty([(p.numel() / n) as i64], (Kind::Int64, p.device()));
+                // SAFETY: `p` and `q` are only read; `actions` is a fresh tensor of its own.
+                let (p, q, out) = unsafe {
+                    let out = host::i64s_mut(&actions);
+                    (host::f32s(&p), host::f32s(&q), out)
+                };
+                for ((p, q), out) in p.chunks_exact(n).zip(q.chunks_exact(n)).zip(out) {
+                    *out = exponential_race(p, q);
+                }
+                actions
+            }
             Self::Categorical { log_probs } => {
                 let p = log_probs.exp();
                 let q = p.empty_like().exponential_(1.0);
@@ -59,6 +87,21 @@ impl Distribution {
     /// `log π(a|s)` per row, `[B]`; `actions` as returned by [`Distribution::sample`].
     pub fn log_prob(&self, actions: &Tensor) -> Tensor {
         match self {
+            Self::Categorical { log_probs }
+                if categorical_on_host(log_probs, actions) && !log_probs.requires_grad() =>
+            {
+                let out = host::empty_f32(&[actions.numel() as i64]);
+                // SAFETY: the inputs are only read; `out` is a fresh tensor of its own.
+                let (lp, a, o) = unsafe {
+                    let lp = host::f32s(log_probs);
+                    (lp, host::i64s(actions), host::f32s_mut(&out))
+                };
+                let n = lp.len() / a.len().max(1);
+                for (i, (o, &a)) in o.iter_mut().zip(a).enumerate() {
+                    *o = lp[i * n + action_index(a, n)];
+                }
+                out
+            }
             Self::Categorical { log_probs } => log_probs
                 .gather(-1, &actions.to_kind(Kind::Int64).unsqueeze(-1), false)
                 .squeeze_dim(-1),
@@ -83,6 +126,28 @@ impl Distribution {
         d_log_prob: &Tensor,
         d_entropy: f64,
     ) -> (Tensor, Option<Tensor>) {
+        match self {
+            Self::Categorical { log_probs }
+                if categorical_on_host(log_probs, actions)
+                    && host::all_on_host(Kind::Float, &[d_log_prob]) =>
+            {
+                let grad = log_probs.empty_like();
+                // SAFETY: the inputs are only read; `grad` is a fresh tensor of its own.
+                let (lp, a, g, out) = unsafe {
+                    let lp = host::f32s(log_probs);
+                    let a = host::i64s(actions);
+                    (lp, a, host::f32s(d_log_prob), host::f32s_mut(&grad))
+                };
+                let n = lp.len() / a.len().max(1);
+                let rows = lp.chunks_exact(n).zip(out.chunks_exact_mut(n));
+                for (((lp, out), &a), &g) in rows.zip(a).zip(g) {
+                    categorical_row_backward(lp, out, g, d_entropy as f32);
+                    out[action_index(a, n)] += g;
+                }
+                return (grad, None);
+            }
+            _ => {}
+        }
         let g = d_log_prob.unsqueeze(-1);
         match self {
             Self::Categorical { log_probs } => {
@@ -120,6 +185,64 @@ impl Distribution {
                 per_row.expand([mean.size()[0]], false)
             }
         }
+    }
+}
+
+/// `z_j − max z − log Σ_k exp(z_k − max z)`, as libtorch's `log_softmax`.
+fn log_softmax_row(z: &[f32], out: &mut [f32]) {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = z.iter().map(|&v| (v - max).exp()).sum();
+    let log_sum = sum.ln();
+    for (o, &v) in out.iter_mut().zip(z) {
+        *o = v - max - log_sum;
+    }
+}
+
+/// `argmax_j p_j / q_j`, the first index on ties (as libtorch's `argmax`).
+fn exponential_race(p: &[f32], q: &[f32]) -> i64 {
+    let mut best = (0, f32::NEG_INFINITY);
+    for (j, (&p, &q)) in p.iter().zip(q).enumerate() {
+        let x = p / q;
+        if x > best.1 || x.is_nan() && !best.1.is_nan() {
+            best = (j as i64, x);
+        }
+    }
+    best.0
+}
+
+/// Whether a categorical's log-probabilities and actions are on the host, for the loops of
+/// [`Distribution::log_prob`] and [`Distribution::backward`] (see `host.rs`).
+fn categorical_on_host(log_probs: &Tensor, actions: &Tensor) -> bool {
+    host::all_on_host(Kind::Float, &[log_probs])
+        && host::all_on_host(Kind::Int64, &[actions])
+        && log_probs.dim() == 2
+        && actions.dim() == 1
+        && actions.size()[0] == log_probs.size()[0]
+}
+
+/// An action as an index into `n` logits.
+///
+/// # Panics
+/// If the action is not one of the `n`: actions come from [`Distribution::sample`].
+fn action_index(a: i64, n: usize) -> usize {
+    usize::try_from(a)
+        .ok()
+        .filter(|&a| a < n)
+        .unwrap_or_else(|| panic!("action {a} is not one of the {n} of a categorical"))
+}
+
+/// One row of the categorical backward pass without the action's indicator term:
+/// `−p_j g` when `d_entropy` is 0, else `−p_j ((log p_j + H) d_entropy + g)`.
+fn categorical_row_backward(lp: &[f32], out: &mut [f32], g: f32, d_entropy: f32) {
+    if d_entropy == 0.0 {
+        for (o, &l) in out.iter_mut().zip(lp) {
+            *o = l.exp() * -g;
+        }
+        return;
+    }
+    let h = -lp.iter().map(|&l| l.exp() * l).sum::<f32>();
+    for (o, &l) in out.iter_mut().zip(lp) {
+        *o = -(l.exp() * ((l + h) * d_entropy + g));
     }
 }
 
@@ -204,5 +327,37 @@ mod tests {
         let log_std = (Tensor::randn([2], f) * 0.5).set_requires_grad(true);
         let actions = Tensor::randn([7, 2], f);
         check_backward(&mean, Some(&log_std), &actions);
+    }
+
+    #[test]
+    fn host_loops_match_the_tensor_operations() {
+        tch::manual_seed(5);
+        let f = (Kind::Float, tch::Device::Cpu);
+        let logits = Tensor::randn([33, 4], f) * 2.0;
+        let host = Distribution::categorical(&logits);
+        let reference = logits.log_softmax(-1, Kind::Float);
+        let Distribution::Categorical { log_probs } = &host else {
+            unreachable!()
+        };
+        assert!((log_probs - &reference).abs().max().double_value(&[]) < 1e-6);
+        // Non-contiguous log-probabilities take the tensor operations.
+        let on_ops = Distribution::Categorical {
+            log_probs: crate::host::strided(&reference),
+        };
+        for seed in [0, 9] {
+            tch::manual_seed(seed);
+            let actions = host.sample();
+            tch::manual_seed(seed);
+            assert!(actions.equal(&on_ops.sample()), "seed {seed}");
+        }
+        let actions = host.sample();
+        let diff = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);
+        assert!(diff(&host.log_prob(&actions), &on_ops.log_prob(&actions)) < 1e-7);
+        let g = Tensor::randn([33], f);
+        for d_entropy in [0.0, -0.2] {
+            let (a, _) = host.backward(&actions, &g, d_entropy);
+            let (b, _) = on_ops.backward(&actions, &g, d_entropy);
+            assert!(diff(&a, &b) < 1e-6, "d_H = {d_entropy}");
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod device;
 pub mod distribution;
 mod error;
 pub mod gae;
+mod host;
 mod linear;
 mod params;
 pub mod ppo;

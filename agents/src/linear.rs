@@ -1,7 +1,16 @@
 //! A fully connected layer with CleanRL's orthogonal initialisation (`layer_init`: orthogonal
-//! weights with a gain, zero bias).
+//! weights with a gain, zero bias), and its gradients for a hand-written backward pass.
+//!
+//! Layers with a few outputs (the policy and value heads) run as loops over host memory on
+//! the CPU (see `host.rs`): there a libtorch product costs more in dispatch than in arithmetic.
 
-use tch::{nn, Tensor};
+use multiversion::multiversion;
+use tch::{nn, Kind, Tensor};
+
+use crate::host;
+
+/// Layers with at most this many outputs run on host memory when they can.
+const HOST_OUTPUTS: i64 = 8;
 
 /// `y = x Wᵀ + b`, weights `[out, in]`.
 #[derive(Debug)]
@@ -34,6 +43,225 @@ impl Linear {
 
     /// Applies the layer to `x` `[B, in]`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        if self.on_host(&[x]) && !crate::tower::grad_enabled() {
+            let out = host::empty_f32(&[x.size()[0], self.shape()[0]]);
+            // SAFETY: the inputs are only read; `out` is a fresh tensor of its own.
+            let (x, w, b, o) = unsafe {
+                let x = host::f32s(x);
+                (
+                    x,
+                    host::f32s(&self.weight),
+                    host::f32s(&self.bias),
+                    host::f32s_mut(&out),
+                )
+            };
+            forward_rows(x, w, b, o);
+            return out;
+        }
         x.linear(&self.weight, Some(&self.bias))
+    }
+
+    /// Whether the layer and `tensors` can run on host memory (a few outputs, CPU tensors).
+    fn on_host(&self, tensors: &[&Tensor]) -> bool {
+        self.shape()[0] <= HOST_OUTPUTS
+            && host::all_on_host(Kind::Float, &[&self.weight, &self.bias])
+            && host::all_on_host(Kind::Float, tensors)
+    }
+
+    /// Writes the gradients of a loss at this layer's weight and bias into `weight` `[out, in]`
+    /// and `bias` `[out]` (`∂L/∂W = dzᵀ x`, `∂L/∂b = Σ_rows dz`), and its gradient at the input,
+    /// `dz W`, into `input` `[B, in]` (added to what `input` holds when `accumulate`), from
+    /// the gradient `dz` `[B, out]` at the layer's output and its input `x` `[B, in]`.
+    pub(crate) fn backward_into(
+        &self,
+        dz: &Tensor,
+        x: &Tensor,
+        grads: [&Tensor; 3],
+        accumulate: bool,
+    ) {
+        let [weight, bias, input] = grads;
+        if !self.on_host(&[dz, x, weight, bias, input]) {
+            let _ = dz.tr().mm_out(weight, x);
+            let _ = dz.sum_intlist_out(bias, [0i64].as_slice(), false, Kind::Float);
+            match accumulate {
+                true => drop(input.shallow_clone().addmm_(dz, &self.weight)),
+                false => drop(dz.mm_out(input, &self.weight)),
+            }
+            return;
+        }
+        // SAFETY: `dz`, `x` and the weights are only read; the three gradient buffers are
+        // distinct parts of the gradient buffers, apart from them, written by this loop alone.
+        let (dz, x, w, [dw, db, dx]) = unsafe {
+            let grads = [weight, bias, input].map(|t| host::f32s_mut(t));
+            (
+                host::f32s(dz),
+                host::f32s(x),
+                host::f32s(&self.weight),
+                grads,
+            )
+        };
+        backward_rows(Rows { dz, x, w }, [dw, db, dx], accumulate);
+    }
+}
+
+/// Writes `∂L/∂W = dzᵀ x` into `weight` `[out, in]` and `∂L/∂b = Σ_rows dz` into `bias` on
+/// host memory, summed through `transposed` `[in, out]` (scratch) so that the loops run along
+/// the outputs: fast for layers with few inputs (the stems). Returns `false`, writing nothing,
+/// unless every tensor is a contiguous CPU `f32` tensor (see `host.rs`).
+pub(crate) fn weight_grads_on_host(
+    dz: &Tensor,
+    x: &Tensor,
+    [weight, bias]: [&Tensor; 2],
+    transposed: &Tensor,
+) -> bool {
+    if !host::all_on_host(Kind::Float, &[dz, x, weight, bias, transposed]) {
+        return false;
+    }
+    // SAFETY: `dz` and `x` are only read; the three written buffers are distinct, and apart
+    // from the inputs.
+    unsafe {
+        let written = [weight, bias, transposed].map(|t| host::f32s_mut(t));
+        weight_grads_rows(host::f32s(dz), host::f32s(x), written);
+    }
+    true
+}
+
+#[multiversion(targets = "simd")]
+fn weight_grads_rows(dz: &[f32], x: &[f32], [dw, db, dwt]: [&mut [f32]; 3]) {
+    let (outputs, inputs) = (db.len(), dw.len() / db.len());
+    dwt.fill(0.0);
+    db.fill(0.0);
+    for (dz, x) in dz.chunks_exact(outputs).zip(x.chunks_exact(inputs)) {
+        axpy(db, 1.0, dz);
+        for (dwt, &x) in dwt.chunks_exact_mut(outputs).zip(x) {
+            axpy(dwt, x, dz);
+        }
+    }
+    for (i, row) in dwt.chunks_exact(outputs).enumerate() {
+        for (o, &v) in row.iter().enumerate() {
+            dw[o * inputs + i] = v;
+        }
+    }
+}
+
+/// `o = x Wᵀ + b` row by row (`x` `[B, in]`, `w` `[out, in]`, `b` `[out]`, `o` `[B, out]`).
+#[multiversion(targets = "simd")]
+fn forward_rows(x: &[f32], w: &[f32], b: &[f32], o: &mut [f32]) {
+    let inputs = w.len() / b.len();
+    for (x, o) in x.chunks_exact(inputs).zip(o.chunks_exact_mut(b.len())) {
+        for ((o, w), &b) in o.iter_mut().zip(w.chunks_exact(inputs)).zip(b) {
+            *o = b + dot(x, w);
+        }
+    }
+}
+
+/// What [`backward_rows`] reads: the gradient at the output `[B, out]`, the input `[B, in]`
+/// and the weights `[out, in]`.
+struct Rows<'a> {
+    dz: &'a [f32],
+    x: &'a [f32],
+    w: &'a [f32],
+}
+
+/// [`Linear::backward_into`] on host memory: `dw = dzᵀ x`, `db = Σ dz`, `dx (+)= dz W`.
+#[multiversion(targets = "simd")]
+fn backward_rows<'a>(r: Rows<'a>, [dw, db, dx]: [&mut [f32]; 3], accumulate: bool) {
+    let (outputs, inputs) = (db.len(), dw.len() / db.len());
+    dw.fill(0.0);
+    db.fill(0.0);
+    if !accumulate {
+        dx.fill(0.0);
+    }
+    let rows =
+        (r.dz.chunks_exact(outputs).zip(r.x.chunks_exact(inputs))).zip(dx.chunks_exact_mut(inputs));
+    for ((dz, x), dx) in rows {
+        for (o, &d) in dz.iter().enumerate() {
+            db[o] += d;
+            axpy(&mut dw[o * inputs..(o + 1) * inputs], d, x);
+            axpy(dx, d, &r.w[o * inputs..(o + 1) * inputs]);
+        }
+    }
+}
+
+/// `Σ a_i b_i`, summed in eight lanes so that the compiler can vectorise it.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = (a8.remainder().iter().zip(b8.remainder()))
+        .map(|(x, y)| x * y)
+        .sum();
+    for (a, b) in a8.zip(b8) {
+        for k in 0..8 {
+            lanes[k] += a[k] * b[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `y += a x`.
+#[inline(always)]
+fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn host_loops_match_the_tensor_operations() {
+        tch::manual_seed(6);
+        let f = (Kind::Float, Device::Cpu);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let layer = tch::no_grad(|| {
+            let layer = Linear::new(&vs.root(), 13, 3, 1.0);
+            let _ = layer.bias.shallow_clone().normal_(0.0, 1.0);
+            layer
+        });
+        let x = Tensor::randn([21, 13], f);
+        let diff = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);
+        let out = tch::no_grad(|| layer.forward(&x));
+        let reference = tch::no_grad(|| x.linear(&layer.weight, Some(&layer.bias)));
+        assert!(diff(&out, &reference) < 1e-5);
+        let dz = Tensor::randn([21, 3], f);
+        for accumulate in [false, true] {
+            let start = Tensor::randn([21, 13], f);
+            let fresh = || {
+                [
+                    Tensor::zeros([3, 13], f),
+                    Tensor::zeros([3], f),
+                    start.copy(),
+                ]
+            };
+            let (host, ops) = (fresh(), fresh());
+            tch::no_grad(|| {
+                layer.backward_into(&dz, &x, host.each_ref(), accumulate);
+                // A non-contiguous gradient takes the tensor operations.
+                layer.backward_into(&crate::host::strided(&dz), &x, ops.each_ref(), accumulate);
+            });
+            for (a, b) in host.iter().zip(&ops) {
+                assert!(diff(a, b) < 1e-5, "accumulate {accumulate}");
+            }
+            let dx =
+                dz.mm(&layer.weight.detach()) + if accumulate { start } else { x.zeros_like() };
+            assert!(diff(&host[1], &dz.sum_dim_intlist(0, false, Kind::Float)) < 1e-5);
+            assert!(diff(&host[2], &dx) < 1e-5);
+            let dw = dz.tr().mm(&x);
+            assert!(diff(&host[0], &dw) < 1e-5);
+        }
+        let (weight, bias) = (Tensor::zeros([3, 13], f), Tensor::zeros([3], f));
+        let transposed = Tensor::zeros([13, 3], f);
+        assert!(weight_grads_on_host(&dz, &x, [&weight, &bias], &transposed));
+        assert!(diff(&weight, &dz.tr().mm(&x)) < 1e-5);
+        assert!(diff(&bias, &dz.sum_dim_intlist(0, false, Kind::Float)) < 1e-5);
+        let strided = crate::host::strided(&dz);
+        assert!(!weight_grads_on_host(
+            &strided,
+            &x,
+            [&weight, &bias],
+            &transposed
+        ));
     }
 }

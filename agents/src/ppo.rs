@@ -8,6 +8,8 @@
 
 use tch::{Kind, Tensor};
 
+use crate::host;
+
 /// PPO's loss coefficients.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PpoConfig {
@@ -127,6 +129,9 @@ pub fn ppo_loss(b: &Batch<'_>, entropy: &Tensor, c: &PpoConfig) -> LossTerms {
 /// value loss; autograd's `maximum` splits such ties in halves, which inside the clip range
 /// sums to the same.
 pub fn ppo_grads(b: &Batch<'_>, c: &PpoConfig) -> RowGradients {
+    if let Some(grads) = ppo_grads_on_host(b, c) {
+        return grads;
+    }
     let rows = b.new_log_prob.size()[0] as f64;
     let adv = advantages(b, c);
     let ratio = (b.new_log_prob - b.old_log_prob).exp();
@@ -152,6 +157,82 @@ pub fn ppo_grads(b: &Batch<'_>, c: &PpoConfig) -> RowGradients {
         value,
         entropy: -c.ent_coef / rows,
     }
+}
+
+/// [`ppo_grads`] as one loop over host memory (see `host.rs`), when every tensor of `b` is a
+/// contiguous CPU `f32` tensor: the same operations, row by row.
+fn ppo_grads_on_host(b: &Batch<'_>, c: &PpoConfig) -> Option<RowGradients> {
+    let inputs = [
+        b.new_log_prob,
+        b.old_log_prob,
+        b.new_value,
+        b.old_value,
+        b.advantages,
+        b.returns,
+    ];
+    if !host::all_on_host(Kind::Float, &inputs) {
+        return None;
+    }
+    let n = b.new_log_prob.numel();
+    let (log_prob, value) = (host::empty_f32(&[n as i64]), host::empty_f32(&[n as i64]));
+    // SAFETY: the inputs are only read; the outputs are fresh tensors of their own.
+    let ([new_lp, old_lp, new_v, old_v, adv, ret], d_lp, d_v) = unsafe {
+        (
+            inputs.map(|t| host::f32s(t)),
+            host::f32s_mut(&log_prob),
+            host::f32s_mut(&value),
+        )
+    };
+    let (shift, scale) = match c.norm_adv && n > 1 {
+        true => mean_and_std(adv),
+        false => (0.0, 1.0),
+    };
+    let (lo, hi, eps) = (
+        (1.0 - c.clip_coef) as f32,
+        (1.0 + c.clip_coef) as f32,
+        c.clip_coef as f32,
+    );
+    let (k_lp, k_v) = ((-1.0 / n as f64) as f32, (c.vf_coef / n as f64) as f32);
+    for i in 0..n {
+        let a = (adv[i] - shift) / scale;
+        let ratio = (new_lp[i] - old_lp[i]).exp();
+        let unclipped = a * ratio;
+        let through = unclipped <= a * ratio.clamp(lo, hi);
+        d_lp[i] = if through { unclipped * k_lp } else { 0.0 };
+        let error = new_v[i] - ret[i];
+        d_v[i] = k_v
+            * match c.clip_vloss {
+                false => error,
+                true => {
+                    let delta = new_v[i] - old_v[i];
+                    let clipped_delta = delta.clamp(-eps, eps);
+                    let clipped_error = (old_v[i] + clipped_delta) - ret[i];
+                    match error * error >= clipped_error * clipped_error {
+                        true => error,
+                        false if delta == clipped_delta => clipped_error,
+                        false => 0.0,
+                    }
+                }
+            };
+    }
+    Some(RowGradients {
+        log_prob,
+        value,
+        entropy: -c.ent_coef / n as f64,
+    })
+}
+
+/// The mean and the unbiased standard deviation plus 1e-8 of `x`, as [`normalize_advantages`]
+/// divides by them.
+fn mean_and_std(x: &[f32]) -> (f32, f32) {
+    let n = x.len() as f64;
+    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = x
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / (n - 1.0);
+    (mean as f32, var.sqrt() as f32 + 1e-8)
 }
 
 /// A2C's loss (Mnih et al. 2016) in Stable-Baselines3's form: `−E[A · log π]`, mean-squared
@@ -341,6 +422,26 @@ mod tests {
         } else {
             (ppo_loss(&b, &entropy, c).total, ppo_grads(&b, c))
         };
+        if !a2c {
+            // The tensor operations (non-contiguous inputs) against the host loop.
+            let inputs = [&new_lp, &old_lp, &new_v, &old_v, &adv, &ret].map(host::strided);
+            let [new_log_prob, old_log_prob, new_value, old_value, advantages, returns] =
+                inputs.each_ref();
+            let on_ops = ppo_grads(
+                &Batch {
+                    new_log_prob,
+                    old_log_prob,
+                    new_value,
+                    old_value,
+                    advantages,
+                    returns,
+                },
+                c,
+            );
+            let diff = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);
+            assert!(diff(&on_ops.log_prob, &grads.log_prob) < 1e-7, "{c:?}");
+            assert!(diff(&on_ops.value, &grads.value) < 1e-7, "{c:?}");
+        }
         let auto = Tensor::run_backward(&[total], &[&new_lp, &new_v, &entropy], false, false);
         let close = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]) < 1e-7;
         assert!(close(&auto[0], &grads.log_prob), "log-prob gradient, {c:?}");

@@ -153,8 +153,13 @@ pub(crate) struct TowerSlots {
     /// and `[k, out]`; for equal shares `[k, T, out, in]` and `[k, T, out]`; else one pair
     /// per task.
     trunk: Vec<Vec<[Tensor; 2]>>,
-    /// Per task, each tower's stem weight gradient `[h1, in]` and the biases' `[k, h1]`.
-    stems: Vec<(Vec<Tensor>, Tensor)>,
+    /// Per task, where its stems' gradients go.
+    stems: Vec<StemSlots>,
+    /// Scratch for the backward pass, reused by every step: the gradient at each layer's
+    /// output before tanh, `[k, B, width]` (the stems', then each trunk layer's).
+    pre_activation: Vec<Tensor>,
+    /// Scratch: the gradient at each trunk layer's input, `[k, B, in]`.
+    inputs: Vec<Tensor>,
 }
 
 impl TowerStack {
@@ -232,11 +237,17 @@ impl TowerStack {
                 }
             })
             .collect();
-        let stems = first
-            .stems
-            .iter()
-            .zip(&self.stem_offsets)
-            .map(|(l, &offset)| {
+        let batch = rows.iter().sum::<i64>();
+        let scratch = |width: i64| Tensor::empty([k, batch, width], (Kind::Float, flat.device()));
+        let widths = std::iter::once(first.stems[0].shape()[0]);
+        let pre_activation: Vec<Tensor> = widths
+            .chain(first.trunk.iter().map(|l| l.shape()[0]))
+            .map(scratch)
+            .collect();
+        let inputs = first.trunk.iter().map(|l| scratch(l.shape()[1])).collect();
+        let mut start = 0;
+        let stems = (first.stems.iter().zip(&self.stem_offsets).zip(rows))
+            .map(|((l, &offset), &n)| {
                 let slots = Slots {
                     buffer: flat,
                     towers: k,
@@ -245,10 +256,26 @@ impl TowerStack {
                     task_stride: 0,
                 };
                 let [weight, bias] = slots.task(l.shape(), 0);
-                ((0..k).map(|c| weight.get(c)).collect(), bias)
+                let dz = (0..k)
+                    .map(|c| pre_activation[0].get(c).narrow(0, start, n))
+                    .collect();
+                start += n;
+                let [out, inputs] = l.shape();
+                StemSlots {
+                    weights: (0..k).map(|c| weight.get(c)).collect(),
+                    biases: (0..k).map(|c| bias.get(c)).collect(),
+                    bias,
+                    dz,
+                    transposed: Tensor::empty([inputs, out], (Kind::Float, flat.device())),
+                }
             })
             .collect();
-        TowerSlots { trunk, stems }
+        TowerSlots {
+            trunk,
+            stems,
+            pre_activation,
+            inputs,
+        }
     }
 
     /// Runs the towers on one observation batch per task.
@@ -312,13 +339,23 @@ impl TowerStack {
     pub(crate) fn backward(&self, trace: &TowerTrace, d_features: &Tensor, slots: &TowerSlots) {
         let mut dh = d_features.shallow_clone();
         for (i, layer) in self.trunk.iter().enumerate().rev() {
-            let dz = Tensor::tanh_backward(&dh, &trace.activations[i + 1]);
-            per_task_linear_grads(&dz, &trace.activations[i], &trace.rows, &slots.trunk[i]);
-            dh = dz.bmm(&layer.weight);
+            let (dz, input) = (&slots.pre_activation[i + 1], &slots.inputs[i]);
+            let _ = Tensor::tanh_backward_grad_input(dz, &dh, &trace.activations[i + 1]);
+            per_task_linear_grads(dz, &trace.activations[i], &trace.rows, &slots.trunk[i]);
+            dh = dz.bmm_out(input, &layer.weight);
         }
-        let dz = Tensor::tanh_backward(&dh, &trace.activations[0]);
+        let dz = &slots.pre_activation[0];
+        let _ = Tensor::tanh_backward_grad_input(dz, &dh, &trace.activations[0]);
         let mut start = 0;
-        for ((obs, &n), (weights, bias)) in trace.obs.iter().zip(&trace.rows).zip(&slots.stems) {
+        for ((obs, &n), stem) in trace.obs.iter().zip(&trace.rows).zip(&slots.stems) {
+            let on_host =
+                (stem.dz.iter().zip(&stem.weights).zip(&stem.biases)).all(|((dz, w), b)| {
+                    crate::linear::weight_grads_on_host(dz, obs, [w, b], &stem.transposed)
+                });
+            if on_host {
+                start += n;
+                continue;
+            }
             let dz = if trace.rows.len() == 1 {
                 dz.shallow_clone()
             } else {
@@ -327,12 +364,27 @@ impl TowerStack {
             start += n;
             // One product per tower: a batched one would read the shared input `[k, B, in]`
             // through a zero stride, which libtorch copies first.
-            for (c, weight) in weights.iter().enumerate() {
+            for (c, weight) in stem.weights.iter().enumerate() {
                 let _ = dz.get(c as i64).tr().mm_out(weight, obs);
             }
-            let _ = dz.sum_intlist_out(bias, [1i64].as_slice(), false, Kind::Float);
+            let _ = dz.sum_intlist_out(&stem.bias, [1i64].as_slice(), false, Kind::Float);
         }
     }
+}
+
+/// Where one task's stem gradients go, with the views that the backward pass reads.
+#[derive(Debug)]
+struct StemSlots {
+    /// Each tower's weight gradient `[h1, in]`.
+    weights: Vec<Tensor>,
+    /// The towers' bias gradients `[k, h1]`, and each tower's `[h1]`.
+    bias: Tensor,
+    biases: Vec<Tensor>,
+    /// Each tower's gradient at the stem's output before tanh, this task's rows `[B_t, h1]`
+    /// (views of the scratch buffer).
+    dz: Vec<Tensor>,
+    /// Scratch `[in, h1]` for [`crate::linear::weight_grads_on_host`].
+    transposed: Tensor,
 }
 
 /// Where the gradients of one stacked layer go in `buffer`: tower `c`'s weight of task `t`
@@ -412,7 +464,7 @@ fn split_rows(x: &Tensor, rows: &[i64]) -> Vec<Tensor> {
 }
 
 /// Whether libtorch records operations for autograd on this thread.
-fn grad_enabled() -> bool {
+pub(crate) fn grad_enabled() -> bool {
     // SAFETY: at_grad_set_enabled only swaps libtorch's thread-local grad-mode flag; it is
     // set back to what it was at once.
     unsafe {

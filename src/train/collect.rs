@@ -50,7 +50,7 @@ pub fn collect(
         .iter()
         .map(|t| t.action_space.clone())
         .collect();
-    let mut scratch = Vec::new();
+    let (mut scratch, mut indices) = (Vec::new(), Vec::new());
     for step in 0..steps {
         // Normalise (and count) this step's observations into storage, then act on them.
         let mut obs = Vec::with_capacity(storage.len());
@@ -63,23 +63,25 @@ pub fn collect(
         for (t, s) in storage.iter_mut().enumerate() {
             let (n, base) = (s.envs, step * s.envs);
             let actions = base * s.act_dim..(base + n) * s.act_dim;
-            // Actions, log-probabilities and values in one tensor: one copy to the host.
             let action = out.dists[t].sample();
             let log_prob = out.dists[t].log_prob(&action);
-            let packed = Tensor::cat(
-                &[
-                    action.to_kind(Kind::Float).reshape([-1]),
-                    log_prob,
-                    out.values[t].shallow_clone(),
-                ],
-                0,
-            );
-            scratch.resize(n * (s.act_dim + 2), 0.0);
-            copy_to(&packed, &mut scratch);
-            let (sampled, rest) = scratch.split_at(n * s.act_dim);
-            s.actions[actions.clone()].copy_from_slice(sampled);
-            s.log_probs[base..base + n].copy_from_slice(&rest[..n]);
-            s.values[base..base + n].copy_from_slice(&rest[n..]);
+            let sampled = [&action, &log_prob, &out.values[t]];
+            let rows = [actions.clone(), base..base + n, base..base + n];
+            if device == Device::Cpu {
+                let columns = [&mut s.actions, &mut s.log_probs, &mut s.values];
+                for ((x, rows), column) in sampled.iter().zip(rows).zip(columns) {
+                    copy_to(x, &mut column[rows], &mut indices);
+                }
+            } else {
+                // One copy from the device: actions, log-probabilities and values in one tensor.
+                let flat = sampled.map(|x| x.to_kind(Kind::Float).reshape([-1]));
+                scratch.resize(n * (s.act_dim + 2), 0.0);
+                copy_to(&Tensor::cat(&flat, 0), &mut scratch, &mut indices);
+                let (a, rest) = scratch.split_at(n * s.act_dim);
+                s.actions[rows[0].clone()].copy_from_slice(a);
+                s.log_probs[rows[1].clone()].copy_from_slice(&rest[..n]);
+                s.values[rows[2].clone()].copy_from_slice(&rest[n..]);
+            }
             write_env_actions(&spaces[t], &s.actions[actions], envs.task_actions_mut(t));
         }
         envs.step()?;
@@ -89,13 +91,20 @@ pub fn collect(
     Ok(())
 }
 
-/// Copies a tensor's values (any kind, any device) into `dst` as `f32`.
-pub fn copy_to(tensor: &Tensor, dst: &mut [f32]) {
-    let cpu = tensor
-        .to_kind(Kind::Float)
-        .to_device(Device::Cpu)
-        .contiguous();
-    cpu.copy_data(dst, dst.len());
+/// Copies a tensor's values (any kind, any device) into `dst` as `f32`; integer indices pass
+/// through `indices` (a reusable scratch buffer) without a tensor conversion.
+pub fn copy_to(tensor: &Tensor, dst: &mut [f32], indices: &mut Vec<i64>) {
+    match tensor.kind() {
+        Kind::Float => tensor.copy_data(dst, dst.len()),
+        Kind::Int64 => {
+            indices.resize(dst.len(), 0);
+            tensor.copy_data(indices, dst.len());
+            dst.iter_mut()
+                .zip(indices.iter())
+                .for_each(|(d, &i)| *d = i as f32);
+        }
+        _ => tensor.to_kind(Kind::Float).copy_data(dst, dst.len()),
+    }
 }
 
 /// Writes sampled actions into the environment's action buffer, clipped into a box's bounds
@@ -153,10 +162,10 @@ pub fn bootstrap_values(
         .map(|s| obs_tensor(&s.final_obs, s.obs_dim, device))
         .collect();
     let final_values = net.values(&finals);
-    let mut scratch = Vec::new();
+    let (mut scratch, mut indices) = (Vec::new(), Vec::new());
     for (s, v) in storage.iter_mut().zip(&final_values) {
         scratch.resize(s.final_index.len(), 0.0);
-        copy_to(v, &mut scratch);
+        copy_to(v, &mut scratch, &mut indices);
         for (&i, &value) in s.final_index.iter().zip(&scratch) {
             s.final_values[i] = value;
         }
@@ -166,7 +175,7 @@ pub fn bootstrap_values(
         .zip(storage.iter())
         .map(|(v, s)| {
             let mut out = vec![0.0; s.envs];
-            copy_to(v, &mut out);
+            copy_to(v, &mut out, &mut indices);
             out
         })
         .collect()

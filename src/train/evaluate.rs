@@ -76,7 +76,7 @@ pub fn evaluate(
             returns: Vec::with_capacity(episodes),
         })
         .collect();
-    let mut scratch = Vec::new();
+    let (mut scratch, mut indices) = (Vec::new(), Vec::new());
     while results.iter().any(|r| r.returns.len() < episodes) {
         let obs = observations(&envs, norms, device);
         let out = tch::no_grad(|| net.forward(&obs));
@@ -89,7 +89,7 @@ pub fn evaluate(
             let space = envs.tasks()[t].action_space.clone();
             let buffer = envs.task_actions_mut(t);
             scratch.resize(buffer.len(), 0.0);
-            copy_to(&action, &mut scratch);
+            copy_to(&action, &mut scratch, &mut indices);
             super::collect::write_env_actions(&space, &scratch, buffer);
         }
         envs.step()?;

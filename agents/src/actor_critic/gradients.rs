@@ -152,20 +152,22 @@ impl ActorCritic {
             for (t, g) in heads.iter().enumerate() {
                 let slots = &buffers.heads[t];
                 let (policy, value) = (&self.policy_heads[t], &self.value_heads[t]);
+                let d_rows = &buffers.d_rows[t];
+                let actor = [&slots[0], &slots[1], &d_rows[0]];
+                policy.backward_into(&g.policy, &features[t], actor, false);
+                // A shared critic adds its gradient to the actor's features.
+                let (critic, shared) = match d_rows.get(1) {
+                    Some(critic) => (critic, false),
+                    None => (&d_rows[0], true),
+                };
                 let d_value = g.value.unsqueeze(-1);
-                linear_grads(&g.policy, &features[t], &slots[0], &slots[1]);
-                linear_grads(&d_value, &critic_features[t], &slots[2], &slots[3]);
+                let critic = [&slots[2], &slots[3], critic];
+                value.backward_into(&d_value, &critic_features[t], critic, shared);
                 if let Some(slot) = slots.get(4) {
                     match &g.log_std {
                         Some(d) => slot.shallow_clone().copy_(d),
                         None => drop(slot.shallow_clone().zero_()),
                     }
-                }
-                let d_rows = &buffers.d_rows[t];
-                let _ = g.policy.mm_out(&d_rows[0], &policy.weight);
-                match d_rows.get(1) {
-                    Some(critic) => drop(d_value.mm_out(critic, &value.weight)),
-                    None => drop(d_rows[0].shallow_clone().addmm_(&d_value, &value.weight)),
                 }
             }
             (self.towers).backward(&out.trace, &buffers.d_features, &buffers.tower);
@@ -195,11 +197,4 @@ impl GradBuffers {
     pub fn gradients(&self) -> &TaskGradients {
         &self.grads
     }
-}
-
-/// Writes `∂L/∂W = dzᵀ x` into `weight` and `∂L/∂b = Σ_rows dz` into `bias` for a linear
-/// layer with output gradient `dz` `[B, out]` and input `x` `[B, in]`.
-fn linear_grads(dz: &Tensor, x: &Tensor, weight: &Tensor, bias: &Tensor) {
-    let _ = dz.tr().mm_out(weight, x);
-    let _ = dz.sum_intlist_out(bias, [0i64].as_slice(), false, Kind::Float);
 }

@@ -6,14 +6,22 @@ The embedded interpreter imports this module once. `make` builds the Gymnasium e
 arrays that Rust copies straight into its buffer.
 """
 
+import threading
+
 import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+# Gymnasium imports an environment's module at its first `make`; first imports of the same
+# package from several threads at once can see it half-imported (a KeyError from
+# sys.modules), so makes run one at a time.
+_MAKE_LOCK = threading.Lock()
+
 
 def make(gym_id, kwargs):
     """gymnasium.make with polytask's parameters as keyword arguments (its own TimeLimit)."""
-    return gymnasium.make(gym_id, **kwargs)
+    with _MAKE_LOCK:
+        return gymnasium.make(gym_id, **kwargs)
 
 
 def describe(space):
