@@ -2,6 +2,8 @@
 //! report, CSV files and plots must exist and agree with the runs' own logs; resuming skips
 //! finished runs and redoes unfinished ones; bad input is a usage error.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -45,10 +47,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("polytask-compare-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir(&format!("compare-{name}"))
 }
 
 fn compare(config: &Path, out: &Path, extra: &[&str]) -> Output {

@@ -13,18 +13,14 @@ mod example;
 #[path = "../examples/custom_env/reach.rs"]
 mod reach;
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::temp_dir;
+use std::path::Path;
 
 use clap::Parser;
 use polytask::cli::Cli;
 use polytask::envs::{check_env, Action, Env, Params, Registry};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("polytask-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 #[test]
 fn reach_passes_check_env_at_every_length_without_warnings() {

@@ -9,19 +9,14 @@
 
 #![cfg(any(feature = "python", feature = "gymnasium-rs"))]
 
-use std::path::PathBuf;
+mod common;
+
+use common::temp_dir;
 
 use polytask::config::RawConfig;
 use polytask::envs::Registry;
 use polytask::logger::MemoryLogger;
 use polytask::train::TrainOutcome;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("polytask-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Trains PPO for `total` steps per task on `tasks` (TOML `[[tasks]]` tables), 2 threads,
 /// 32 steps per update, and returns the outcome and the logger.

@@ -4,7 +4,10 @@
 //! actions), and `polytask train` reports it in one paragraph with exit code 1, without a
 //! panic report.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::temp_dir;
+use std::path::Path;
 use std::process::Command;
 
 use clap::Parser;
@@ -354,13 +357,6 @@ fn polytask_train(dir: &Path, config: &Path) -> std::process::Output {
         .current_dir(dir)
         .output()
         .unwrap()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("polytask-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

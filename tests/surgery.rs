@@ -1,20 +1,16 @@
 //! Every gradient-surgery method trains from a config: a few PPO updates of a two-task run per
 //! aggregator name, with finite losses and, for methods with task weights, the weights logged.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::temp_dir;
+use std::path::Path;
 use std::process::Command;
 
 use polytask::config::RawConfig;
 use polytask::envs::Registry;
 use polytask::logger::MemoryLogger;
 use polytask_agents::surgery::NAMES;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("polytask-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn two_tasks(aggregator: &str, params: &str, run_dir: &Path) -> String {
     format!(

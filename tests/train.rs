@@ -1,19 +1,15 @@
 //! End-to-end training: TensorBoard tags and values, checkpoints, `eval`, and a learning
 //! test (PPO solves CartPole-v1 within 100k steps with rl-zoo's hyperparameters).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::temp_dir;
+use std::path::Path;
 use std::process::Command;
 
 use polytask::config::RawConfig;
 use polytask::envs::Registry;
 use polytask::logger::{read_scalars, read_texts, MemoryLogger};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("polytask-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn polytask(args: &[&str], dir: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_polytask"))
