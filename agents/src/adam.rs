@@ -192,18 +192,10 @@ fn clip_on_host(grads: &mut [Tensor], max_norm: f64) -> Tensor {
     Tensor::from(norm)
 }
 
-/// `Σ x_i²`, summed in sixteen lanes so that the compiler can vectorise it.
+/// `Σ x_i²`.
 #[multiversion(targets = "simd")]
 fn sum_of_squares(x: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 16];
-    let chunks = x.chunks_exact(16);
-    let tail: f32 = chunks.remainder().iter().map(|v| v * v).sum();
-    for chunk in chunks {
-        for (l, v) in lanes.iter_mut().zip(chunk) {
-            *l += v * v;
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
+    host::dot(x, x)
 }
 
 #[multiversion(targets = "simd")]

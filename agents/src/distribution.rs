@@ -144,13 +144,10 @@ impl Distribution {
                     categorical_row_backward(lp, out, g, d_entropy as f32);
                     out[action_index(a, n)] += g;
                 }
-                return (grad, None);
+                (grad, None)
             }
-            _ => {}
-        }
-        let g = d_log_prob.unsqueeze(-1);
-        match self {
             Self::Categorical { log_probs } => {
+                let g = d_log_prob.unsqueeze(-1);
                 let p = log_probs.exp();
                 let mut grad = if d_entropy == 0.0 {
                     p * -&g
@@ -163,6 +160,7 @@ impl Distribution {
                 (grad, None)
             }
             Self::Normal { mean, log_std } => {
+                let g = d_log_prob.unsqueeze(-1);
                 let std = log_std.exp();
                 let u = (actions - mean) / &std;
                 let d_mean = &g * &u / std;

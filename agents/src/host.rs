@@ -85,6 +85,29 @@ pub(crate) fn empty_f32(shape: &[i64]) -> Tensor {
 
 /// A copy of `t` that is not contiguous (every other element of a larger buffer), for tests
 /// that run the tensor-operation form of a step against its host form.
+/// `Σ a_i b_i`, summed in eight lanes so that the compiler can vectorise it (inlined into
+/// the callers' multiversioned loops).
+#[inline(always)]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = (a8.remainder().iter().zip(b8.remainder()))
+        .map(|(x, y)| x * y)
+        .sum();
+    for (a, b) in a8.zip(b8) {
+        for k in 0..8 {
+            lanes[k] += a[k] * b[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `y += a x`.
+#[inline(always)]
+pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
+}
+
 #[cfg(test)]
 pub(crate) fn strided(t: &Tensor) -> Tensor {
     let copy = Tensor::stack(&[t.detach(), t.detach()], -1).select(-1, 0);

@@ -7,7 +7,7 @@
 use multiversion::multiversion;
 use tch::{nn, Kind, Tensor};
 
-use crate::host;
+use crate::host::{self, axpy, dot};
 
 /// Layers with at most this many outputs run on host memory when they can.
 const HOST_OUTPUTS: i64 = 8;
@@ -181,28 +181,6 @@ fn backward_rows<'a>(r: Rows<'a>, [dw, db, dx]: [&mut [f32]; 3], accumulate: boo
             axpy(dx, d, &r.w[o * inputs..(o + 1) * inputs]);
         }
     }
-}
-
-/// `Σ a_i b_i`, summed in eight lanes so that the compiler can vectorise it.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = (a8.remainder().iter().zip(b8.remainder()))
-        .map(|(x, y)| x * y)
-        .sum();
-    for (a, b) in a8.zip(b8) {
-        for k in 0..8 {
-            lanes[k] += a[k] * b[k];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
-
-/// `y += a x`.
-#[inline(always)]
-fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
 }
 
 #[cfg(test)]
