@@ -11,6 +11,12 @@ terminated, truncated`, and `"reset": true` on the first line of each episode. T
 episode was started with `reset(seed=SEED)`, later ones with `reset()` continuing the same
 generator. The same actions are replayed in `gymnasium.make(ENV)` (time limit included).
 
+MinAtar ids (`MinAtar/<Game>-v<k>`) are replayed in the `minatar` package
+(`pip install minatar==1.0.15`), whose `minatar.gym.register_envs()` this script calls;
+`--param NAME=VALUE` (also passed on to `polytask rollout`) becomes a keyword argument of
+`gymnasium.make`, with MinAtar's `difficulty_ramping` as a bool and `max_episode_steps`
+as an int. A MinAtar observation is a bool array, compared as 0/1.
+
 A value differs when |polytask - gymnasium| > TOL * max(1, |gymnasium|) (absolute below 1,
 relative above; TOL = 1e-5 unless --tol). Observations are compared as float32, rewards as
 float64; the terminated/truncated flags must be equal.
@@ -30,9 +36,32 @@ import numpy as np
 MAX_REPORTED = 20
 
 
+MINATAR_PREFIX = "MinAtar/"
+
+
+def make_kwargs(env_id, params):
+    """`--param NAME=VALUE` strings as keyword arguments of gymnasium.make."""
+    kwargs = {}
+    for text in params:
+        name, sep, value = text.partition("=")
+        if not sep:
+            raise ValueError(f"--param {text!r} is not NAME=VALUE")
+        value = float(value)
+        if name == "max_episode_steps":
+            value = int(value)
+        elif env_id.startswith(MINATAR_PREFIX) and name == "difficulty_ramping":
+            value = bool(value)
+        kwargs[name] = value
+    return kwargs
+
+
 class Replay:
-    def __init__(self, env_id, seed, tol):
-        self.env = gym.make(env_id)
+    def __init__(self, env_id, seed, tol, params=()):
+        if env_id.startswith(MINATAR_PREFIX):
+            import minatar.gym
+
+            minatar.gym.register_envs()
+        self.env = gym.make(env_id, **make_kwargs(env_id, params))
         self.env_id = env_id
         self.seed = seed
         self.tol = tol
@@ -114,13 +143,21 @@ def main():
     parser.add_argument("--tol", type=float, default=1e-5, help="tolerance (default 1e-5)")
     parser.add_argument("--polytask", metavar="BIN", help="run `BIN rollout` instead of reading a file")
     parser.add_argument("--steps", type=int, default=1000, help="steps for --polytask (default 1000)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment parameter, as given to `polytask rollout`; repeat for several")
     args = parser.parse_args()
     if args.seed < 0:
         parser.error("--seed must be at least 0")
 
     print(f"replaying in gymnasium {gym.__version__} (numpy {np.__version__})", file=sys.stderr)
     try:
-        replay = Replay(args.env, args.seed, args.tol)
+        replay = Replay(args.env, args.seed, args.tol, args.param)
+    except ImportError as e:
+        print(f"error: cannot replay {args.env!r}: {e} (for MinAtar ids: pip install minatar==1.0.15)", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except gym.error.Error as e:
         print(f"error: cannot make {args.env!r} in Gymnasium: {e}", file=sys.stderr)
         return 2
@@ -129,6 +166,8 @@ def main():
     try:
         if args.polytask:
             cmd = [args.polytask, "rollout", "--env", args.env, "--seed", str(args.seed), "--steps", str(args.steps)]
+            for param in args.param:
+                cmd += ["--param", param]
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
             stream = proc.stdout
         else:

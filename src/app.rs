@@ -23,6 +23,10 @@ pub fn main_with(registry: Registry) -> ExitCode {
     };
     match run(cli, &registry) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<error::Interrupted>() => {
+            eprintln!("{err}");
+            ExitCode::from(error::exit_code(&err) as u8)
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(error::exit_code(&err) as u8)

@@ -20,9 +20,30 @@ pub fn usage(message: impl fmt::Display) -> anyhow::Error {
     anyhow::Error::new(UsageError(message.to_string()))
 }
 
-/// The exit code for `err`: 2 when a [`UsageError`] is anywhere in its chain, else 1.
+/// A run stopped by SIGINT or SIGTERM after saving what it had (see [`crate::interrupt`]).
+/// The binary exits with 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
+#[derive(Debug)]
+pub struct Interrupted {
+    /// The signal's number.
+    pub signal: i32,
+    /// What was saved and how to go on, one paragraph.
+    pub message: String,
+}
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The exit code for `err`: 128 + the signal for an [`Interrupted`] run, 2 when a
+/// [`UsageError`] is anywhere in its chain, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.chain().any(|cause| cause.is::<UsageError>()) {
+    if let Some(stop) = err.chain().find_map(|c| c.downcast_ref::<Interrupted>()) {
+        128 + stop.signal
+    } else if err.chain().any(|cause| cause.is::<UsageError>()) {
         2
     } else {
         1

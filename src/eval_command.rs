@@ -9,7 +9,7 @@ use polytask_envs::Registry;
 use crate::cli::EvalArgs;
 use crate::config::RawConfig;
 use crate::error::usage;
-use crate::train::{self, load_state, load_weights, EvalOptions};
+use crate::train::{self, Checkpoint, EvalOptions};
 use crate::vec_env::VecEnv;
 
 /// Runs `polytask eval`.
@@ -17,8 +17,8 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
     if args.episodes == 0 {
         return Err(usage("--episodes must be at least 1"));
     }
-    let dir = checkpoint_folder(&args.checkpoint);
-    let state = load_state(&dir)?;
+    let checkpoint = Checkpoint::open(&checkpoint_folder(&args.checkpoint))?;
+    let (dir, state) = (&checkpoint.dir, &checkpoint.state);
     let raw: RawConfig = toml::from_str(&state.config).map_err(|e| {
         usage(format!(
             "checkpoint {}: its config does not parse: {e}",
@@ -31,20 +31,10 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
     let shapes = train::network_shapes(&config, probe.tasks());
     let mut norms = train::normalizers(&config, &probe);
     drop(probe);
-    if state.normalizers.len() != norms.len()
-        || norms
-            .iter_mut()
-            .zip(&state.normalizers)
-            .any(|(n, s)| n.restore(s).is_none())
-    {
-        return Err(usage(format!(
-            "checkpoint {}: its normalisation statistics do not match its config",
-            dir.display()
-        )));
-    }
+    checkpoint.restore_normalizers(&mut norms)?;
     tch::manual_seed(args.seed as i64);
     let mut net = ActorCritic::new(&shapes, &train::net_config(&config), device);
-    load_weights(&dir, &mut net)?;
+    checkpoint.load_weights(&mut net)?;
     let options = EvalOptions {
         seed: args.seed,
         episodes: args.episodes,
@@ -63,10 +53,12 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `path` itself when it holds a checkpoint, else its `checkpoint` subfolder when that exists.
+/// `path` itself when it holds a checkpoint, else its `checkpoint` subfolder (a run
+/// directory) when that holds one (or a survivor of an interrupted save).
 fn checkpoint_folder(path: &std::path::Path) -> PathBuf {
     let inner = train::checkpoint_dir(path);
-    if !path.join("state.json").exists() && inner.join("state.json").exists() {
+    let holds = |p: &std::path::Path| matches!(Checkpoint::find(p), Ok(Some(_)));
+    if !path.join("state.json").exists() && holds(&inner) {
         inner
     } else {
         path.to_path_buf()

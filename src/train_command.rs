@@ -1,13 +1,14 @@
 //! `polytask train`: resolves the config and command-line overrides, creates the run
 //! directory and its TensorBoard log, trains, and prints where everything went.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use polytask_envs::Registry;
 
 use crate::cli::TrainArgs;
 use crate::config::{Config, RawConfig};
+use crate::error::Interrupted;
 use crate::logger::TensorBoardLogger;
 use crate::train::{self, TrainOutcome};
 
@@ -42,18 +43,68 @@ pub fn run_dir(args: &TrainArgs, config: &Config) -> PathBuf {
     PathBuf::from(&config.logging.run_dir).join(name)
 }
 
-/// Runs `polytask train`.
+/// Runs `polytask train`. The first SIGINT or SIGTERM stops it after the current update
+/// with a checkpoint, and the error says the exact command that resumes the run.
 pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<()> {
     let config = resolve_config(args, registry)?;
     let dir = run_dir(args, &config);
+    crate::interrupt::install();
     let mut logger = TensorBoardLogger::create(&dir)?;
-    let outcome = if args.resume {
-        train::resume(&config, registry, &dir, &mut logger)?
+    let result = if args.resume {
+        train::resume(&config, registry, &dir, &mut logger)
     } else {
-        train::train(&config, registry, &dir, &mut logger)?
+        train::train(&config, registry, &dir, &mut logger)
     };
-    report(&outcome);
-    Ok(())
+    match result {
+        Ok(outcome) => {
+            report(&outcome);
+            Ok(())
+        }
+        Err(err) => Err(with_resume_command(err, &dir)),
+    }
+}
+
+/// Adds to an [`Interrupted`] error the command that resumes the run in `run_dir`: this
+/// process's own command line with `--run-name` set and `--resume` added.
+fn with_resume_command(err: anyhow::Error, run_dir: &Path) -> anyhow::Error {
+    let Some(stop) = err.downcast_ref::<Interrupted>() else {
+        return err;
+    };
+    let name = run_dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let mut words: Vec<String> = Vec::new();
+    let mut args = std::env::args();
+    words.extend(
+        args.next()
+            .map(|exe| exe.rsplit('/').next().unwrap_or(&exe).to_string()),
+    );
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--resume" => {}
+            "--run-name" => {
+                args.next();
+            }
+            _ if arg.starts_with("--run-name=") => {}
+            _ => words.push(arg),
+        }
+    }
+    words.extend(["--run-name".to_string(), name, "--resume".to_string()]);
+    let command: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+    anyhow::Error::new(Interrupted {
+        signal: stop.signal,
+        message: format!("{}; continue it with: {}", stop.message, command.join(" ")),
+    })
+}
+
+/// `word` quoted for a POSIX shell where it needs to be.
+fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 fn report(outcome: &TrainOutcome) {

@@ -156,17 +156,18 @@ fn bad_input_is_a_usage_error_naming_what_was_wrong() {
 }
 
 /// `polytask rollout` replays in the real Gymnasium with the same observations. Runs when the
-/// Python named by `POLYTASK_GYMNASIUM_PYTHON` (default `python3`) can import gymnasium,
+/// Python named by `POLYTASK_PYTHON` (which `scripts/python.sh` sets to its Gymnasium venv;
+/// default `python3`) can import gymnasium,
 /// otherwise says so and checks nothing more than that the rollout ran.
 #[test]
 fn rollouts_replay_in_gymnasium_when_it_is_installed() {
-    let python = std::env::var("POLYTASK_GYMNASIUM_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = std::env::var("POLYTASK_PYTHON").unwrap_or_else(|_| "python3".into());
     let importable = Command::new(&python)
         .args(["-c", "import gymnasium"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !importable {
-        eprintln!("skipped: `{python}` cannot import gymnasium (set POLYTASK_GYMNASIUM_PYTHON)");
+        eprintln!("skipped: `{python}` cannot import gymnasium (set POLYTASK_PYTHON)");
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/replay_rollout.py");

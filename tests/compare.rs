@@ -286,3 +286,94 @@ fn a_killed_comparison_keeps_its_finished_runs_and_resumes_the_rest() {
     }
     fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_comparison_without_evaluation_reports_dashes_instead_of_panicking() {
+    let dir = scratch("no-eval");
+    let config = dir.join("c.toml");
+    let text_config = CONFIG
+        .replace("eval_episodes = 2", "eval_episodes = 0")
+        .replace("total_timesteps = 2048", "total_timesteps = 256");
+    fs::write(&config, text_config).unwrap();
+    let out = compare(&config, &dir.join("out"), &["--quiet"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = fs::read_to_string(dir.join("out/report.md")).unwrap();
+    assert!(report.contains("—"), "{report}");
+    assert!(!text(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn single_task_baselines_get_as_many_steps_as_the_task_gets_in_the_multi_task_runs() {
+    let dir = scratch("budget");
+    let config = dir.join("c.toml");
+    // 8 and 2 environments: 512 steps of the smaller task take 512 / (32 × 2) = 8
+    // iterations, in which the larger one takes 8 × 32 × 8 = 2048.
+    let text_config = CONFIG
+        .replace("total_timesteps = 2048", "total_timesteps = 512")
+        .replacen("num_envs = 4", "num_envs = 8", 1)
+        .replacen("num_envs = 4", "num_envs = 2", 1)
+        .replace("seeds = 2", "seeds = 1");
+    fs::write(&config, text_config).unwrap();
+    let out = compare(&config, &dir.join("out"), &["--quiet"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let steps = |run: &str| -> Vec<u64> {
+        let result = RunResult::read(&dir.join("out/runs").join(run))
+            .unwrap()
+            .unwrap();
+        result.tasks.iter().map(|t| t.steps).collect()
+    };
+    assert_eq!(steps("pcgrad/seed3"), vec![2048, 512]);
+    assert_eq!(steps("single-task/seed3/standard"), vec![2048]);
+    assert_eq!(steps("single-task/seed3/light"), vec![512]);
+}
+
+#[test]
+fn ctrl_c_stops_a_comparison_after_its_runs_saved_checkpoints() {
+    let dir = scratch("sigint");
+    let config = dir.join("c.toml");
+    let long = CONFIG
+        .replace("total_timesteps = 2048", "total_timesteps = 1000000")
+        .replace("seeds = 2", "seeds = 1")
+        .replace(
+            "eval_episodes = 2",
+            "eval_episodes = 2\ncheckpoint_interval = 1",
+        );
+    fs::write(&config, long).unwrap();
+    let out = dir.join("out");
+    let child = Command::new(env!("CARGO_BIN_EXE_polytask"))
+        .args([
+            "compare",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--jobs", "2", "--quiet"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let runs = ["single-task/seed3/standard", "single-task/seed3/light"];
+    let saved = |run: &str| {
+        out.join("runs")
+            .join(run)
+            .join("checkpoint/state.json")
+            .exists()
+    };
+    let start = std::time::Instant::now();
+    while !runs.iter().all(|r| saved(r)) && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let stopped = child.wait_with_output().unwrap();
+    let said = text(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(130), "{said}");
+    assert!(said.contains("--resume"), "{said}");
+    for run in runs {
+        let dir = out.join("runs").join(run);
+        assert!(saved(run), "{run} has its checkpoint");
+        assert!(!dir.join("result.json").exists(), "{run} did not finish");
+        let log = fs::read_to_string(dir.join("train.log")).unwrap();
+        assert!(log.contains("stopped by SIGINT"), "{run}: {log}");
+    }
+}

@@ -319,7 +319,7 @@ fn an_invalid_continuous_action_is_the_envs_error_with_the_step() {
     let VecEnvError::Step {
         row,
         at: step,
-        source,
+        cause: source,
         ..
     } = &err
     else {

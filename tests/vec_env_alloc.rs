@@ -1,6 +1,7 @@
 //! Stepping the vector env allocates nothing: a counting global allocator sees no
-//! allocation, in any thread, over many steps of mixed tasks with episodes ending. (Alone in
-//! its test binary, so that no other test allocates meanwhile.)
+//! allocation, in any thread, over many steps of mixed tasks (classic control and MinAtar)
+//! with episodes ending. (Alone in its test binary, so that no other test allocates
+//! meanwhile.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,6 +55,12 @@ fn a_step_allocates_nothing() {
         task("CartPole-v1", 16, Some(30.0)),
         task("Acrobot-v1", 8, Some(20.0)),
         task("Pendulum-v1", 8, Some(10.0)),
+        // MinAtar: Seaquest's entity lists keep their room across steps and resets.
+        task("MinAtar/Asterix-v1", 2, None),
+        task("MinAtar/Breakout-v1", 2, None),
+        task("MinAtar/Freeway-v1", 2, Some(60.0)),
+        task("MinAtar/Seaquest-v0", 4, None),
+        task("MinAtar/SpaceInvaders-v1", 2, None),
     ];
     for threads in [1, 2, 3] {
         let made = ALLOCATIONS.load(Ordering::SeqCst);

@@ -12,6 +12,7 @@ mod host;
 mod linear;
 mod params;
 pub mod ppo;
+mod state;
 pub mod surgery;
 mod tower;
 pub mod update;

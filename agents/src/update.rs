@@ -8,6 +8,73 @@ use crate::actor_critic::{ActorCritic, Output, TaskGradients};
 use crate::adam::{clip_global_norm, Adam, AdamConfig};
 use crate::surgery::Aggregator;
 
+/// A gradient with a NaN or infinite element, found before the step that it would have
+/// spoiled was applied (see [`MultiTaskOptimizer::apply`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{quantity} is not finite: element {element} is {value}")]
+pub struct NonFinite {
+    /// The task whose gradient it is (an index into the network's tasks); `None` for the
+    /// aggregated gradient of the shared weights.
+    pub task: Option<usize>,
+    /// What is not finite, e.g. "the gradient of the shared weights".
+    pub quantity: &'static str,
+    /// The index of the first bad element, in the quantity's flat layout.
+    pub element: i64,
+    /// Its value.
+    pub value: f64,
+}
+
+impl NonFinite {
+    /// The first non-finite element: of a task's shared-weight gradient, then of a task's
+    /// own gradient, else of the aggregated gradient in `flat`.
+    fn find(grads: &TaskGradients, flat: &Tensor) -> Self {
+        let rows = (0..grads.shared.size()[0]).map(|t| grads.shared.get(t));
+        let shared = rows.map(|g| (g, "the gradient of the shared weights"));
+        let own = grads
+            .own
+            .iter()
+            .map(|g| (g.shallow_clone(), "the gradient of its own weights"));
+        for (t, (g, quantity)) in shared.enumerate().chain(own.enumerate()) {
+            if let Some((element, value)) = first_bad(&g) {
+                return Self {
+                    task: Some(t),
+                    quantity,
+                    element,
+                    value,
+                };
+            }
+        }
+        let (element, value) = first_bad(flat).unwrap_or((0, f64::NAN));
+        Self {
+            task: None,
+            quantity: "the aggregated gradient of the shared weights",
+            element,
+            value,
+        }
+    }
+}
+
+/// The index and value of the first NaN or infinite element of `t`.
+fn first_bad(t: &Tensor) -> Option<(i64, f64)> {
+    let flat = t.reshape([-1]);
+    let bad = flat.isfinite().logical_not().nonzero();
+    (bad.size()[0] > 0).then(|| {
+        let k = bad.int64_value(&[0, 0]);
+        (k, flat.double_value(&[k]))
+    })
+}
+
+/// Why [`MultiTaskOptimizer::step`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The per-task gradients could not be computed.
+    #[error(transparent)]
+    Gradients(#[from] tch::TchError),
+    /// A gradient was not finite; nothing was applied.
+    #[error(transparent)]
+    NonFinite(#[from] NonFinite),
+}
+
 /// What one step leaves for logging, still on the device (reading it costs a synchronisation).
 #[derive(Debug)]
 pub struct StepReport {
@@ -52,9 +119,9 @@ impl MultiTaskOptimizer {
         out: &Output,
         aggregator: &mut dyn Aggregator,
         lr: f64,
-    ) -> Result<StepReport, tch::TchError> {
+    ) -> Result<StepReport, StepError> {
         let grads = net.task_gradients(losses, out)?;
-        Ok(self.apply(net, &grads, aggregator, lr))
+        Ok(self.apply(net, &grads, aggregator, lr)?)
     }
 
     /// Updates `net` from per-task gradients: the aggregate of `grads.shared` on the shared
@@ -66,7 +133,7 @@ impl MultiTaskOptimizer {
         grads: &TaskGradients,
         aggregator: &mut dyn Aggregator,
         lr: f64,
-    ) -> StepReport {
+    ) -> Result<StepReport, NonFinite> {
         let mut flat = [grads.flat.shallow_clone()];
         tch::no_grad(|| {
             if net.shared_len() > 0 {
@@ -75,10 +142,15 @@ impl MultiTaskOptimizer {
             }
         });
         let grad_norm = clip_global_norm(&mut flat, self.max_grad_norm);
+        // The divergence guard: a NaN or infinite element anywhere makes the norm so; then
+        // nothing is applied, and the culprit is looked for (only on this failure path).
+        if !grad_norm.double_value(&[]).is_finite() {
+            return Err(NonFinite::find(grads, &flat[0]));
+        }
         self.adam.step(&[net.flat_params()], &flat, lr);
-        StepReport {
+        Ok(StepReport {
             shared_grads: grads.shared.shallow_clone(),
             grad_norm,
-        }
+        })
     }
 }

@@ -65,6 +65,26 @@ pub trait Env: Send {
     /// Applies `action`, writes the next observation into `obs` and returns the reward and
     /// the end-of-episode flags. An action outside the action space is an error.
     fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError>;
+
+    /// The environment's complete dynamic state (its physical state, random number generator
+    /// and counters) as bytes that [`Env::load_state`] restores, so that a resumed training
+    /// run continues every episode exactly; `None` (the default) when the environment cannot
+    /// save it, in which case a resumed run starts fresh episodes for it. Called at
+    /// checkpoints only, so it may allocate. [`crate::state`] has the encoding helpers.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Restores a state saved by [`Env::save_state`] of an environment made with the same id
+    /// and parameters. After it, `step` behaves exactly as it would have after the save.
+    /// Bytes it cannot read are an [`EnvError::State`]; the default implementation is an
+    /// [`EnvError::StateUnsupported`].
+    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
+        let _ = state;
+        Err(EnvError::StateUnsupported {
+            env: self.id().to_string(),
+        })
+    }
 }
 
 impl<E: Env + ?Sized> Env for Box<E> {
@@ -82,6 +102,12 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
     fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
         (**self).step(action, obs)
+    }
+    fn save_state(&self) -> Option<Vec<u8>> {
+        (**self).save_state()
+    }
+    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
+        (**self).load_state(state)
     }
 }
 

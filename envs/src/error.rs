@@ -73,4 +73,20 @@ pub enum EnvError {
         /// What went wrong, including the foreign error (e.g. the Python exception).
         message: String,
     },
+    /// A saved state ([`Env::save_state`](crate::Env::save_state)) that this environment
+    /// cannot restore: truncated, or saved by another environment or version.
+    #[error("environment `{env}`: cannot restore the saved state: {reason}")]
+    State {
+        /// Environment id.
+        env: String,
+        /// What was wrong with the bytes.
+        reason: String,
+    },
+    /// The environment cannot save or restore its state (it does not implement
+    /// [`Env::save_state`](crate::Env::save_state)).
+    #[error("environment `{env}` cannot save or restore its state")]
+    StateUnsupported {
+        /// Environment id.
+        env: String,
+    },
 }

@@ -11,10 +11,12 @@ mod check_env;
 pub mod classic;
 mod env;
 mod error;
+pub mod minatar;
 mod params;
 mod registry;
 pub mod rng;
 mod space;
+pub mod state;
 pub mod wrappers;
 
 pub use check_env::{

@@ -130,6 +130,9 @@ impl Registry {
         for spec in crate::classic::specs() {
             registry.register(spec);
         }
+        for spec in crate::minatar::specs() {
+            registry.register(spec);
+        }
         registry
     }
 

@@ -110,7 +110,7 @@ impl SeedSequence {
 /// It also implements [`RngCore`] (with NumPy's `next_uint32` buffering), so `rand`'s
 /// distributions can draw from it, though only the methods named after NumPy's reproduce
 /// NumPy's numbers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NpRandom {
     pcg: Lcg128Xsl64,
     /// The upper half of the last 64-bit output, kept for the next `next_u32`, as NumPy's

@@ -2,9 +2,18 @@
 //! single-threaded loop over the same environments (the baseline), all with uniformly
 //! random actions and measured in the same run. Each of `--repeat` rounds measures every
 //! mode once, back to back, so that all see the same machine load; the report gives each
-//! mode's median rate and the median of its per-round ratio to the baseline.
+//! mode's median rate and the median of its per-round ratio to the baseline. A floor mode
+//! only writes zeros over every observation (each step writes its whole observation, so no
+//! environment steps faster than that).
+//!
+//! For a MinAtar id, `--minatar-python PYTHON` also times the `minatar` package itself in the
+//! same invocation (`scripts/bench_minatar.py`: one process, `Environment.act` + `state()`
+//! with random actions) and prints the baseline's rate over it: polytask's one-thread speed
+//! as a multiple of the package's.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -43,6 +52,10 @@ pub struct EnvsArgs {
     /// Seed of the environments and the random actions.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// A Python interpreter with `minatar` installed: for a MinAtar id, also time the package
+    /// (scripts/bench_minatar.py) and print the one-thread ratio against it.
+    #[arg(long, env = "POLYTASK_MINATAR_PYTHON")]
+    pub minatar_python: Option<PathBuf>,
 }
 
 /// Runs the benchmark and returns its report.
@@ -62,7 +75,11 @@ pub fn run(args: &EnvsArgs, registry: &Registry) -> anyhow::Result<String> {
         normalize_reward: false,
         threshold: None,
     };
-    registry.make(&task.env, &task.params).map_err(usage)?;
+    let obs_dim = registry
+        .make(&task.env, &task.params)
+        .map_err(usage)?
+        .observation_space()
+        .flat_dim();
     let vector_steps = args.steps.div_ceil(args.num_envs as u64).max(1);
     let env_steps = vector_steps * args.num_envs as u64;
 
@@ -72,6 +89,15 @@ pub fn run(args: &EnvsArgs, registry: &Registry) -> anyhow::Result<String> {
     modes.push((
         "plain loop, 1 thread (baseline)".to_string(),
         Box::new(move |steps| plain.run(steps)),
+    ));
+    // The floor: only writing zeros over every observation, as each step at least does.
+    let mut floor = vec![0.0f32; obs_dim * args.num_envs];
+    modes.push((
+        "observation writes only (floor)".to_string(),
+        Box::new(move |steps| {
+            fill_observations(&mut floor, obs_dim, steps);
+            Ok(())
+        }),
     ));
     let mut thread_counts = vec![args.threads];
     if args.threads > 1 {
@@ -137,7 +163,63 @@ pub fn run(args: &EnvsArgs, registry: &Registry) -> anyhow::Result<String> {
             thousands(sorted[sorted.len() - 1]),
         )?;
     }
+    if args.env.starts_with("MinAtar/") {
+        match &args.minatar_python {
+            Some(python) => {
+                let (package, versions) = minatar_sps(python, &args.env)?;
+                let ours = median(&mut rates[0].clone());
+                writeln!(
+                    report,
+                    "  {:<32} {:>12} steps/s  ({versions}, 1 process)",
+                    "minatar package",
+                    thousands(package),
+                )?;
+                writeln!(
+                    report,
+                    "  plain loop / minatar package: {:.1}x on one thread",
+                    ours / package
+                )?;
+            }
+            None => writeln!(
+                report,
+                "  (pass --minatar-python PYTHON to time the minatar package alongside)"
+            )?,
+        }
+    }
     Ok(report)
+}
+
+/// The package's steps/s and versions, from `scripts/bench_minatar.py`.
+fn minatar_sps(python: &Path, env: &str) -> anyhow::Result<(f64, String)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_minatar.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .args(["--game", env])
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        anyhow::bail!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let sps = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("minatar ")?.trim().parse().ok())
+        .with_context(|| {
+            format!(
+                "{} printed no `minatar <steps/s>` line: {stdout}",
+                script.display()
+            )
+        })?;
+    let versions = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("versions "))
+        .unwrap_or("")
+        .to_string();
+    Ok((sps, versions))
 }
 
 /// Runs a measured mode for the given number of vector steps.
@@ -157,6 +239,17 @@ fn run_sync(env: &mut VecEnv, sampler: &mut Sampler, vector_steps: u64) -> anyho
         env.step()?;
     }
     Ok(())
+}
+
+/// Writes zeros over each environment's observation, `vector_steps` times: the least that
+/// stepping every environment costs (each writes its whole observation).
+fn fill_observations(obs: &mut [f32], obs_dim: usize, vector_steps: u64) {
+    for _ in 0..vector_steps {
+        for o in obs.chunks_exact_mut(obs_dim) {
+            o.fill(0.0);
+            std::hint::black_box(&mut *o);
+        }
+    }
 }
 
 /// The baseline: the same environments in a plain loop, each wrapped as a user would

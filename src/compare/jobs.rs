@@ -33,13 +33,22 @@ pub fn run_jobs(jobs: &[Job], parallel: usize, quiet: bool) -> anyhow::Result<Ve
     let mut running: Vec<(Child, &Job, Instant)> = Vec::new();
     let mut failed = Vec::new();
     let mut done = 0;
+    let mut stopping = None;
     loop {
-        while running.len() < parallel.max(1) {
+        while running.len() < parallel.max(1) && stopping.is_none() {
             let Some(job) = queue.next() else { break };
             running.push((start(&exe, job)?, job, Instant::now()));
         }
         if running.is_empty() {
             break;
+        }
+        if let (None, Some(signal)) = (stopping, crate::interrupt::requested()) {
+            // Each run saves a checkpoint and ends; the comparison ends after them.
+            for (child, ..) in &running {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(child.id() as i32, signal) };
+            }
+            stopping = Some(signal);
         }
         std::thread::sleep(Duration::from_millis(50));
         let mut k = 0;
@@ -51,6 +60,9 @@ pub fn run_jobs(jobs: &[Job], parallel: usize, quiet: bool) -> anyhow::Result<Ve
             let (_, job, started) = running.swap_remove(k);
             done += 1;
             let secs = started.elapsed().as_secs_f64();
+            if stopping.is_some() && !finished(job) {
+                continue;
+            }
             if status.success() && finished(job) {
                 if !quiet {
                     println!("[{done}/{total}] finished {} in {secs:.0} s", job.label());
@@ -65,6 +77,16 @@ pub fn run_jobs(jobs: &[Job], parallel: usize, quiet: bool) -> anyhow::Result<Ve
                 failed.push(job.label());
             }
         }
+    }
+    if let Some(signal) = stopping {
+        return Err(anyhow::Error::new(crate::error::Interrupted {
+            signal,
+            message: format!(
+                "stopped by {}: the unfinished runs saved checkpoints; continue the \
+                 comparison with the same command and --resume",
+                crate::interrupt::name(signal)
+            ),
+        }));
     }
     Ok(failed)
 }
@@ -97,6 +119,9 @@ fn start(exe: &Path, job: &Job) -> anyhow::Result<Child> {
     let name = job.run_dir.file_name().expect("run directories have names");
     let mut command = Command::new(exe);
     end_with_parent(&mut command);
+    // A group of its own: a Ctrl-C at the terminal reaches the comparison alone, which
+    // forwards it once (a run that got it twice would stop without saving).
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     command
         .arg("train")
         .arg(&job.config_path)
@@ -129,9 +154,10 @@ fn end_with_parent(command: &mut Command) {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            // The parent may have died before prctl: then nobody would signal us.
+            // The parent may have died before prctl: then nobody would signal us. (An OS
+            // error code, since allocating after fork is not safe.)
             if libc::getppid() == 1 {
-                return Err(std::io::Error::other("the comparison has ended"));
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
             Ok(())
         });

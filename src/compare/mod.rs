@@ -42,6 +42,7 @@ pub fn run(args: &CompareArgs, registry: &Registry) -> anyhow::Result<()> {
     check_out(&out, args.resume)?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let parallel = args.jobs.unwrap_or_else(default_jobs);
+    crate::interrupt::install();
     if !args.quiet {
         println!(
             "compare {}: {} methods × {} seeds = {} runs, {} at a time, into {}",

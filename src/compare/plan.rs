@@ -49,6 +49,9 @@ pub struct TaskInfo {
     pub threshold: Option<f64>,
     /// Main (the objective) or auxiliary (there to help).
     pub role: Role,
+    /// The task's environment steps in every run ([`crate::train::task_budget`]): the
+    /// single-task baseline gets as many as the task gets in the multi-task runs.
+    pub budget: u64,
 }
 
 /// Everything a comparison will run.
@@ -64,7 +67,7 @@ pub struct Plan {
     pub tasks: Vec<TaskInfo>,
     /// The seeds, one run of each method per seed.
     pub seeds: Vec<u64>,
-    /// Environment steps per task of every run.
+    /// The largest task's environment steps ([`TaskInfo::budget`]), the plots' x range.
     pub budget: u64,
     /// The runs.
     pub jobs: Vec<Job>,
@@ -120,6 +123,8 @@ pub fn plan(
                     let mut single = t.clone();
                     let raw_task = single["tasks"].as_array().expect("tasks")[k].clone();
                     single.insert("tasks".into(), toml::Value::Array(vec![raw_task]));
+                    let steps = crate::train::task_budget(&base_config, k);
+                    set(&mut single, "total_timesteps", steps as i64);
                     let job = job(out, method, seed, Some(&task.name), single);
                     jobs.push(check_job(job, registry)?);
                 }
@@ -138,14 +143,19 @@ pub fn plan(
         tasks: base_config
             .tasks
             .iter()
-            .map(|t| TaskInfo {
+            .enumerate()
+            .map(|(k, t)| TaskInfo {
                 name: t.name.clone(),
                 threshold: t.threshold,
                 role: t.role,
+                budget: crate::train::task_budget(&base_config, k),
             })
             .collect(),
         seeds,
-        budget: base_config.total_timesteps,
+        budget: (0..base_config.tasks.len())
+            .map(|k| crate::train::task_budget(&base_config, k))
+            .max()
+            .unwrap_or(base_config.total_timesteps),
         jobs,
     })
 }

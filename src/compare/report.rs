@@ -120,6 +120,7 @@ pub fn report(plan: &Plan, summary: &Summary, plots: &[&str]) -> String {
 /// `mean ± half-width` of the 95% CI over seeds (the mean alone for one seed).
 fn with_ci(xs: &[f64]) -> String {
     match mean_ci95(xs) {
+        (m, _) if m.is_nan() => "—".to_string(),
         (m, h) if h.is_nan() => format!("{m:.1}"),
         (m, h) => format!("{m:.1} ± {h:.1}"),
     }

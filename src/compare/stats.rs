@@ -5,11 +5,12 @@
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Mean and half-width of the two-sided 95% Student-t confidence interval of `xs` (NaN
-/// half-width for fewer than two values).
+/// half-width for fewer than two values; NaN both when `xs` is empty or holds a NaN, e.g.
+/// runs without a final evaluation).
 pub fn mean_ci95(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
-    if xs.len() < 2 {
+    if xs.len() < 2 || !mean.is_finite() {
         return (mean, f64::NAN);
     }
     let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
@@ -21,7 +22,8 @@ pub fn mean_ci95(xs: &[f64]) -> (f64, f64) {
 
 /// Welch's t-test of `a` against `b` (Welch 1947): the difference of means, the
 /// Welch–Satterthwaite degrees of freedom and the two-sided p-value. `None` with fewer than
-/// two values on a side; p = 1 (or 0) when both samples have no spread.
+/// two values on a side or a value that is not finite; p = 1 (or 0) when both samples have
+/// no spread.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Welch {
     /// `mean(a) − mean(b)`.
@@ -32,7 +34,8 @@ pub struct Welch {
 
 /// See [`Welch`].
 pub fn welch(a: &[f64], b: &[f64]) -> Option<Welch> {
-    if a.len() < 2 || b.len() < 2 {
+    let finite = |x: &[f64]| x.iter().all(|v| v.is_finite());
+    if a.len() < 2 || b.len() < 2 || !finite(a) || !finite(b) {
         return None;
     }
     let moments = |x: &[f64]| {
@@ -50,7 +53,7 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Welch> {
     }
     let df = se2 * se2 / (sa * sa / (a.len() as f64 - 1.0) + sb * sb / (b.len() as f64 - 1.0));
     let t = diff / se2.sqrt();
-    let dist = StudentsT::new(0.0, 1.0, df).expect("positive degrees of freedom");
+    let dist = StudentsT::new(0.0, 1.0, df).ok()?;
     Some(Welch {
         diff,
         p: 2.0 * (1.0 - dist.cdf(t.abs())),
@@ -121,6 +124,16 @@ pub fn median(xs: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_without_evaluation_give_no_interval_and_no_verdict_instead_of_a_panic() {
+        let none = [f64::NAN, f64::NAN, f64::NAN];
+        let (m, h) = mean_ci95(&none);
+        assert!(m.is_nan() && h.is_nan());
+        assert!(mean_ci95(&[]).0.is_nan());
+        assert_eq!(welch(&none, &[1.0, 2.0, 3.0]), None);
+        assert_eq!(welch(&[1.0, 2.0, f64::INFINITY], &[1.0, 2.0]), None);
+    }
 
     #[test]
     fn confidence_interval_matches_the_t_table() {

@@ -62,13 +62,11 @@ pub fn summarise(plan: &Plan) -> anyhow::Result<Summary> {
 
 fn add_run(summary: &mut Summary, plan: &Plan, job: &Job, result: &RunResult, curves: &RunCurves) {
     for task in &result.tasks {
-        let threshold = plan
-            .tasks
-            .iter()
-            .find(|t| t.name == task.task)
-            .and_then(|t| t.threshold);
+        let info = plan.tasks.iter().find(|t| t.name == task.task);
+        let threshold = info.and_then(|t| t.threshold);
+        let budget = info.map_or(plan.budget, |t| t.budget);
         let curve = curves.returns.get(&task.task).cloned().unwrap_or_default();
-        let binned = stats::binned(&curve, plan.budget, BINS);
+        let binned = stats::binned(&curve, budget, BINS);
         let cell = summary
             .cells
             .entry((job.method.clone(), task.task.clone()))

@@ -17,7 +17,8 @@ pub use aux_loss::{AuxLoss, AuxLossKind, RawAuxLoss};
 pub use compare::{CompareSection, SINGLE_TASK};
 pub use polytask_agents::weighting::Role;
 pub use sections::{
-    AlgorithmConfig, AlgorithmName, LoggingConfig, NetworkConfig, SurgeryConfig, WeightingConfig,
+    AlgorithmConfig, AlgorithmName, LoggingConfig, NetworkConfig, OnNonFinite, SurgeryConfig,
+    WeightingConfig,
 };
 
 use crate::error::usage;
@@ -100,6 +101,11 @@ pub struct RawTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
 }
+
+/// The most environment instances one task may have: far above what one machine steps
+/// usefully, and low enough that a typo (an extra zero or five) is an error at once rather
+/// than a long hang while millions of environments are made.
+pub const MAX_NUM_ENVS: usize = 65_536;
 
 fn default_num_envs() -> usize {
     8
@@ -257,9 +263,10 @@ impl RawTask {
             let spec = registry.spec(&self.env).ok()?;
             spec.reward_threshold.filter(|_| !rescaled)
         });
-        if self.num_envs == 0 {
+        if self.num_envs == 0 || self.num_envs > MAX_NUM_ENVS {
             return Err(usage(format!(
-                "config: tasks[{index}].num_envs must be at least 1"
+                "config: `tasks[{index}].num_envs` = {} must be between 1 and {MAX_NUM_ENVS}",
+                self.num_envs
             )));
         }
         let role = self
@@ -344,7 +351,7 @@ fn check_algorithm(a: &AlgorithmConfig, tasks: &[Task]) -> anyhow::Result<()> {
     require(a.adam_eps > 0.0, "adam_eps", "must be positive")?;
     for t in tasks {
         let batch = t.num_envs * a.num_steps;
-        if batch % a.num_minibatches != 0 {
+        if !batch.is_multiple_of(a.num_minibatches) {
             return Err(usage(format!(
                 "config: `algorithm.num_minibatches` = {} does not divide task `{}`'s batch of \
                  {batch} (num_envs {} × num_steps {})",

@@ -15,6 +15,18 @@ pub enum AlgorithmName {
     A2c,
 }
 
+/// What the learner does with an update whose gradient has a NaN or infinite element
+/// (`algorithm.on_nonfinite`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnNonFinite {
+    /// Stop the run (exit 1) naming the task, update, quantity and element; the last
+    /// checkpoint, written before the divergence, is kept.
+    Stop,
+    /// Drop that update, count it (`charts/skipped_updates`) and go on.
+    Skip,
+}
+
 /// `[algorithm]`: the update rule and its hyperparameters.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -51,6 +63,8 @@ pub struct AlgorithmConfig {
     pub target_kl: Option<f64>,
     /// Adam's ε.
     pub adam_eps: f64,
+    /// What to do with an update whose gradient is not finite: `stop` (default) or `skip`.
+    pub on_nonfinite: OnNonFinite,
 }
 
 impl Default for AlgorithmConfig {
@@ -74,6 +88,7 @@ impl Default for AlgorithmConfig {
             norm_adv: true,
             target_kl: None,
             adam_eps: 1e-5,
+            on_nonfinite: OnNonFinite::Stop,
         }
     }
 }

@@ -35,6 +35,11 @@ pub trait Logger {
     /// Makes everything logged so far visible to readers, or returns the first error of any
     /// write since the logger was created.
     fn flush(&mut self) -> Result<(), LogError>;
+    /// The event file this logger appends to, if it writes one (a resumed run keeps it and
+    /// truncates the others to the checkpoint, see `train::resume_state`).
+    fn event_file(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 impl<L: Logger + ?Sized> Logger for &mut L {
@@ -50,6 +55,9 @@ impl<L: Logger + ?Sized> Logger for &mut L {
     fn flush(&mut self) -> Result<(), LogError> {
         (**self).flush()
     }
+    fn event_file(&self) -> Option<&std::path::Path> {
+        (**self).event_file()
+    }
 }
 
 impl<L: Logger + ?Sized> Logger for Box<L> {
@@ -64,6 +72,9 @@ impl<L: Logger + ?Sized> Logger for Box<L> {
     }
     fn flush(&mut self) -> Result<(), LogError> {
         (**self).flush()
+    }
+    fn event_file(&self) -> Option<&std::path::Path> {
+        (**self).event_file()
     }
 }
 

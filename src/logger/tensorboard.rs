@@ -150,6 +150,10 @@ impl Logger for TensorBoardLogger {
         );
     }
 
+    fn event_file(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
     fn flush(&mut self) -> Result<(), LogError> {
         let result = match &self.failure {
             Some((kind, message)) => Err(io::Error::new(*kind, message.clone())),

@@ -1,7 +1,19 @@
 //! Checkpoints: a folder holding the weights (`model.safetensors`), Adam's moments
-//! (`optimizer.safetensors`) and `state.json` (the resolved config, step counters, task
-//! shapes). A checkpoint is written into a fresh folder beside the target and swapped in by
-//! renames, so a crash never leaves a half-written checkpoint under the target's name.
+//! (`optimizer.safetensors`), the environments' and random streams' state (`resume.bin`,
+//! see [`super::resume_state`]) and `state.json` (the resolved config, step counters,
+//! normalisers), written last: a folder whose `state.json` parses is complete.
+//!
+//! # Never missing
+//!
+//! [`save`] writes every file of the new checkpoint into `checkpoint.tmp/`, `fsync`s each file
+//! and the folder, then moves `checkpoint/` to `checkpoint.old/`, moves `checkpoint.tmp/` to
+//! `checkpoint/`, `fsync`s the run directory after each rename and only then removes
+//! `checkpoint.old/`. At every instant one of the three folders holds a complete checkpoint:
+//! `checkpoint/` before the first rename, `checkpoint.old/` (and the complete `.tmp/`) between
+//! the two, `checkpoint/` after. [`Checkpoint::find`] looks in that order of preference —
+//! `checkpoint/`, then the newer `.tmp/`, then `.old/` — and the next save first puts a
+//! survivor back under the real name before clearing the leftovers. The crash tests kill the
+//! process at each of these steps (`tests/reliability.rs`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,12 +24,15 @@ use polytask_agents::update::MultiTaskOptimizer;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
+use crate::durable::{self, failpoint};
 use crate::error::usage;
 
 /// File names inside a checkpoint folder.
 const MODEL: &str = "model.safetensors";
 const OPTIMIZER: &str = "optimizer.safetensors";
 const STATE: &str = "state.json";
+/// The exact-resume state (environments, random streams, episode bookkeeping).
+pub const RESUME: &str = "resume.bin";
 
 /// What `state.json` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,19 +54,222 @@ pub struct CheckpointState {
 /// The current format version.
 pub const VERSION: u32 = 1;
 
-/// Writes a checkpoint of `net`, `opt` and `state` to the folder `dir`, atomically.
+/// A complete checkpoint found on disk: its folder and its `state.json`.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// The folder it was read from (`checkpoint/`, or a survivor of an interrupted save).
+    pub dir: PathBuf,
+    /// Its `state.json`.
+    pub state: CheckpointState,
+}
+
+impl Checkpoint {
+    /// The complete checkpoint saved under `dir` (a checkpoint folder such as
+    /// `RUN/checkpoint`), looking also at the `.tmp` and `.old` folders that an interrupted
+    /// save leaves (see the [module docs](self)); `Ok(None)` when there is none. A
+    /// `state.json` from another format version is a usage error naming it.
+    pub fn find(dir: &Path) -> anyhow::Result<Option<Self>> {
+        // The save protocol only ever gives `dir` itself a complete checkpoint, so a broken
+        // one there is reported rather than skipped (skipping would start the run afresh).
+        if dir.exists() {
+            let state = read_state(dir)?.map_err(|problem| {
+                usage(format!(
+                    "checkpoint {} is damaged: {problem}; move it away to start afresh",
+                    dir.join(STATE).display()
+                ))
+            })?;
+            return Ok(Some(Self {
+                dir: dir.to_path_buf(),
+                state,
+            }));
+        }
+        for candidate in [sibling(dir, "tmp"), sibling(dir, "old")] {
+            if let Ok(state) = read_state(&candidate)? {
+                return Ok(Some(Self {
+                    dir: candidate,
+                    state,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// As [`Checkpoint::find`], but a missing checkpoint is a usage error naming `dir`.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        Self::find(dir)?.ok_or_else(|| {
+            usage(format!(
+                "{} is not a polytask checkpoint folder: it holds no complete {STATE}",
+                dir.display()
+            ))
+        })
+    }
+
+    /// Loads the weights into `net` (built for the same tasks).
+    pub fn load_weights(&self, net: &mut ActorCritic) -> anyhow::Result<()> {
+        let path = self.dir.join(MODEL);
+        net.load(&path)
+            .map_err(|e| usage(format!("cannot load the weights {}: {e}", path.display())))
+    }
+
+    /// Restores Adam's moments and step count into `opt`.
+    pub fn load_optimizer(&self, opt: &mut MultiTaskOptimizer) -> anyhow::Result<()> {
+        let path = self.dir.join(OPTIMIZER);
+        let bad = |e: &dyn std::fmt::Display| {
+            usage(format!(
+                "cannot load the optimizer state {}: {e}",
+                path.display()
+            ))
+        };
+        let named = Tensor::read_safetensors(&path).map_err(|e| bad(&e))?;
+        let moments = |prefix: &str| -> Vec<Tensor> {
+            let mut found: Vec<(usize, Tensor)> = named
+                .iter()
+                .filter_map(|(name, t)| {
+                    let k = name.strip_prefix(prefix)?.parse().ok()?;
+                    Some((k, t.shallow_clone()))
+                })
+                .collect();
+            found.sort_by_key(|(k, _)| *k);
+            found.into_iter().map(|(_, t)| t).collect()
+        };
+        opt.adam_mut()
+            .set_state(
+                moments("first."),
+                moments("second."),
+                self.state.optimizer_steps,
+            )
+            .map_err(|e| bad(&e))
+    }
+
+    /// Restores each task's normaliser.
+    pub fn restore_normalizers(&self, norms: &mut [super::TaskNormalizer]) -> anyhow::Result<()> {
+        let states = &self.state.normalizers;
+        let fits = norms.len() == states.len()
+            && norms
+                .iter_mut()
+                .zip(states)
+                .all(|(n, s)| n.restore(s).is_some());
+        if fits {
+            Ok(())
+        } else {
+            Err(usage(format!(
+                "checkpoint {}: its normalisation statistics do not fit the config's tasks",
+                self.dir.display()
+            )))
+        }
+    }
+
+    /// The exact-resume state file's bytes; `None` when the checkpoint has none.
+    pub fn resume_bytes(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let path = self.dir.join(RESUME);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+}
+
+/// Reads `dir/state.json`: `Ok(Err(problem))` when the file is missing or does not parse
+/// (an incomplete save), an error for another format version.
+fn read_state(dir: &Path) -> anyhow::Result<Result<CheckpointState, String>> {
+    let path = dir.join(STATE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let state: CheckpointState = match serde_json::from_str(&text) {
+        Ok(state) => state,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if state.version != VERSION {
+        return Err(usage(format!(
+            "checkpoint {} has format version {}, this polytask reads version {VERSION}",
+            path.display(),
+            state.version
+        )));
+    }
+    Ok(Ok(state))
+}
+
+/// Writes a checkpoint of `net`, `opt`, `state` and the exact-resume bytes `resume` to the
+/// folder `dir`, so that a complete checkpoint is on disk at every instant (see the
+/// [module docs](self)). Refuses, naming the task's parameters, to write weights that are
+/// not finite.
 pub fn save(
     dir: &Path,
     net: &ActorCritic,
     opt: &MultiTaskOptimizer,
     state: &CheckpointState,
+    resume: &[u8],
 ) -> anyhow::Result<()> {
+    if net.flat_params().isfinite().all().int64_value(&[]) == 0 {
+        anyhow::bail!(
+            "refusing to write a checkpoint to {}: the network's weights are not finite",
+            dir.display()
+        );
+    }
+    settle(dir)?;
     let staging = sibling(dir, "tmp");
     let old = sibling(dir, "old");
-    let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
-    net.save(&staging.join(MODEL))
-        .with_context(|| format!("cannot write {}", staging.join(MODEL).display()))?;
+    let model = staging.join(MODEL);
+    durable::failpoint_io("write:model")
+        .and_then(|()| net.save(&model).map_err(std::io::Error::other))
+        .and_then(|()| sync_file(&model))
+        .with_context(|| format!("cannot write {}", model.display()))?;
+    failpoint("checkpoint:model-written");
+    write_optimizer(&staging.join(OPTIMIZER), opt)?;
+    let file = staging.join(RESUME);
+    durable::write_synced(&file, resume)
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    let json = serde_json::to_string_pretty(state).expect("checkpoint state serialises");
+    let file = staging.join(STATE);
+    durable::write_synced(&file, json.as_bytes())
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    sync(&staging)?;
+    failpoint("checkpoint:staged");
+    let parent = durable::parent(dir);
+    if dir.exists() {
+        fs::rename(dir, &old)
+            .with_context(|| format!("cannot move the previous checkpoint {}", dir.display()))?;
+        sync(parent)?;
+    }
+    failpoint("checkpoint:old-moved");
+    fs::rename(&staging, dir)
+        .with_context(|| format!("cannot move the new checkpoint into {}", dir.display()))?;
+    sync(parent)?;
+    failpoint("checkpoint:swapped");
+    let _ = fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// Puts the newest complete checkpoint under `dir`'s own name (after an interrupted save)
+/// and removes the leftover `.tmp` and `.old` folders.
+fn settle(dir: &Path) -> anyhow::Result<()> {
+    if let Some(found) = Checkpoint::find(dir)? {
+        if found.dir != dir {
+            let _ = fs::remove_dir_all(dir);
+            fs::rename(&found.dir, dir).with_context(|| {
+                format!(
+                    "cannot move the surviving checkpoint {} back to {}",
+                    found.dir.display(),
+                    dir.display()
+                )
+            })?;
+            sync(durable::parent(dir))?;
+        }
+    }
+    for leftover in [sibling(dir, "tmp"), sibling(dir, "old")] {
+        if leftover.exists() {
+            fs::remove_dir_all(&leftover)
+                .with_context(|| format!("cannot remove {}", leftover.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn write_optimizer(path: &Path, opt: &MultiTaskOptimizer) -> anyhow::Result<()> {
     let (first, second) = opt.adam().state();
     let mut named: Vec<(String, &Tensor)> = Vec::new();
     named.extend(
@@ -66,49 +284,18 @@ pub fn save(
             .enumerate()
             .map(|(k, t)| (format!("second.{k}"), t)),
     );
-    Tensor::write_safetensors(&named, staging.join(OPTIMIZER))
-        .context("cannot write the optimizer state")?;
-    let json = serde_json::to_string_pretty(state).expect("checkpoint state serialises");
-    fs::write(staging.join(STATE), json).context("cannot write state.json")?;
-    let _ = fs::remove_dir_all(&old);
-    if dir.exists() {
-        fs::rename(dir, &old)
-            .with_context(|| format!("cannot move the previous checkpoint {}", dir.display()))?;
-    }
-    fs::rename(&staging, dir)
-        .with_context(|| format!("cannot move the new checkpoint into {}", dir.display()))?;
-    let _ = fs::remove_dir_all(&old);
-    Ok(())
+    durable::failpoint_io("write:optimizer")
+        .and_then(|()| Tensor::write_safetensors(&named, path).map_err(std::io::Error::other))
+        .and_then(|()| sync_file(path))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Reads `state.json` of the checkpoint folder `dir`; a missing or malformed checkpoint is a
-/// usage error naming the path.
-pub fn load_state(dir: &Path) -> anyhow::Result<CheckpointState> {
-    let path = dir.join(STATE);
-    let text = fs::read_to_string(&path).map_err(|e| {
-        usage(format!(
-            "{} is not a polytask checkpoint folder: cannot read {} ({e})",
-            dir.display(),
-            path.display()
-        ))
-    })?;
-    let state: CheckpointState = serde_json::from_str(&text)
-        .map_err(|e| usage(format!("checkpoint {} is malformed: {e}", path.display())))?;
-    if state.version != VERSION {
-        return Err(usage(format!(
-            "checkpoint {} has format version {}, this polytask reads version {VERSION}",
-            path.display(),
-            state.version
-        )));
-    }
-    Ok(state)
+fn sync_file(path: &Path) -> std::io::Result<()> {
+    fs::File::open(path)?.sync_all()
 }
 
-/// Loads the weights of the checkpoint folder `dir` into `net` (built for the same tasks).
-pub fn load_weights(dir: &Path, net: &mut ActorCritic) -> anyhow::Result<()> {
-    let path = dir.join(MODEL);
-    net.load(&path)
-        .map_err(|e| usage(format!("cannot load the weights {}: {e}", path.display())))
+fn sync(dir: &Path) -> anyhow::Result<()> {
+    durable::sync_dir(dir).with_context(|| format!("cannot sync {}", dir.display()))
 }
 
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
@@ -116,54 +303,6 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
         .file_name()
         .map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
     dir.with_file_name(format!("{name}.{suffix}"))
-}
-
-/// Restores Adam's moments from the checkpoint folder `dir` into `opt`, with `steps` steps
-/// taken.
-pub fn load_optimizer(dir: &Path, opt: &mut MultiTaskOptimizer, steps: i64) -> anyhow::Result<()> {
-    let path = dir.join(OPTIMIZER);
-    let bad = |e: &dyn std::fmt::Display| {
-        usage(format!(
-            "cannot load the optimizer state {}: {e}",
-            path.display()
-        ))
-    };
-    let named = Tensor::read_safetensors(&path).map_err(|e| bad(&e))?;
-    let moments = |prefix: &str| -> Vec<Tensor> {
-        let mut found: Vec<(usize, Tensor)> = named
-            .iter()
-            .filter_map(|(name, t)| {
-                let k = name.strip_prefix(prefix)?.parse().ok()?;
-                Some((k, t.shallow_clone()))
-            })
-            .collect();
-        found.sort_by_key(|(k, _)| *k);
-        found.into_iter().map(|(_, t)| t).collect()
-    };
-    opt.adam_mut()
-        .set_state(moments("first."), moments("second."), steps)
-        .map_err(|e| bad(&e))
-}
-
-/// Restores each task's normaliser from `states` (saved in the checkpoint folder `dir`).
-pub fn restore_normalizers(
-    dir: &Path,
-    norms: &mut [super::TaskNormalizer],
-    states: &[super::NormalizerState],
-) -> anyhow::Result<()> {
-    let fits = norms.len() == states.len()
-        && norms
-            .iter_mut()
-            .zip(states)
-            .all(|(n, s)| n.restore(s).is_some());
-    if fits {
-        Ok(())
-    } else {
-        Err(usage(format!(
-            "checkpoint {}: its normalisation statistics do not fit the config's tasks",
-            dir.display()
-        )))
-    }
 }
 
 /// Checks that a checkpoint's config `saved` describes the same run as `current`: equal but

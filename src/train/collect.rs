@@ -34,6 +34,18 @@ pub fn obs_tensor(flat: &[f32], obs_dim: usize, device: Device) -> Tensor {
         .to_device(device)
 }
 
+/// A sampled action with a NaN or infinite element: the policy's weights have diverged.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("the policy sampled a non-finite action ({value}) for its environment {row}")]
+pub struct NonFiniteAction {
+    /// The task's index.
+    pub task: usize,
+    /// The environment's index within the task.
+    pub row: usize,
+    /// The bad value.
+    pub value: f32,
+}
+
 /// Steps every environment `steps` times with actions sampled from `net`, filling `storage`.
 pub fn collect(
     net: &ActorCritic,
@@ -82,7 +94,17 @@ pub fn collect(
                 s.log_probs[rows[1].clone()].copy_from_slice(&rest[..n]);
                 s.values[rows[2].clone()].copy_from_slice(&rest[n..]);
             }
-            write_env_actions(&spaces[t], &s.actions[actions], envs.task_actions_mut(t));
+            let sampled = &s.actions[actions];
+            if let Some(k) = sampled.iter().position(|a| !a.is_finite()) {
+                let (row, value) = (k / s.act_dim, sampled[k]);
+                return Err(NonFiniteAction {
+                    task: t,
+                    row,
+                    value,
+                }
+                .into());
+            }
+            write_env_actions(&spaces[t], sampled, envs.task_actions_mut(t));
         }
         envs.step()?;
         record_step(envs, norms, storage, step);

@@ -74,6 +74,27 @@ impl EpisodeLog {
         self.task_steps.copy_from_slice(steps);
     }
 
+    /// The recent returns of every task (oldest first), for a checkpoint.
+    pub fn recent_returns(&self) -> Vec<Vec<f64>> {
+        self.recent
+            .iter()
+            .map(|r| r.iter().copied().collect())
+            .collect()
+    }
+
+    /// Restores the recent returns saved by [`EpisodeLog::recent_returns`]; `None` if they
+    /// are not of as many tasks.
+    pub fn set_recent_returns(&mut self, recent: &[Vec<f64>]) -> Option<()> {
+        if recent.len() != self.recent.len() {
+            return None;
+        }
+        for (mine, saved) in self.recent.iter_mut().zip(recent) {
+            mine.clear();
+            mine.extend(saved.iter().rev().take(RECENT).rev());
+        }
+        Some(())
+    }
+
     /// Environment steps taken by all tasks together.
     pub fn global_step(&self) -> u64 {
         self.task_steps.iter().sum()

@@ -1,5 +1,11 @@
 //! Evaluation: run the policy for a number of episodes per task, on environments seeded apart
 //! from training, and report each task's returns.
+//!
+//! With several environments per task, keeping the first `episodes` episodes to finish would
+//! over-represent short episodes (for Acrobot or MountainCar, the good ones). As
+//! Stable-Baselines3's `evaluate_policy`, each environment `k` of `n` instead has its own
+//! target of `(episodes + k) / n` episodes (integer division; the targets add up to
+//! `episodes`) and only its first that many count.
 
 use polytask_agents::actor_critic::ActorCritic;
 use polytask_envs::Registry;
@@ -76,8 +82,17 @@ pub fn evaluate(
             returns: Vec::with_capacity(episodes),
         })
         .collect();
+    // Episodes still wanted from each row (see the module docs).
+    let mut wanted: Vec<usize> = envs
+        .tasks()
+        .iter()
+        .flat_map(|task| {
+            let n = task.num_envs();
+            (0..n).map(move |k| (episodes + k) / n)
+        })
+        .collect();
     let (mut scratch, mut indices) = (Vec::new(), Vec::new());
-    while results.iter().any(|r| r.returns.len() < episodes) {
+    while wanted.iter().any(|&w| w > 0) {
         let obs = observations(&envs, norms, device);
         let out = tch::no_grad(|| net.forward(&obs));
         for (t, dist) in out.dists.iter().enumerate() {
@@ -93,9 +108,15 @@ pub fn evaluate(
             super::collect::write_env_actions(&space, &scratch, buffer);
         }
         envs.step()?;
-        for (t, stats) in envs.finished_episodes() {
-            if results[t].returns.len() < episodes {
-                results[t].returns.push(stats.episode_return);
+        for row in 0..envs.num_rows() {
+            let Some(stats) = envs.episode(row) else {
+                continue;
+            };
+            if wanted[row] > 0 {
+                wanted[row] -= 1;
+                results[envs.row_tasks()[row]]
+                    .returns
+                    .push(stats.episode_return);
             }
         }
     }

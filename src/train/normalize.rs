@@ -18,13 +18,16 @@ pub struct TaskNormalizer {
     gamma: f64,
 }
 
-/// The statistics as stored in a checkpoint.
+/// The statistics as stored in a checkpoint: everything that the next normalised value
+/// depends on, so that a resumed run normalises exactly as the uninterrupted one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NormalizerState {
     /// Observation mean, variance and count, when observations are normalised.
     pub obs: Option<(Vec<f64>, Vec<f64>, f64)>,
-    /// Discounted-return variance and count, when rewards are normalised.
-    pub ret: Option<(f64, f64)>,
+    /// Discounted-return mean, variance and count, when rewards are normalised.
+    pub ret: Option<(f64, f64, f64)>,
+    /// Each environment's running discounted return (for reward normalisation).
+    pub returns: Vec<f64>,
 }
 
 impl TaskNormalizer {
@@ -92,7 +95,11 @@ impl TaskNormalizer {
                 .obs
                 .as_ref()
                 .map(|s| (s.mean().to_vec(), s.var().to_vec(), s.count())),
-            ret: self.ret.as_ref().map(|s| (s.var()[0], s.count())),
+            ret: self
+                .ret
+                .as_ref()
+                .map(|s| (s.mean()[0], s.var()[0], s.count())),
+            returns: self.returns.clone(),
         }
     }
 
@@ -107,9 +114,13 @@ impl TaskNormalizer {
             }
             *stats = RunningMeanStd::from_parts(mean.clone(), var.clone(), *count)?;
         }
-        if let (Some(stats), Some((var, count))) = (&mut self.ret, state.ret) {
-            *stats = RunningMeanStd::from_parts(vec![0.0], vec![var], count)?;
+        if let (Some(stats), Some((mean, var, count))) = (&mut self.ret, state.ret) {
+            *stats = RunningMeanStd::from_parts(vec![mean], vec![var], count)?;
         }
+        if state.returns.len() != self.returns.len() {
+            return None;
+        }
+        self.returns.copy_from_slice(&state.returns);
         Some(())
     }
 }

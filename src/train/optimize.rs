@@ -12,7 +12,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::aux_batch::AuxBatch;
 use super::storage::TaskStorage;
-use crate::config::{AlgorithmConfig, AlgorithmName, AuxLoss};
+use crate::config::{AlgorithmConfig, AlgorithmName, AuxLoss, OnNonFinite};
 
 /// One task's rollout as tensors.
 struct TaskBatch {
@@ -94,6 +94,8 @@ pub struct OptimizeReport {
     pub weights: Option<Vec<f64>>,
     /// The weighting's diagnostics of the last step.
     pub diagnostics: Vec<Diagnostic>,
+    /// Steps dropped because their gradient was not finite (`on_nonfinite = "skip"`).
+    pub skipped: u64,
 }
 
 /// Runs the epochs of PPO (or A2C's single full-batch step) on the rollout in `storage`.
@@ -125,6 +127,7 @@ pub fn optimize(
     let weighted = combiner.weighting.name() != "none";
     let mut signal_sums = vec![0.0; batches.len() + aux.len()];
     let mut steps = 0usize;
+    let mut skipped = 0;
     let (epochs, minibatches) = match config.name {
         AlgorithmName::Ppo => (config.update_epochs, config.num_minibatches),
         AlgorithmName::A2c => (1, 1),
@@ -261,8 +264,15 @@ pub fn optimize(
                 );
                 weights = Some(w);
             }
-            opt.apply(net, buffers.gradients(), combiner.aggregator, lr);
-            if combiner.weighting.wants_losses_after_step() {
+            let applied = match opt.apply(net, buffers.gradients(), combiner.aggregator, lr) {
+                Ok(_) => true,
+                Err(_) if config.on_nonfinite == OnNonFinite::Skip => {
+                    skipped += 1;
+                    false
+                }
+                Err(bad) => return Err(bad.into()),
+            };
+            if applied && combiner.weighting.wants_losses_after_step() {
                 let after = net.forward(&obs);
                 let after_aux: Vec<Tensor> = aux
                     .iter()
@@ -300,6 +310,7 @@ pub fn optimize(
         aux_losses,
         weights,
         diagnostics,
+        skipped,
     })
 }
 

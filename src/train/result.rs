@@ -66,10 +66,9 @@ impl RunResult {
     /// Writes `run_dir/result.json` through a temporary file and a rename.
     pub fn write(&self, run_dir: &Path) -> anyhow::Result<()> {
         let path = run_dir.join(RESULT_FILE);
-        let staging = run_dir.join(format!("{RESULT_FILE}.tmp"));
         let json = serde_json::to_string_pretty(self).expect("results serialise");
-        fs::write(&staging, json).with_context(|| format!("cannot write {}", staging.display()))?;
-        fs::rename(&staging, &path).with_context(|| format!("cannot write {}", path.display()))
+        crate::durable::replace_file(&path, json.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Reads `run_dir/result.json`; `Ok(None)` when the run has not finished.

@@ -18,24 +18,22 @@ pub enum VecEnvError {
         reason: String,
     },
     /// An environment of a task could not be made.
-    #[error("task `{task}`: cannot make environment `{env}`: {source}")]
+    #[error("task `{task}`: cannot make environment `{env}`: {cause}")]
     Make {
         /// The task's name.
         task: String,
         /// The environment id.
         env: String,
         /// Why the registry refused.
-        #[source]
-        source: Box<EnvError>,
+        cause: Box<EnvError>,
     },
     /// A worker thread could not be started.
-    #[error("vector env: cannot start worker thread {worker}: {source}")]
+    #[error("vector env: cannot start worker thread {worker}: {cause}")]
     Spawn {
         /// The worker's index.
         worker: usize,
         /// The operating system's error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A discrete action that is not a non-negative whole number.
     #[error(
@@ -57,7 +55,7 @@ pub enum VecEnvError {
         space: String,
     },
     /// An environment's `step` returned an error.
-    #[error("task `{task}`, environment `{env}` (row {row}, {at}) failed: {source}")]
+    #[error("task `{task}`, environment `{env}` (row {row}, {at}) failed: {cause}")]
     Step {
         /// The task's name.
         task: String,
@@ -68,8 +66,7 @@ pub enum VecEnvError {
         /// The step that failed.
         at: RowStep,
         /// The environment's error.
-        #[source]
-        source: Box<EnvError>,
+        cause: Box<EnvError>,
     },
     /// An environment panicked while it was stepped or reset.
     #[error(
@@ -118,6 +115,20 @@ pub enum VecEnvError {
         worker: usize,
         /// Its rows, formatted as a range.
         rows: String,
+    },
+    /// An environment could not restore the state saved in a checkpoint.
+    #[error(
+        "task `{task}`, environment `{env}` (row {row}): cannot restore its saved state: {cause}"
+    )]
+    State {
+        /// The task's name.
+        task: String,
+        /// The environment id.
+        env: String,
+        /// The row.
+        row: usize,
+        /// The environment's error.
+        cause: Box<EnvError>,
     },
     /// A step failed earlier; the environments are in an unknown state.
     #[error("vector env: a step failed earlier ({first}); make a new vector env")]

@@ -104,6 +104,13 @@ impl Layout {
         self.row_task.len()
     }
 
+    /// Row `row`'s range of the observation buffers.
+    pub fn obs_range(&self, row: usize) -> Range<usize> {
+        let task = &self.tasks[self.row_task[row]];
+        let start = task.obs.start + (row - task.rows.start) * task.obs_dim;
+        start..start + task.obs_dim
+    }
+
     /// `shards` contiguous, non-empty row ranges that cover every row in order, cut so that
     /// they take about equal time: a row of task `t` costs `task_cost[t]`, and every shard
     /// but the first (the calling thread's) also costs `handoff`. `shards` is at most the

@@ -78,9 +78,10 @@ mod cost;
 mod error;
 mod layout;
 mod shard;
+mod snapshot;
 mod worker;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use crossbeam_utils::sync::Parker;
@@ -95,6 +96,7 @@ use worker::{Bell, Worker};
 
 pub use error::{ContractViolation, RowStep, VecEnvError};
 pub use layout::TaskLayout;
+pub use snapshot::{FreshRows, RowSnapshot, VecEnvSnapshot};
 
 /// How a [`VecEnv`] runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -212,7 +214,7 @@ impl VecEnv {
                     .map_err(|source| VecEnvError::Make {
                         task: task.name.clone(),
                         env: task.env.clone(),
-                        source: Box::new(source),
+                        cause: Box::new(source),
                     })
             };
             if options.threads != 1 {
@@ -267,7 +269,7 @@ impl VecEnv {
                 Worker::spawn(i + 1, shard, Arc::clone(&bufs), learner, options.spin).map_err(
                     |source| VecEnvError::Spawn {
                         worker: i + 1,
-                        source,
+                        cause: source,
                     },
                 )
             })
@@ -324,6 +326,112 @@ impl VecEnv {
         }
     }
 
+    /// The state of every row and buffer, for an exact resume (see [`VecEnvSnapshot`]).
+    /// Rows whose environment cannot save its state are saved without it.
+    pub fn save_state(&mut self) -> VecEnvSnapshot {
+        let mut rows = self.local.save_rows();
+        for worker in &self.workers {
+            let shard = worker.shard.lock().unwrap_or_else(PoisonError::into_inner);
+            rows.extend(shard.save_rows());
+        }
+        VecEnvSnapshot {
+            steps: self.epoch,
+            rows,
+            obs: self.observations().to_vec(),
+            final_obs: self.final_observations().to_vec(),
+            rewards: self.rewards().to_vec(),
+            terminated: self.terminated().to_vec(),
+            truncated: self.truncated().to_vec(),
+            episode_return: self.episode_returns().to_vec(),
+            episode_length: self.episode_lengths().to_vec(),
+        }
+    }
+
+    /// Restores a state saved by [`VecEnv::save_state`] of a vector env made for the same
+    /// tasks. Rows saved without their environment's state keep the fresh episode this
+    /// vector env started for them; they are returned per task, so the caller can say so.
+    pub fn load_state(&mut self, saved: &VecEnvSnapshot) -> Result<FreshRows, VecEnvError> {
+        let rows = self.num_rows();
+        let fits = saved.rows.len() == rows
+            && saved.obs.len() == self.bufs.obs.len()
+            && saved.final_obs.len() == self.bufs.obs.len()
+            && [
+                saved.rewards.len(),
+                saved.terminated.len(),
+                saved.truncated.len(),
+            ]
+            .iter()
+            .chain(&[saved.episode_return.len(), saved.episode_length.len()])
+            .all(|&n| n == rows);
+        if !fits {
+            return Err(VecEnvError::Invalid {
+                reason: "the saved state is of a vector env with other tasks".to_string(),
+            });
+        }
+        let mut fresh = self.load_shard_rows(saved)?;
+        fresh.sort_unstable();
+        let restored = |row: &usize| fresh.binary_search(row).is_err();
+        // SAFETY: no step is in flight (`&mut self`), so no worker touches the buffers.
+        unsafe {
+            for row in (0..rows).filter(restored) {
+                let obs = self.layout.obs_range(row);
+                self.bufs
+                    .obs
+                    .slice_mut(obs.clone())
+                    .copy_from_slice(&saved.obs[obs.clone()]);
+                self.bufs
+                    .final_obs
+                    .slice_mut(obs.clone())
+                    .copy_from_slice(&saved.final_obs[obs]);
+                let one = row..row + 1;
+                self.bufs.rewards.slice_mut(one.clone())[0] = saved.rewards[row];
+                self.bufs.terminated.slice_mut(one.clone())[0] = saved.terminated[row];
+                self.bufs.truncated.slice_mut(one.clone())[0] = saved.truncated[row];
+                self.bufs.episode_return.slice_mut(one.clone())[0] = saved.episode_return[row];
+                self.bufs.episode_length.slice_mut(one)[0] = saved.episode_length[row];
+            }
+        }
+        self.epoch = saved.steps;
+        let mut per_task: FreshRows = Vec::new();
+        for row in fresh {
+            let task = &self.layout.tasks[self.layout.row_task[row]];
+            match per_task.last_mut() {
+                Some((name, _, n)) if *name == task.name => *n += 1,
+                _ => per_task.push((task.name.clone(), task.env.clone(), 1)),
+            }
+        }
+        Ok(per_task)
+    }
+
+    /// Loads every shard's rows from `saved`; returns the rows left fresh.
+    fn load_shard_rows(&mut self, saved: &VecEnvSnapshot) -> Result<Vec<usize>, VecEnvError> {
+        let layout = &self.layout;
+        let error = |(row, source): (usize, polytask_envs::EnvError)| {
+            let task = &layout.tasks[layout.row_task[row]];
+            VecEnvError::State {
+                task: task.name.clone(),
+                env: task.env.clone(),
+                row,
+                cause: Box::new(source),
+            }
+        };
+        let rows = self.local.rows.clone();
+        let mut fresh = self
+            .local
+            .load_rows(&saved.rows[rows], saved.steps)
+            .map_err(error)?;
+        for worker in &self.workers {
+            let mut shard = worker.shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let rows = shard.rows.clone();
+            fresh.extend(
+                shard
+                    .load_rows(&saved.rows[rows], saved.steps)
+                    .map_err(error)?,
+            );
+        }
+        Ok(fresh)
+    }
+
     /// The tasks' places in the buffers, in config order.
     pub fn tasks(&self) -> &[TaskLayout] {
         &self.layout.tasks
@@ -375,11 +483,8 @@ impl VecEnv {
 
     /// The final observation of row `row` if its episode ended on the latest step.
     pub fn final_observation(&self, row: usize) -> Option<&[f32]> {
-        self.done(row).then(|| {
-            let task = &self.layout.tasks[self.layout.row_task[row]];
-            let start = task.obs.start + (row - task.rows.start) * task.obs_dim;
-            &self.final_observations()[start..start + task.obs_dim]
-        })
+        self.done(row)
+            .then(|| &self.final_observations()[self.layout.obs_range(row)])
     }
 
     /// The action buffer, task block after task block (see the module documentation).
@@ -487,7 +592,7 @@ fn failure_error(layout: &Layout, failure: Failure) -> VecEnvError {
             env,
             row,
             at,
-            source: Box::new(source),
+            cause: Box::new(source),
         },
         FailureKind::InvalidAction(value) => VecEnvError::InvalidAction {
             task: name,

@@ -27,6 +27,7 @@ use polytask_envs::{Action, Env, EnvError};
 use super::buffers::Buffers;
 use super::error::RowStep;
 use super::layout::Segment;
+use super::snapshot::RowSnapshot;
 
 /// Why a shard's step stopped; the vector env turns it into a
 /// [`VecEnvError`](super::VecEnvError) naming the task and environment of `row`.
@@ -92,6 +93,43 @@ impl Shard {
         self.envs = self.envs.drain(..).collect();
         self.returns = self.returns.to_vec();
         self.lengths = self.lengths.to_vec();
+    }
+
+    /// The shard's rows' saved state, in row order (see [`super::snapshot`]).
+    pub fn save_rows(&self) -> Vec<RowSnapshot> {
+        self.envs
+            .iter()
+            .zip(self.returns.iter().zip(&self.lengths))
+            .map(|(env, (&episode_return, &episode_length))| RowSnapshot {
+                env: env.save_state(),
+                episode_return,
+                episode_length,
+            })
+            .collect()
+    }
+
+    /// Restores the rows whose environment state was saved (`rows[i]` for the shard's
+    /// `i`-th row) and the step counter; returns the indices of the rows left as they are
+    /// (their environment could not save its state), or the first row that failed to load.
+    pub fn load_rows(
+        &mut self,
+        rows: &[RowSnapshot],
+        steps: u64,
+    ) -> Result<Vec<usize>, (usize, EnvError)> {
+        self.steps = steps;
+        let mut fresh = Vec::new();
+        for (i, saved) in rows.iter().enumerate() {
+            let Some(bytes) = &saved.env else {
+                fresh.push(self.rows.start + i);
+                continue;
+            };
+            self.envs[i]
+                .load_state(bytes)
+                .map_err(|e| (self.rows.start + i, e))?;
+            self.returns[i] = saved.episode_return;
+            self.lengths[i] = saved.episode_length;
+        }
+        Ok(fresh)
     }
 
     /// Resets every environment with its seed (`seeds[i]` for the shard's `i`-th row),

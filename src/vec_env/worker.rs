@@ -82,6 +82,9 @@ struct Link {
 /// The learner's handle on one worker thread.
 pub(super) struct Worker {
     link: Arc<Link>,
+    /// The worker's shard: locked by the worker for each step (uncontended), and by the
+    /// learner between steps to save or restore the shard's state.
+    pub shard: Arc<Mutex<Shard>>,
     handle: Option<JoinHandle<()>>,
     /// The rows of the worker's shard.
     pub rows: Range<usize>,
@@ -91,7 +94,7 @@ impl Worker {
     /// Starts worker `index`, which steps `shard` whenever asked and then rings `learner`.
     pub fn spawn(
         index: usize,
-        mut shard: Shard,
+        shard: Shard,
         bufs: Arc<Buffers>,
         learner: Arc<Bell>,
         spin: Duration,
@@ -105,12 +108,14 @@ impl Worker {
             worker: Bell::new(&parker),
         });
         let rows = shard.rows.clone();
-        let theirs = Arc::clone(&link);
+        let shard = Arc::new(Mutex::new(shard));
+        let (theirs, their_shard) = (Arc::clone(&link), Arc::clone(&shard));
         let handle = thread::Builder::new()
             .name(format!("polytask-env-{index}"))
             .spawn(move || {
                 let link = theirs;
-                shard.relocate();
+                let lock = || their_shard.lock().unwrap_or_else(PoisonError::into_inner);
+                lock().relocate();
                 let mut seen = 0;
                 loop {
                     let next = || link.go.load(Ordering::Acquire) != seen;
@@ -122,7 +127,8 @@ impl Worker {
                     seen = epoch;
                     // SAFETY: the learner touches none of this shard's rows between its
                     // request of `epoch` (acquired above) and our `done` store below.
-                    if let Err(failure) = unsafe { shard.step(&bufs) } {
+                    let result = unsafe { lock().step(&bufs) };
+                    if let Err(failure) = result {
                         *link.failure.lock().unwrap_or_else(PoisonError::into_inner) =
                             Some(failure);
                         link.failed.store(true, Ordering::Relaxed);
@@ -133,6 +139,7 @@ impl Worker {
             })?;
         Ok(Self {
             link,
+            shard,
             handle: Some(handle),
             rows,
         })

@@ -52,6 +52,10 @@ impl AlignedMtl {
 }
 
 impl Aggregator for AlignedMtl {
+    fn name(&self) -> &'static str {
+        "aligned-mtl"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         let tasks = grads.size()[0] as usize;
         self.weights = Self::weights(&gramian(grads), tasks, epsilon(grads));

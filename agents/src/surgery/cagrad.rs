@@ -92,6 +92,10 @@ impl Default for CaGrad {
 }
 
 impl Aggregator for CaGrad {
+    fn name(&self) -> &'static str {
+        "cagrad"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         let tasks = grads.size()[0] as usize;
         self.weights = self.weights(&gramian(grads), tasks);

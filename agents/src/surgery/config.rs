@@ -53,6 +53,10 @@ impl ConFig {
 }
 
 impl Aggregator for ConFig {
+    fn name(&self) -> &'static str {
+        "config"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         let tasks = grads.size()[0] as usize;
         let rtol = tasks as f64 * epsilon(grads);

@@ -26,6 +26,10 @@ impl DualProj {
 }
 
 impl Aggregator for DualProj {
+    fn name(&self) -> &'static str {
+        "dualproj"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         let tasks = grads.size()[0] as usize;
         self.weights = Self::weights(&gramian(grads), tasks);

@@ -21,6 +21,10 @@ use super::Aggregator;
 pub struct GradDrop;
 
 impl Aggregator for GradDrop {
+    fn name(&self) -> &'static str {
+        "graddrop"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         let kind = grads.kind();
         let pos = grads.clamp_min(0.0).sum_dim_intlist(0, false, kind);

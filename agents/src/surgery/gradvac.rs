@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use tch::Tensor;
 
-use super::{combine, gramian, Aggregator, SurgeryError};
+use super::{combine, decode_state, gramian, Aggregator, SurgeryError};
 use crate::params::Params;
 
 /// GradVac with EMA decay `beta`.
@@ -28,6 +28,13 @@ pub struct GradVac {
     /// `φ̂`, row-major `[T, T]`.
     targets: Vec<f64>,
     weights: Vec<f64>,
+}
+
+/// What GradVac carries between calls: the generator of its task orders and the EMA targets.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct State {
+    rng: Pcg64,
+    targets: Vec<f64>,
 }
 
 impl GradVac {
@@ -100,6 +107,10 @@ impl Default for GradVac {
 }
 
 impl Aggregator for GradVac {
+    fn name(&self) -> &'static str {
+        "gradvac"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         let tasks = grads.size()[0] as usize;
         self.weights = self.weights(&gramian(grads), tasks);
@@ -108,6 +119,25 @@ impl Aggregator for GradVac {
 
     fn reseed(&mut self, seed: u64) {
         self.rng = Pcg64::seed_from_u64(seed);
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        crate::state::encode(
+            self.name(),
+            &State {
+                rng: self.rng.clone(),
+                targets: self.targets.clone(),
+            },
+        )
+    }
+
+    /// The targets of any number of tasks load: a different `T` resets them at the next
+    /// call, as it would have without the resume.
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), SurgeryError> {
+        let state: State = decode_state(self.name(), bytes)?;
+        self.rng = state.rng;
+        self.targets = state.targets;
+        Ok(())
     }
 
     fn task_weights(&self) -> Option<&[f64]> {

@@ -37,6 +37,10 @@ impl ImtlG {
 }
 
 impl Aggregator for ImtlG {
+    fn name(&self) -> &'static str {
+        "imtl-g"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         let tasks = grads.size()[0] as usize;
         let rtol = tasks as f64 * epsilon(grads);

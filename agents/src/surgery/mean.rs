@@ -9,6 +9,10 @@ use super::Aggregator;
 pub struct Mean;
 
 impl Aggregator for Mean {
+    fn name(&self) -> &'static str {
+        "mean"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         grads.mean_dim(0, false, grads.kind())
     }

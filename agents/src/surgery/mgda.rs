@@ -76,6 +76,10 @@ impl Default for Mgda {
 }
 
 impl Aggregator for Mgda {
+    fn name(&self) -> &'static str {
+        "mgda"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         let tasks = grads.size()[0] as usize;
         self.weights = self.weights(&gramian(grads), tasks);

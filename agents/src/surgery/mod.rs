@@ -48,6 +48,9 @@ use tch::Tensor;
 
 /// Combines per-task gradients `[T, P]` into one gradient `[P]`.
 pub trait Aggregator: Send {
+    /// The method's name, as [`by_name`] knows it.
+    fn name(&self) -> &'static str;
+
     /// The aggregated gradient of `grads` (`[T, P]`, one row per task); shape `[P]`, on the
     /// device and of the kind of `grads`.
     fn aggregate(&mut self, grads: &Tensor) -> Tensor;
@@ -61,6 +64,42 @@ pub trait Aggregator: Send {
     fn task_weights(&self) -> Option<&[f64]> {
         None
     }
+
+    /// The state the method carries from one [`Aggregator::aggregate`] call to the next
+    /// (EMA targets, random number generator, ...), as bytes that
+    /// [`Aggregator::load_state`] restores, so that a resumed training run continues exactly
+    /// as the uninterrupted one. Empty for a method without such state. To resume, build the
+    /// method with the same name and parameters, [`Aggregator::reseed`] it as before, then
+    /// load: the loaded generator replaces the reseeded one.
+    fn save_state(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Restores the state saved by [`Aggregator::save_state`] of a method of the same name and
+    /// parameters. Bytes that do not hold such a state (truncated, from another method) are a
+    /// [`SurgeryError::State`], and the method is left as it was.
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), SurgeryError> {
+        match crate::state::stateless(bytes) {
+            None => Ok(()),
+            Some(reason) => Err(state_error(self.name(), reason)),
+        }
+    }
+}
+
+/// The [`SurgeryError::State`] of `aggregator` for `reason`.
+fn state_error(aggregator: &str, reason: String) -> SurgeryError {
+    SurgeryError::State {
+        aggregator: aggregator.to_string(),
+        reason,
+    }
+}
+
+/// The state struct that `aggregator` saved in `bytes`, or the error saying why not.
+fn decode_state<T: serde::de::DeserializeOwned>(
+    aggregator: &str,
+    bytes: &[u8],
+) -> Result<T, SurgeryError> {
+    crate::state::decode(aggregator, bytes).map_err(|reason| state_error(aggregator, reason))
 }
 
 /// What can go wrong choosing an aggregator.
@@ -96,6 +135,15 @@ pub enum SurgeryError {
         /// What the value must satisfy.
         rule: &'static str,
     },
+    /// Bytes that cannot restore the aggregator's saved state ([`Aggregator::load_state`]):
+    /// truncated, or saved by another aggregator or version.
+    #[error("aggregator `{aggregator}`: cannot restore the saved state: {reason}")]
+    State {
+        /// The aggregator.
+        aggregator: String,
+        /// What was wrong with the bytes.
+        reason: String,
+    },
 }
 
 impl From<crate::params::ParamError> for SurgeryError {
@@ -130,7 +178,7 @@ impl SurgeryError {
     /// The hyperparameter the error is about, if it is about one.
     pub fn parameter(&self) -> Option<&str> {
         match self {
-            Self::UnknownAggregator { .. } => None,
+            Self::UnknownAggregator { .. } | Self::State { .. } => None,
             Self::UnknownParameter { parameter, .. } | Self::InvalidParameter { parameter, .. } => {
                 Some(parameter)
             }
@@ -203,11 +251,9 @@ mod tests {
     fn every_name_builds_and_unknown_names_list_the_known_ones() {
         let g = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).reshape([2, 2]);
         for name in NAMES {
-            assert_eq!(
-                by_name(name).unwrap().aggregate(&g).size(),
-                vec![2],
-                "{name}"
-            );
+            let mut method = by_name(name).unwrap();
+            assert_eq!(method.name(), *name);
+            assert_eq!(method.aggregate(&g).size(), vec![2], "{name}");
         }
         let err = by_name("pcgard").err().unwrap();
         assert_eq!(

@@ -17,7 +17,7 @@
 use tch::Tensor;
 
 use super::dual_cone::cholesky_solve;
-use super::{combine, gramian, Aggregator, SurgeryError};
+use super::{combine, decode_state, gramian, Aggregator, SurgeryError};
 use crate::params::Params;
 
 /// Nash-MTL with the exact Newton inner solver.
@@ -28,6 +28,14 @@ pub struct NashMtl {
     step: usize,
     alpha: Vec<f64>,
     weights: Vec<f64>,
+}
+
+/// What Nash-MTL carries between calls: the call counter that decides when the weights are
+/// recomputed, and the last bargaining solution (reused in between, and the solver's start).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct State {
+    step: u64,
+    alpha: Vec<f64>,
 }
 
 impl NashMtl {
@@ -108,10 +116,14 @@ impl Default for NashMtl {
 }
 
 impl Aggregator for NashMtl {
+    fn name(&self) -> &'static str {
+        "nash-mtl"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         let tasks = grads.size()[0] as usize;
         let gram = gramian(grads);
-        if self.step % self.update_weights_every == 0 || self.alpha.len() != tasks {
+        if self.step.is_multiple_of(self.update_weights_every) || self.alpha.len() != tasks {
             let frobenius = gram.iter().map(|x| x * x).sum::<f64>().sqrt();
             let normalized: Vec<f64> = if frobenius > 0.0 {
                 gram.iter().map(|x| x / frobenius).collect()
@@ -144,6 +156,26 @@ impl Aggregator for NashMtl {
 
     fn task_weights(&self) -> Option<&[f64]> {
         Some(&self.weights)
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        crate::state::encode(
+            self.name(),
+            &State {
+                step: self.step as u64,
+                alpha: self.alpha.clone(),
+            },
+        )
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), SurgeryError> {
+        let state: State = decode_state(self.name(), bytes)?;
+        self.step = usize::try_from(state.step).map_err(|_| SurgeryError::State {
+            aggregator: self.name().to_string(),
+            reason: format!("step {} does not fit this machine's usize", state.step),
+        })?;
+        self.alpha = state.alpha;
+        Ok(())
     }
 }
 

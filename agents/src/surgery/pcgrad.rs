@@ -14,13 +14,19 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use tch::Tensor;
 
-use super::{combine, gramian, Aggregator};
+use super::{combine, decode_state, gramian, Aggregator, SurgeryError};
 
 /// PCGrad with a seeded random task order.
 #[derive(Debug, Clone)]
 pub struct PcGrad {
     rng: Pcg64,
     last: Vec<f64>,
+}
+
+/// What PCGrad carries between calls: the generator of its task orders.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct State {
+    rng: Pcg64,
 }
 
 impl PcGrad {
@@ -56,6 +62,10 @@ impl PcGrad {
 }
 
 impl Aggregator for PcGrad {
+    fn name(&self) -> &'static str {
+        "pcgrad"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         let tasks = grads.size()[0] as usize;
         self.last = self.weights(&gramian(grads), tasks);
@@ -68,6 +78,21 @@ impl Aggregator for PcGrad {
 
     fn reseed(&mut self, seed: u64) {
         self.rng = Pcg64::seed_from_u64(seed);
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        crate::state::encode(
+            self.name(),
+            &State {
+                rng: self.rng.clone(),
+            },
+        )
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), SurgeryError> {
+        let state: State = decode_state(self.name(), bytes)?;
+        self.rng = state.rng;
+        Ok(())
     }
 }
 

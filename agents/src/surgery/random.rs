@@ -9,13 +9,19 @@ use rand_distr::StandardNormal;
 use rand_pcg::Pcg64;
 use tch::Tensor;
 
-use super::{combine, Aggregator};
+use super::{combine, decode_state, Aggregator, SurgeryError};
 
 /// Random weighting with a seeded generator.
 #[derive(Debug, Clone)]
 pub struct RandomWeighting {
     rng: Pcg64,
     weights: Vec<f64>,
+}
+
+/// What random weighting carries between calls: the generator of its draws.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct State {
+    rng: Pcg64,
 }
 
 impl RandomWeighting {
@@ -40,6 +46,10 @@ impl RandomWeighting {
 }
 
 impl Aggregator for RandomWeighting {
+    fn name(&self) -> &'static str {
+        "random"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         self.weights = self.draw(grads.size()[0] as usize);
         combine(&self.weights, grads)
@@ -47,6 +57,21 @@ impl Aggregator for RandomWeighting {
 
     fn reseed(&mut self, seed: u64) {
         self.rng = Pcg64::seed_from_u64(seed);
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        crate::state::encode(
+            self.name(),
+            &State {
+                rng: self.rng.clone(),
+            },
+        )
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), SurgeryError> {
+        let state: State = decode_state(self.name(), bytes)?;
+        self.rng = state.rng;
+        Ok(())
     }
 
     fn task_weights(&self) -> Option<&[f64]> {

@@ -9,6 +9,10 @@ use super::Aggregator;
 pub struct Sum;
 
 impl Aggregator for Sum {
+    fn name(&self) -> &'static str {
+        "sum"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         // One task: its row as it is (a reduction over one row costs more than the view).
         if grads.size()[0] == 1 {

@@ -36,6 +36,10 @@ impl UpGrad {
 }
 
 impl Aggregator for UpGrad {
+    fn name(&self) -> &'static str {
+        "upgrad"
+    }
+
     fn aggregate(&mut self, grads: &Tensor) -> Tensor {
         let tasks = grads.size()[0] as usize;
         self.weights = Self::weights(&gramian(grads), tasks);

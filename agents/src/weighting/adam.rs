@@ -12,6 +12,22 @@ pub(crate) struct VecAdam {
     steps: i32,
 }
 
+/// What [`VecAdam`] carries between steps: its moments and step count.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct AdamState {
+    first: Vec<f64>,
+    second: Vec<f64>,
+    steps: i32,
+}
+
+impl AdamState {
+    /// An error unless the moments are of `n` parameters.
+    pub fn check(&self, n: usize) -> Result<(), String> {
+        crate::state::expect_len("Adam's first moment", &self.first, n)?;
+        crate::state::expect_len("Adam's second moment", &self.second, n)
+    }
+}
+
 impl VecAdam {
     const BETA1: f64 = 0.9;
     const BETA2: f64 = 0.999;
@@ -26,6 +42,23 @@ impl VecAdam {
             second: vec![0.0; n],
             steps: 0,
         }
+    }
+
+    /// The moments and step count, for a saved state.
+    pub fn state(&self) -> AdamState {
+        AdamState {
+            first: self.first.clone(),
+            second: self.second.clone(),
+            steps: self.steps,
+        }
+    }
+
+    /// Restores the moments and step count of [`VecAdam::state`], checked by
+    /// [`AdamState::check`] (the learning rate and weight decay stay this optimizer's).
+    pub fn restore(&mut self, state: AdamState) {
+        self.first = state.first;
+        self.second = state.second;
+        self.steps = state.steps;
     }
 
     /// One step on `params` along `grads` (the gradient of the objective to minimise).

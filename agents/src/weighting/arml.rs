@@ -22,7 +22,7 @@
 //! Diagnostics: `match_residual` (`‖g_m − Σ α_k g_k‖² / ‖g_m‖²` under the averaged statistics).
 
 use super::roles::Split;
-use super::{check, Diagnostic, Role, Weighting, WeightingError, WeightingInput};
+use super::{check, decode_state, Diagnostic, Role, Weighting, WeightingError, WeightingInput};
 use crate::params::Params;
 use crate::surgery::gramian;
 
@@ -40,6 +40,12 @@ pub struct Arml {
     dots: Vec<f64>,
     weights: Vec<f64>,
     diagnostics: [Diagnostic; 1],
+}
+
+/// What ARML carries between steps: the averaged statistics `A`, `b`, `c`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct State {
+    stats: Option<(Vec<f64>, Vec<f64>, f64)>,
 }
 
 impl Arml {
@@ -128,6 +134,28 @@ impl Weighting for Arml {
 
     fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        crate::state::encode(
+            self.name(),
+            &State {
+                stats: self.stats.clone(),
+            },
+        )
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), WeightingError> {
+        let k = self.split.aux.len();
+        let state: State = decode_state(self.name(), bytes, |s: &State| match &s.stats {
+            None => Ok(()),
+            Some((a, b, _)) => {
+                crate::state::expect_len("averaged A", a, k * k)?;
+                crate::state::expect_len("averaged b", b, k)
+            }
+        })?;
+        self.stats = state.stats;
+        Ok(())
     }
 }
 

@@ -13,7 +13,9 @@
 //! [`Weighting::end_iteration`]; within an iteration the weights are constant.
 //! Diagnostics: `loss_ratio` per task (`r_t(k−1)`, 1 before it is defined).
 
-use super::{check, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput};
+use super::{
+    check, decode_state, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput,
+};
 use crate::params::Params;
 
 /// DWA with temperature `τ`.
@@ -25,6 +27,16 @@ pub struct Dwa {
     before: Option<Vec<f64>>,
     weights: Vec<f64>,
     diagnostics: Vec<Diagnostic>,
+}
+
+/// What DWA carries between iterations: the last two mean losses, the weights computed from
+/// them and the loss ratios (its diagnostics), all set at the end of an iteration.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct State {
+    last: Option<Vec<f64>>,
+    before: Option<Vec<f64>>,
+    weights: Vec<f64>,
+    ratios: Vec<f64>,
 }
 
 impl Dwa {
@@ -92,6 +104,36 @@ impl Weighting for Dwa {
 
     fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        crate::state::encode(
+            self.name(),
+            &State {
+                last: self.last.clone(),
+                before: self.before.clone(),
+                weights: self.weights.clone(),
+                ratios: self.diagnostics.iter().map(|d| d.value).collect(),
+            },
+        )
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), WeightingError> {
+        let tasks = self.weights.len();
+        let state: State = decode_state(self.name(), bytes, |s: &State| {
+            for losses in [&s.last, &s.before].into_iter().flatten() {
+                crate::state::expect_len("mean losses", losses, tasks)?;
+            }
+            crate::state::expect_len("weights", &s.weights, tasks)?;
+            crate::state::expect_len("loss ratios", &s.ratios, tasks)
+        })?;
+        self.last = state.last;
+        self.before = state.before;
+        self.weights = state.weights;
+        for (d, r) in self.diagnostics.iter_mut().zip(state.ratios) {
+            d.value = r;
+        }
+        Ok(())
     }
 }
 

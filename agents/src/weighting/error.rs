@@ -88,6 +88,15 @@ pub enum WeightingError {
         /// Why, in one sentence.
         reason: &'static str,
     },
+    /// Bytes that cannot restore the weighting's saved state ([`super::Weighting::load_state`]):
+    /// truncated, saved by another weighting or for other tasks.
+    #[error("weighting `{weighting}`: cannot restore the saved state: {reason}")]
+    State {
+        /// The weighting.
+        weighting: String,
+        /// What was wrong with the bytes.
+        reason: String,
+    },
 }
 
 impl WeightingError {

@@ -19,8 +19,10 @@
 //! trainer's global clipping here. Losses must be positive (FAMO takes their logarithm; the
 //! official code's `min_losses` is 0). Diagnostics: `softmax` per task (`z_t` used this step).
 
-use super::adam::VecAdam;
-use super::{check, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput};
+use super::adam::{AdamState, VecAdam};
+use super::{
+    check, decode_state, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput,
+};
 use crate::params::Params;
 
 /// FAMO with logit learning rate `lr` and logit decay `gamma`.
@@ -33,6 +35,15 @@ pub struct Famo {
     weights: Vec<f64>,
     grad: Vec<f64>,
     diagnostics: Vec<Diagnostic>,
+}
+
+/// What FAMO carries between steps: the logits, their optimizer's state and the losses of the
+/// step whose decrease is still to be learned from.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct State {
+    logits: Vec<f64>,
+    adam: AdamState,
+    pending: Option<Vec<f64>>,
 }
 
 impl Famo {
@@ -138,6 +149,32 @@ impl Weighting for Famo {
 
     fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        crate::state::encode(
+            self.name(),
+            &State {
+                logits: self.logits.clone(),
+                adam: self.adam.state(),
+                pending: self.pending.clone(),
+            },
+        )
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), WeightingError> {
+        let tasks = self.logits.len();
+        let state: State = decode_state(self.name(), bytes, |s: &State| {
+            crate::state::expect_len("logits", &s.logits, tasks)?;
+            if let Some(p) = &s.pending {
+                crate::state::expect_len("pending losses", p, tasks)?;
+            }
+            s.adam.check(tasks)
+        })?;
+        self.logits = state.logits;
+        self.adam.restore(state.adam);
+        self.pending = state.pending;
+        Ok(())
     }
 }
 

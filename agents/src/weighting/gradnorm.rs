@@ -21,8 +21,10 @@
 
 use tch::Kind;
 
-use super::adam::VecAdam;
-use super::{check, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput};
+use super::adam::{AdamState, VecAdam};
+use super::{
+    check, decode_state, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput,
+};
 use crate::params::Params;
 
 /// GradNorm with asymmetry `alpha`.
@@ -35,6 +37,15 @@ pub struct GradNorm {
     used: Vec<f64>,
     grad: Vec<f64>,
     diagnostics: Vec<Diagnostic>,
+}
+
+/// What GradNorm carries between steps: the weights of the next step, their optimizer's state
+/// and the first step's losses `L(0)`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct State {
+    w: Vec<f64>,
+    adam: AdamState,
+    initial: Option<Vec<f64>>,
 }
 
 impl GradNorm {
@@ -119,6 +130,32 @@ impl Weighting for GradNorm {
 
     fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        crate::state::encode(
+            self.name(),
+            &State {
+                w: self.w.clone(),
+                adam: self.adam.state(),
+                initial: self.initial.clone(),
+            },
+        )
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), WeightingError> {
+        let tasks = self.w.len();
+        let state: State = decode_state(self.name(), bytes, |s: &State| {
+            crate::state::expect_len("weights", &s.w, tasks)?;
+            if let Some(initial) = &s.initial {
+                crate::state::expect_len("initial losses", initial, tasks)?;
+            }
+            s.adam.check(tasks)
+        })?;
+        self.w = state.w;
+        self.adam.restore(state.adam);
+        self.initial = state.initial;
+        Ok(())
     }
 }
 

@@ -147,6 +147,45 @@ pub trait Weighting: Send {
     fn diagnostics(&self) -> &[Diagnostic] {
         &[]
     }
+
+    /// The state the method carries from one call to the next (learned weights or
+    /// log-variances, optimizer moments, loss history, counters), as bytes that
+    /// [`Weighting::load_state`] restores, so that a resumed training run continues exactly
+    /// as the uninterrupted one. Empty for a method without such state.
+    fn save_state(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Restores the state saved by [`Weighting::save_state`] of a method of the same name and
+    /// parameters, for the same task roles. Bytes that do not hold such a state (truncated,
+    /// from another method, for another number of tasks) are a [`WeightingError::State`],
+    /// and the method is left as it was.
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), WeightingError> {
+        match crate::state::stateless(bytes) {
+            None => Ok(()),
+            Some(reason) => Err(state_error(self.name(), reason)),
+        }
+    }
+}
+
+/// The [`WeightingError::State`] of `weighting` for `reason`.
+fn state_error(weighting: &str, reason: String) -> WeightingError {
+    WeightingError::State {
+        weighting: weighting.to_string(),
+        reason,
+    }
+}
+
+/// The state struct that `weighting` saved in `bytes`, after `validate` accepts it, or the
+/// error saying why not.
+fn decode_state<T: serde::de::DeserializeOwned>(
+    weighting: &str,
+    bytes: &[u8],
+    validate: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<T, WeightingError> {
+    crate::state::decode(weighting, bytes)
+        .and_then(|state| validate(&state).map(|()| state))
+        .map_err(|reason| state_error(weighting, reason))
 }
 
 /// The names [`by_name`] accepts: `none` first, then the loss weightings, then the

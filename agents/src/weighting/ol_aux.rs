@@ -25,7 +25,7 @@
 //! (`η g_m·g_k` of this step).
 
 use super::roles::Split;
-use super::{check, Diagnostic, Role, Weighting, WeightingError, WeightingInput};
+use super::{check, decode_state, Diagnostic, Role, Weighting, WeightingError, WeightingInput};
 use crate::params::Params;
 use crate::surgery::gramian;
 
@@ -42,6 +42,15 @@ pub struct OlAux {
     dots: Vec<f64>,
     used: Vec<f64>,
     diagnostics: Vec<Diagnostic>,
+}
+
+/// What OL-AUX carries between steps: the weights, the gains accumulated over the current
+/// horizon and the number of steps into it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct State {
+    w: Vec<f64>,
+    accumulated: Vec<f64>,
+    steps: u64,
 }
 
 impl OlAux {
@@ -111,6 +120,36 @@ impl Weighting for OlAux {
 
     fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        crate::state::encode(
+            self.name(),
+            &State {
+                w: self.w.clone(),
+                accumulated: self.accumulated.clone(),
+                steps: self.steps as u64,
+            },
+        )
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), WeightingError> {
+        let (tasks, aux, horizon) = (self.split.tasks, self.split.aux.len(), self.horizon);
+        let state: State = decode_state(self.name(), bytes, |s: &State| {
+            crate::state::expect_len("weights", &s.w, tasks)?;
+            crate::state::expect_len("accumulated gains", &s.accumulated, aux)?;
+            if s.steps >= horizon as u64 {
+                return Err(format!(
+                    "{} steps into a horizon of {horizon} (saved with another horizon?)",
+                    s.steps
+                ));
+            }
+            Ok(())
+        })?;
+        self.w = state.w;
+        self.accumulated = state.accumulated;
+        self.steps = state.steps as usize;
+        Ok(())
     }
 }
 

@@ -16,8 +16,10 @@
 //! FAMO's multi-task RL code; the paper trains `s` with the network's own optimizer).
 //! Diagnostics: `log_variance` per task (`s_t` used this step).
 
-use super::adam::VecAdam;
-use super::{check, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput};
+use super::adam::{AdamState, VecAdam};
+use super::{
+    check, decode_state, positive_loss, Diagnostic, Weighting, WeightingError, WeightingInput,
+};
 use crate::params::Params;
 
 /// Learned log-variances `s_t`, weights `exp(−s_t)`.
@@ -28,6 +30,14 @@ pub struct Uncertainty {
     weights: Vec<f64>,
     grad: Vec<f64>,
     diagnostics: Vec<Diagnostic>,
+}
+
+/// What the uncertainty weighting carries between steps: the log-variances and their
+/// optimizer's state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct State {
+    log_vars: Vec<f64>,
+    adam: AdamState,
 }
 
 impl Uncertainty {
@@ -77,6 +87,27 @@ impl Weighting for Uncertainty {
 
     fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        crate::state::encode(
+            self.name(),
+            &State {
+                log_vars: self.log_vars.clone(),
+                adam: self.adam.state(),
+            },
+        )
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), WeightingError> {
+        let tasks = self.log_vars.len();
+        let state: State = decode_state(self.name(), bytes, |s: &State| {
+            crate::state::expect_len("log_vars", &s.log_vars, tasks)?;
+            s.adam.check(tasks)
+        })?;
+        self.log_vars = state.log_vars;
+        self.adam.restore(state.adam);
+        Ok(())
     }
 }
 

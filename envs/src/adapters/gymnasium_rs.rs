@@ -22,6 +22,9 @@
 //! - Time limits: gymnasium-rs's `TimeLimitWrapper` borrows its environment and is not `Send`;
 //!   register the adapter in an [`EnvSpec`](crate::EnvSpec) with `max_episode_steps` instead,
 //!   so that polytask's [`TimeLimit`](crate::wrappers::TimeLimit) applies.
+//! - Saved state: gymnasium-rs's `Env` trait exposes no way to read or set an environment's
+//!   state (nor its random generator), so the adapter keeps [`Env::save_state`]'s default
+//!   `None`; a resumed training run starts fresh episodes for it.
 //! - The crate's own `CartPole` is not Gymnasium's `CartPole-v1` (nor polytask's), as
 //!   `envs/tests/gymnasium_rs_adapter.rs` pins: its total mass is 1.0 kg (Gymnasium: cart
 //!   1.0 + pole 0.1), its cart acceleration subtracts `length * thetaacc * cos(theta) /

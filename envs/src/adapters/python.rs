@@ -23,6 +23,10 @@
 //! - Errors: a Python exception in `step` is an [`EnvError::External`] holding it and its
 //!   traceback. `reset` cannot fail, so an exception there is kept and returned by the next
 //!   `step`.
+//! - Saved state: Gymnasium's `Env` API has no call that saves and restores an environment's
+//!   dynamic state (physics, `np_random`, its wrappers' counters), and not every environment
+//!   can be pickled, so [`Env::save_state`] keeps its default `None`; a resumed training run
+//!   starts fresh episodes for `gym:` ids.
 //!
 //! Where the interpreter finds `gymnasium` is described in `python_path.rs` and the README.
 

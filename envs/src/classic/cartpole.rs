@@ -1,8 +1,11 @@
 //! `CartPole-v1`, matching Gymnasium 1.4's `gymnasium/envs/classic_control/cartpole.py`
 //! (`CartPoleEnv` with the default `sutton_barto_reward=False` and the `euler` integrator).
 
+use serde::{Deserialize, Serialize};
+
 use super::{discrete, needs_reset, REWARD_SCALE};
 use crate::rng::{self, NpRandom};
+use crate::state::{load_tagged, save_tagged};
 use crate::{Action, BoxSpace, Env, EnvError, EnvSpec, ParamSpec, Resolved, Space, Step};
 
 const ID: &str = "CartPole-v1";
@@ -71,6 +74,14 @@ pub struct CartPole {
     rng: Option<NpRandom>,
     observation_space: Space,
     action_space: Space,
+}
+
+/// What [`CartPole`] saves: everything that changes after construction.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    state: Option<[f64; 4]>,
+    steps_beyond_terminated: Option<u64>,
+    rng: Option<NpRandom>,
 }
 
 impl Default for CartPole {
@@ -214,6 +225,25 @@ impl Env for CartPole {
             truncated: false,
         })
     }
+
+    fn save_state(&self) -> Option<Vec<u8>> {
+        Some(save_tagged(
+            ID,
+            &Saved {
+                state: self.state,
+                steps_beyond_terminated: self.steps_beyond_terminated,
+                rng: self.rng.clone(),
+            },
+        ))
+    }
+
+    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
+        let saved: Saved = load_tagged(ID, ID, state)?;
+        self.state = saved.state;
+        self.steps_beyond_terminated = saved.steps_beyond_terminated;
+        self.rng = saved.rng;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +278,21 @@ mod tests {
         assert!(after.terminated && after.reward == 0.0);
         env.reset(None, &mut obs);
         assert_eq!(env.step(Action::Discrete(0), &mut obs).unwrap().reward, 1.0);
+    }
+
+    #[test]
+    fn a_restored_state_keeps_the_after_termination_counter() {
+        let mut env = CartPole::new();
+        let mut obs = [0.0f32; 4];
+        env.reset(Some(0), &mut obs);
+        env.set_state([2.39, 1.0, 0.0, 0.0]);
+        assert_eq!(env.step(Action::Discrete(1), &mut obs).unwrap().reward, 1.0);
+        let mut resumed = CartPole::new();
+        resumed.load_state(&env.save_state().unwrap()).unwrap();
+        let (mut a, mut b) = ([0.0f32; 4], [0.0f32; 4]);
+        let step = resumed.step(Action::Discrete(1), &mut a).unwrap();
+        assert_eq!(step, env.step(Action::Discrete(1), &mut b).unwrap());
+        assert_eq!((step.terminated, step.reward, a), (true, 0.0, b));
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //! Each environment's physical constants are parameters (defaults are Gymnasium's values),
 //! and every environment accepts `reward_scale`, which multiplies the reward (`-1` flips its
 //! sign, which makes tasks that conflict).
+//!
+//! Each saves its dynamic state ([`Env::save_state`](crate::Env::save_state)) as a small
+//! private struct (state vector, random number generator, counters; never the parameters)
+//! behind its id (see `wrappers::save_tagged`), so that the state of one environment is
+//! refused by another even where the two structs have the same layout (MountainCar's and
+//! Pendulum's do).
 
 mod acrobot;
 mod cartpole;

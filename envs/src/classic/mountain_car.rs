@@ -1,8 +1,11 @@
 //! `MountainCar-v0`, matching Gymnasium 1.4's `gymnasium/envs/classic_control/mountain_car.py`
 //! (`MountainCarEnv`).
 
+use serde::{Deserialize, Serialize};
+
 use super::{discrete, needs_reset, REWARD_SCALE};
 use crate::rng::{self, NpRandom};
+use crate::state::{load_tagged, save_tagged};
 use crate::{Action, BoxSpace, Env, EnvError, EnvSpec, ParamSpec, Resolved, Space, Step};
 
 const ID: &str = "MountainCar-v0";
@@ -42,6 +45,13 @@ pub struct MountainCar {
     rng: Option<NpRandom>,
     observation_space: Space,
     action_space: Space,
+}
+
+/// What [`MountainCar`] saves: everything that changes after construction.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    state: Option<[f64; 2]>,
+    rng: Option<NpRandom>,
 }
 
 impl Default for MountainCar {
@@ -134,6 +144,23 @@ impl Env for MountainCar {
             terminated,
             truncated: false,
         })
+    }
+
+    fn save_state(&self) -> Option<Vec<u8>> {
+        Some(save_tagged(
+            ID,
+            &Saved {
+                state: self.state,
+                rng: self.rng.clone(),
+            },
+        ))
+    }
+
+    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
+        let saved: Saved = load_tagged(ID, ID, state)?;
+        self.state = saved.state;
+        self.rng = saved.rng;
+        Ok(())
     }
 }
 

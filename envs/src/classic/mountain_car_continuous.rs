@@ -8,8 +8,11 @@
 //! whether the state came from `reset` (float64) or a step (float32) and whether the action
 //! was clipped (a Python float) or not (a float32). [`Num`] tracks which, to stay bit-exact.
 
+use serde::{Deserialize, Serialize};
+
 use super::{continuous1, needs_reset, py_square, REWARD_SCALE};
 use crate::rng::{self, NpRandom};
+use crate::state::{load_tagged, save_tagged};
 use crate::{Action, BoxSpace, Env, EnvError, EnvSpec, ParamSpec, Resolved, Space, Step};
 
 const ID: &str = "MountainCarContinuous-v0";
@@ -100,6 +103,15 @@ pub struct MountainCarContinuous {
     rng: Option<NpRandom>,
     observation_space: Space,
     action_space: Space,
+}
+
+/// What [`MountainCarContinuous`] saves: everything that changes after construction,
+/// including whether the state is held as float32 (it decides the precision of the next step).
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    state: Option<[f64; 2]>,
+    single: bool,
+    rng: Option<NpRandom>,
 }
 
 impl Default for MountainCarContinuous {
@@ -241,6 +253,25 @@ impl Env for MountainCarContinuous {
             terminated,
             truncated: false,
         })
+    }
+
+    fn save_state(&self) -> Option<Vec<u8>> {
+        Some(save_tagged(
+            ID,
+            &Saved {
+                state: self.state,
+                single: self.single,
+                rng: self.rng.clone(),
+            },
+        ))
+    }
+
+    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
+        let saved: Saved = load_tagged(ID, ID, state)?;
+        self.state = saved.state;
+        self.single = saved.single;
+        self.rng = saved.rng;
+        Ok(())
     }
 }
 

@@ -5,11 +5,17 @@
 //! observation is kept aside (Gymnasium's `info["final_obs"]`), so that a learner can
 //! bootstrap a truncated episode from it.
 
+use serde::{Deserialize, Serialize};
+
+use crate::state::bad_state;
+use crate::state::{load_tagged, save_tagged};
 use crate::{Action, Env, EnvError, Space, Step};
 
 /// An environment that never needs an explicit `reset` after the first; Gymnasium's
 /// same-step autoreset for one environment. The final observation is copied into a buffer
-/// made in [`new`](Self::new), so stepping allocates nothing.
+/// made in [`new`](Self::new), so stepping allocates nothing. Its saved state
+/// ([`Env::save_state`]) holds the final observation, so that
+/// [`final_observation`](Self::final_observation) answers the same after a restore.
 #[derive(Debug)]
 pub struct AutoReset<E> {
     env: E,
@@ -51,6 +57,13 @@ impl<E: Env> AutoReset<E> {
     }
 }
 
+/// What [`AutoReset`] saves: the final observation if the latest step ended an episode.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    final_obs: Option<Vec<f32>>,
+    inner: Vec<u8>,
+}
+
 impl<E: Env> Env for AutoReset<E> {
     fn id(&self) -> &str {
         self.env.id()
@@ -77,6 +90,32 @@ impl<E: Env> Env for AutoReset<E> {
             self.env.reset(None, obs);
         }
         Ok(step)
+    }
+    fn save_state(&self) -> Option<Vec<u8>> {
+        let inner = self.env.save_state()?;
+        Some(save_tagged(
+            "AutoReset",
+            &Saved {
+                final_obs: self.has_final.then(|| self.final_obs.clone()),
+                inner,
+            },
+        ))
+    }
+    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
+        let saved: Saved = load_tagged(self.env.id(), "AutoReset", state)?;
+        if let Some(final_obs) = &saved.final_obs {
+            if final_obs.len() != self.final_obs.len() {
+                let (got, want) = (final_obs.len(), self.final_obs.len());
+                let reason = format!("a final observation of {got} elements, not {want}");
+                return Err(bad_state(self.env.id(), reason));
+            }
+        }
+        self.env.load_state(&saved.inner)?;
+        self.has_final = saved.final_obs.is_some();
+        if let Some(final_obs) = saved.final_obs {
+            self.final_obs.copy_from_slice(&final_obs);
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,8 @@ use crate::{Action, BoxSpace, Env, EnvError, Space, Step};
 /// An environment that accepts any real action vector and clips it into the wrapped
 /// environment's `Box` bounds; Gymnasium's `ClipAction`. Discrete actions pass through.
 /// The clipped action is written into a buffer made in [`new`](Self::new), so stepping
-/// allocates nothing.
+/// allocates nothing. It has no state of its own: [`Env::save_state`] and
+/// [`Env::load_state`] are the wrapped environment's.
 #[derive(Debug)]
 pub struct ClipAction<E> {
     env: E,
@@ -90,6 +91,12 @@ impl<E: Env> Env for ClipAction<E> {
             *c = if x.is_nan() { x } else { x.max(lo).min(hi) };
         }
         self.env.step(Action::Continuous(&self.clipped), obs)
+    }
+    fn save_state(&self) -> Option<Vec<u8>> {
+        self.env.save_state()
+    }
+    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
+        self.env.load_state(state)
     }
 }
 

@@ -3,6 +3,9 @@
 //! wall-clock time or queues: the finished episode is kept in the wrapper until the next one
 //! ends.
 
+use serde::{Deserialize, Serialize};
+
+use crate::state::{load_tagged, save_tagged};
 use crate::{Action, Env, EnvError, Space, Step};
 
 /// The return and length of one finished episode (Gymnasium's `info["episode"]["r"]` and
@@ -18,7 +21,8 @@ pub struct EpisodeStats {
 
 /// An environment that sums the rewards and counts the steps of the running episode and,
 /// when it ends (terminated or truncated), keeps the result; Gymnasium's
-/// `RecordEpisodeStatistics`. Allocates nothing.
+/// `RecordEpisodeStatistics`. Allocates nothing. Its saved state ([`Env::save_state`]) holds
+/// the running sums, the episode count and the finished episode not yet taken.
 #[derive(Debug)]
 pub struct RecordEpisodeStatistics<E> {
     env: E,
@@ -84,6 +88,16 @@ impl<E: Env> RecordEpisodeStatistics<E> {
     }
 }
 
+/// What [`RecordEpisodeStatistics`] saves; `last` is the finished episode's return and length.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    episode_return: f64,
+    episode_length: u64,
+    episodes: u64,
+    last: Option<(f64, u64)>,
+    inner: Vec<u8>,
+}
+
 impl<E: Env> Env for RecordEpisodeStatistics<E> {
     fn id(&self) -> &str {
         self.env.id()
@@ -111,6 +125,33 @@ impl<E: Env> Env for RecordEpisodeStatistics<E> {
             self.episodes += 1;
         }
         Ok(step)
+    }
+    fn save_state(&self) -> Option<Vec<u8>> {
+        let inner = self.env.save_state()?;
+        Some(save_tagged(
+            "RecordEpisodeStatistics",
+            &Saved {
+                episode_return: self.episode_return,
+                episode_length: self.episode_length,
+                episodes: self.episodes,
+                last: self.last.map(|e| (e.episode_return, e.episode_length)),
+                inner,
+            },
+        ))
+    }
+    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
+        let saved: Saved = load_tagged(self.env.id(), "RecordEpisodeStatistics", state)?;
+        self.env.load_state(&saved.inner)?;
+        self.episode_return = saved.episode_return;
+        self.episode_length = saved.episode_length;
+        self.episodes = saved.episodes;
+        self.last = saved
+            .last
+            .map(|(episode_return, episode_length)| EpisodeStats {
+                episode_return,
+                episode_length,
+            });
+        Ok(())
     }
 }
 

@@ -3,6 +3,12 @@
 //! Each wraps any `E: Env` and is itself an [`Env`](crate::Env), so they stack, e.g.
 //! `AutoReset<RecordEpisodeStatistics<TimeLimit<CartPole>>>`; `Box<dyn Env>` wraps too. None
 //! allocates per step.
+//!
+//! Each saves its own dynamic state ([`Env::save_state`](crate::Env::save_state): counters,
+//! statistics, never its parameters) with the wrapped environment's bytes nested inside, and
+//! returns `None` when the wrapped environment does. The state is tagged with the wrapper's
+//! name, so that a state saved by a different stack of wrappers is refused, not misread.
+//! A failed `load_state` changes nothing.
 
 mod autoreset;
 mod clip_action;
@@ -21,3 +27,77 @@ pub use normalize_observation::{NormalizeObservation, DEFAULT_EPSILON};
 pub use normalize_reward::{NormalizeReward, DEFAULT_GAMMA};
 pub use running_mean_std::{RunningMeanStd, INITIAL_COUNT};
 pub use time_limit::TimeLimit;
+
+#[cfg(test)]
+mod tests {
+    use super::test_env::ScriptedEnv;
+    use super::*;
+    use crate::classic::MountainCar;
+    use crate::state::{load_tagged, save_tagged};
+    use crate::Env;
+    use crate::EnvError;
+
+    /// `stateless` wraps an environment that cannot save; `saving` is the same stack over
+    /// MountainCar (whose observations have the scripted env's length).
+    fn saves_none_and_passes_loads_down(mut saving: impl Env, mut stateless: impl Env) {
+        assert_eq!(stateless.save_state(), None);
+        saving.reset(Some(0), &mut [0.0; 2]);
+        let err = stateless
+            .load_state(&saving.save_state().unwrap())
+            .unwrap_err();
+        let unsupported = EnvError::StateUnsupported {
+            env: "Scripted-v0".into(),
+        };
+        assert_eq!(err, unsupported);
+    }
+
+    #[test]
+    fn a_wrapper_over_an_env_that_cannot_save_saves_none_and_cannot_load() {
+        let scripted = || ScriptedEnv::new(&[1.0], None);
+        let car = MountainCar::new;
+        saves_none_and_passes_loads_down(TimeLimit::new(car(), 5), TimeLimit::new(scripted(), 5));
+        saves_none_and_passes_loads_down(AutoReset::new(car()), AutoReset::new(scripted()));
+        saves_none_and_passes_loads_down(ClipAction::new(car()), ClipAction::new(scripted()));
+        saves_none_and_passes_loads_down(
+            RecordEpisodeStatistics::new(car()),
+            RecordEpisodeStatistics::new(scripted()),
+        );
+        saves_none_and_passes_loads_down(
+            NormalizeObservation::new(car()),
+            NormalizeObservation::new(scripted()),
+        );
+        saves_none_and_passes_loads_down(
+            NormalizeReward::new(car()),
+            NormalizeReward::new(scripted()),
+        );
+    }
+
+    #[test]
+    fn statistics_of_the_wrong_length_are_refused_and_change_nothing() {
+        let mut four = NormalizeObservation::new(crate::classic::CartPole::new());
+        four.reset(Some(0), &mut [0.0; 4]);
+        let mut two = NormalizeObservation::new(MountainCar::new());
+        two.reset(Some(0), &mut [0.0; 2]);
+        let before = two.save_state();
+        let err = two.load_state(&four.save_state().unwrap()).unwrap_err();
+        assert!(
+            matches!(err, EnvError::State { ref reason, .. } if reason.contains("4 elements, not 2")),
+            "{err}"
+        );
+        assert_eq!(two.save_state(), before);
+    }
+
+    #[test]
+    fn a_state_tagged_for_another_wrapper_is_refused() {
+        let bytes = save_tagged("TimeLimit", &(3u64, vec![1u8]));
+        let err = load_tagged::<(u64, Vec<u8>)>("X-v0", "AutoReset", &bytes).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("X-v0"), "{message}");
+        assert!(
+            message.contains("`TimeLimit`, not of `AutoReset`"),
+            "{message}"
+        );
+        let back = load_tagged::<(u64, Vec<u8>)>("X-v0", "TimeLimit", &bytes).unwrap();
+        assert_eq!(back, (3, vec![1]));
+    }
+}

@@ -8,7 +8,11 @@
 //! rounding, and bit for bit with Gymnasium's wrapper given `float64` statistics
 //! (`obs_rms = RunningMeanStd(shape, dtype=np.float64)`).
 
+use serde::{Deserialize, Serialize};
+
 use super::RunningMeanStd;
+use crate::state::bad_state;
+use crate::state::{load_tagged, save_tagged};
 use crate::{Action, BoxSpace, Env, EnvError, Space, Step};
 
 /// The default `epsilon` of [`NormalizeObservation`] and [`NormalizeReward`](super::NormalizeReward)
@@ -19,6 +23,10 @@ pub const DEFAULT_EPSILON: f64 = 1e-8;
 /// Gymnasium's `NormalizeObservation`, with [`freeze`](Self::freeze) as its
 /// `update_running_mean = False`. Its observation space is an unbounded `Box` of the wrapped
 /// space's shape (shape `[1]` for a `Discrete` space). Allocates nothing per step.
+///
+/// Its saved state ([`Env::save_state`]) holds the statistics and whether they are frozen
+/// (which [`freeze`](Self::freeze) may switch during a run); `epsilon` is a parameter and is
+/// not saved.
 #[derive(Debug)]
 pub struct NormalizeObservation<E> {
     env: E,
@@ -136,6 +144,14 @@ impl<E: Env> NormalizeObservation<E> {
     }
 }
 
+/// What [`NormalizeObservation`] saves.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    rms: RunningMeanStd,
+    frozen: bool,
+    inner: Vec<u8>,
+}
+
 impl<E: Env> Env for NormalizeObservation<E> {
     fn id(&self) -> &str {
         self.env.id()
@@ -154,6 +170,29 @@ impl<E: Env> Env for NormalizeObservation<E> {
         let step = self.env.step(action, obs)?;
         self.normalize(obs);
         Ok(step)
+    }
+    fn save_state(&self) -> Option<Vec<u8>> {
+        let inner = self.env.save_state()?;
+        Some(save_tagged(
+            "NormalizeObservation",
+            &Saved {
+                rms: self.rms.clone(),
+                frozen: self.frozen,
+                inner,
+            },
+        ))
+    }
+    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
+        let saved: Saved = load_tagged(self.env.id(), "NormalizeObservation", state)?;
+        let (got, want) = (saved.rms.dim(), self.rms.dim());
+        if got != want {
+            let reason = format!("observation statistics of {got} elements, not {want}");
+            return Err(bad_state(self.env.id(), reason));
+        }
+        self.env.load_state(&saved.inner)?;
+        self.rms = saved.rms;
+        self.frozen = saved.frozen;
+        Ok(())
     }
 }
 

@@ -7,8 +7,12 @@
 //! in Gymnasium, `g` is only cleared by a *terminating* step, and by that step itself (so the
 //! terminal reward starts the next accumulation); truncation and `reset` leave it alone.
 
+use serde::{Deserialize, Serialize};
+
 use super::normalize_observation::DEFAULT_EPSILON;
 use super::RunningMeanStd;
+use crate::state::bad_state;
+use crate::state::{load_tagged, save_tagged};
 use crate::{Action, Env, EnvError, Space, Step};
 
 /// The default discount of [`NormalizeReward`] (Gymnasium's `gamma=0.99`).
@@ -17,6 +21,10 @@ pub const DEFAULT_GAMMA: f64 = 0.99;
 /// An environment whose rewards are divided by the running standard deviation of a
 /// discounted return; Gymnasium's `NormalizeReward`, with [`freeze`](Self::freeze) as its
 /// `update_running_mean = False`. Allocates nothing.
+///
+/// Its saved state ([`Env::save_state`]) holds the statistics, the discounted return and
+/// whether the statistics are frozen (which [`freeze`](Self::freeze) may switch during a
+/// run); `gamma` and `epsilon` are parameters and are not saved.
 #[derive(Debug)]
 pub struct NormalizeReward<E> {
     env: E,
@@ -134,6 +142,15 @@ impl<E: Env> NormalizeReward<E> {
     }
 }
 
+/// What [`NormalizeReward`] saves.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    rms: RunningMeanStd,
+    discounted_return: f64,
+    frozen: bool,
+    inner: Vec<u8>,
+}
+
 impl<E: Env> Env for NormalizeReward<E> {
     fn id(&self) -> &str {
         self.env.id()
@@ -157,6 +174,30 @@ impl<E: Env> Env for NormalizeReward<E> {
         }
         step.reward /= (self.rms.var()[0] + self.epsilon).sqrt();
         Ok(step)
+    }
+    fn save_state(&self) -> Option<Vec<u8>> {
+        let inner = self.env.save_state()?;
+        Some(save_tagged(
+            "NormalizeReward",
+            &Saved {
+                rms: self.rms.clone(),
+                discounted_return: self.discounted_return,
+                frozen: self.frozen,
+                inner,
+            },
+        ))
+    }
+    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
+        let saved: Saved = load_tagged(self.env.id(), "NormalizeReward", state)?;
+        if saved.rms.dim() != 1 {
+            let reason = format!("reward statistics of {} elements, not 1", saved.rms.dim());
+            return Err(bad_state(self.env.id(), reason));
+        }
+        self.env.load_state(&saved.inner)?;
+        self.rms = saved.rms;
+        self.discounted_return = saved.discounted_return;
+        self.frozen = saved.frozen;
+        Ok(())
     }
 }
 

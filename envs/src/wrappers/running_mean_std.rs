@@ -16,11 +16,39 @@ pub const INITIAL_COUNT: f64 = 1e-4;
 /// Used by [`NormalizeObservation`](super::NormalizeObservation) (one entry per observation
 /// element) and [`NormalizeReward`](super::NormalizeReward) (one entry). Updates allocate
 /// nothing.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// With `serde` it is `{ mean, var, count }`, bit for bit; deserialising checks only that
+/// `mean` and `var` have one length (unlike [`from_parts`](Self::from_parts), it accepts
+/// statistics that a non-finite observation has made NaN, so that a saved wrapper state is
+/// restored exactly as it was).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "Parts")]
 pub struct RunningMeanStd {
     mean: Vec<f64>,
     var: Vec<f64>,
     count: f64,
+}
+
+/// The serialised fields of a [`RunningMeanStd`], checked by `try_from`.
+#[derive(serde::Deserialize)]
+struct Parts {
+    mean: Vec<f64>,
+    var: Vec<f64>,
+    count: f64,
+}
+
+impl TryFrom<Parts> for RunningMeanStd {
+    type Error = String;
+
+    fn try_from(Parts { mean, var, count }: Parts) -> Result<Self, String> {
+        if mean.len() != var.len() {
+            let (m, v) = (mean.len(), var.len());
+            return Err(format!(
+                "running statistics with {m} means but {v} variances"
+            ));
+        }
+        Ok(Self { mean, var, count })
+    }
 }
 
 impl RunningMeanStd {
@@ -98,7 +126,7 @@ impl RunningMeanStd {
             return;
         }
         assert!(
-            dim > 0 && rows.len() % dim == 0,
+            dim > 0 && rows.len().is_multiple_of(dim),
             "RunningMeanStd::update: ragged batch"
         );
         let n = rows.len() / dim;
@@ -170,6 +198,25 @@ fn combine(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serde_round_trips_bit_for_bit_and_rejects_ragged_statistics() {
+        let mut rms = RunningMeanStd::new(2);
+        rms.update_one(&[1.5f32, f32::NAN]);
+        let bytes = crate::state::encode(&rms);
+        let back: RunningMeanStd = crate::state::decode("T-v0", &bytes).unwrap();
+        let bits = |r: &RunningMeanStd| {
+            let all = r.mean().iter().chain(r.var()).copied().chain([r.count()]);
+            all.map(f64::to_bits).collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&back), bits(&rms));
+        assert!(back.mean()[1].is_nan());
+
+        let ragged = crate::state::encode(&(vec![0.0f64; 2], vec![1.0f64; 3], 1.0f64));
+        let err = crate::state::decode::<RunningMeanStd>("T-v0", &ragged).unwrap_err();
+        // postcard (without its `std` feature) keeps no custom message, only the failure.
+        assert!(matches!(err, crate::EnvError::State { .. }), "{err}");
+    }
 
     // Expected numbers from Gymnasium 1.4:
     //

@@ -2,9 +2,14 @@
 //! (`gymnasium/wrappers/common.py`, Gymnasium 1.4): `truncated` is set on the step that
 //! reaches the limit, whether or not the episode also terminated there.
 
+use serde::{Deserialize, Serialize};
+
+use crate::state::{load_tagged, save_tagged};
 use crate::{Action, Env, EnvError, Space, Step};
 
-/// An environment whose episodes last at most `max_episode_steps` steps.
+/// An environment whose episodes last at most `max_episode_steps` steps. Its saved state
+/// ([`Env::save_state`]) is the steps taken in the running episode and the wrapped
+/// environment's state; the limit is a parameter and is not saved.
 #[derive(Debug)]
 pub struct TimeLimit<E> {
     env: E,
@@ -43,6 +48,13 @@ impl<E: Env> TimeLimit<E> {
     }
 }
 
+/// What [`TimeLimit`] saves.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    elapsed: u64,
+    inner: Vec<u8>,
+}
+
 impl<E: Env> Env for TimeLimit<E> {
     fn id(&self) -> &str {
         self.env.id()
@@ -64,5 +76,21 @@ impl<E: Env> Env for TimeLimit<E> {
             step.truncated = true;
         }
         Ok(step)
+    }
+    fn save_state(&self) -> Option<Vec<u8>> {
+        let inner = self.env.save_state()?;
+        Some(save_tagged(
+            "TimeLimit",
+            &Saved {
+                elapsed: self.elapsed,
+                inner,
+            },
+        ))
+    }
+    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
+        let saved: Saved = load_tagged(self.env.id(), "TimeLimit", state)?;
+        self.env.load_state(&saved.inner)?;
+        self.elapsed = saved.elapsed;
+        Ok(())
     }
 }
