@@ -154,3 +154,48 @@ impl Game for Breakout {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // from minatar.environments.breakout import Env  # minatar 1.0.15
+    // e = Env(); e.reset(); e.brick_map[:] = 0
+    // e.brick_map[1, 5] = e.brick_map[2, 5] = e.brick_map[3, 6] = 1
+    // e.ball_x, e.ball_y, e.ball_dir = 4, 2, 1; e.last_x, e.last_y = 3, 3
+    // e.strike = False; e.pos = 4
+    // for a in [0, 0, 0]: print(e.act(a), e.ball_x, e.ball_y, e.ball_dir, e.strike)
+    // -> (1, False) 5 2 2 True    breaks (5, 1), lands on the brick at (5, 2)
+    //    (0, False) 6 3 2 True    enters the brick at (6, 3) without breaking it
+    //    (0, False) 7 4 2 False
+    // bricks left: (2, 5), (3, 6)
+    #[test]
+    fn a_brick_hit_right_after_another_lets_the_ball_into_the_brick() {
+        let mut game = Breakout::new(false);
+        game.bricks = [0; 10];
+        game.bricks[1] = 1 << 5;
+        game.bricks[2] = 1 << 5;
+        game.bricks[3] = 1 << 6;
+        (game.ball_x, game.ball_y, game.ball_dir) = (4, 2, 1);
+        (game.last_x, game.last_y) = (3, 3);
+        let mut rng = RandomState::from_seed(0);
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let r = game.act(Move::Noop, &mut rng);
+            let g = &game;
+            seen.push((r, g.terminal, g.ball_x, g.ball_y, g.ball_dir, g.strike));
+        }
+        assert_eq!(
+            seen,
+            [
+                (1, false, 5, 2, 2, true),
+                (0, false, 6, 3, 2, true),
+                (0, false, 7, 4, 2, false),
+            ]
+        );
+        let mut expected = [0; 10];
+        expected[2] = 1 << 5;
+        expected[3] = 1 << 6;
+        assert_eq!(game.bricks, expected);
+    }
+}

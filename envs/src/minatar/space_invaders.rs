@@ -233,3 +233,29 @@ impl Game for SpaceInvaders {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // from minatar.environments.space_invaders import Env  # minatar 1.0.15
+    // e = Env(); e.reset(); e.alien_map[:] = 0; e.alien_map[9, 0] = e.alien_map[8, 1] = 1
+    // e.alien_dir = -1; e.alien_move_timer = 0; e.pos = 7
+    // e.act(0) -> (0, True); aliens at (0, 0) and (9, 1); alien_dir 1; alien_move_timer 1
+    #[test]
+    fn stepping_down_from_the_bottom_row_ends_the_game_and_wraps_that_row_to_the_top() {
+        let mut game = SpaceInvaders::new(true);
+        game.aliens = [0; 10];
+        game.aliens[9] = 1;
+        game.aliens[8] = 1 << 1;
+        game.alien_move_timer = 0;
+        game.pos = 7;
+        let r = game.act(Move::Noop, &mut RandomState::from_seed(0));
+        assert_eq!((r, game.terminal), (0, true));
+        let mut expected = [0; 10];
+        expected[0] = 1;
+        expected[9] = 1 << 1;
+        assert_eq!(game.aliens, expected);
+        assert_eq!((game.alien_dir, game.alien_move_timer), (1, 1));
+    }
+}

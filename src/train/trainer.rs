@@ -1,0 +1,349 @@
+//! The state of a training run and its stages: setting up (seeding, environments,
+//! network, optimizer, surgery), restoring a checkpoint, one iteration (rollout,
+//! advantages, the minibatch epochs with gradient surgery, logging), saving a checkpoint,
+//! and the final evaluation. [`super::train`] calls them in that order.
+
+use std::path::Path;
+use std::time::Instant;
+
+use polytask_agents::actor_critic::ActorCritic;
+use polytask_agents::adam::AdamConfig;
+use polytask_agents::surgery::Aggregator;
+use polytask_agents::update::{MultiTaskOptimizer, NonFinite};
+use polytask_agents::weighting::Weighting;
+use polytask_agents::{device, surgery, weighting};
+use polytask_envs::Registry;
+
+use super::checkpoint::{self, Checkpoint, CheckpointState};
+use super::collect::{self, NonFiniteAction};
+use super::episodes::EpisodeLog;
+use super::evaluate::{evaluate, EvalOptions, TaskEvaluation};
+use super::metrics::{RunScalars, Tags};
+use super::normalize::TaskNormalizer;
+use super::optimize;
+use super::resume_state::{self, ResumeState};
+use super::storage::TaskStorage;
+use super::{checkpoint_dir, net_config, network_shapes, normalizers};
+use crate::config::{Config, OnNonFinite, Role};
+use crate::logger::Logger;
+use crate::vec_env::VecEnv;
+
+/// Wall-clock throughput since the run (or this resumption of it) started.
+pub(super) struct Clock {
+    start: Instant,
+    first_step: u64,
+}
+
+impl Clock {
+    pub fn start(first_step: u64) -> Self {
+        Self {
+            start: Instant::now(),
+            first_step,
+        }
+    }
+
+    /// Environment steps per second, all tasks together, up to `global_step`.
+    pub fn sps(&self, global_step: u64) -> f64 {
+        (global_step - self.first_step) as f64 / self.start.elapsed().as_secs_f64()
+    }
+}
+
+/// Everything that changes while a run trains.
+pub(super) struct Trainer<'c> {
+    config: &'c Config,
+    pub envs: VecEnv,
+    net: ActorCritic,
+    opt: MultiTaskOptimizer,
+    aggregator: Box<dyn Aggregator>,
+    weighting: Box<dyn Weighting>,
+    storage: Vec<TaskStorage>,
+    norms: Vec<TaskNormalizer>,
+    pub log: EpisodeLog,
+    tags: Tags,
+    skipped_updates: u64,
+}
+
+impl<'c> Trainer<'c> {
+    /// Seeding, environments, network, optimizer, surgery and storage, as at the start of a
+    /// run. When a checkpoint will be restored, environments that cannot restore their
+    /// state get episodes seeded apart from the first start's.
+    pub fn new(
+        config: &'c Config,
+        registry: &Registry,
+        resuming: Option<&Checkpoint>,
+    ) -> anyhow::Result<Self> {
+        // First: libtorch caches its CUDA hooks at its first use (seeding included), so CUDA
+        // support must be loaded before anything else touches libtorch.
+        let device = device::resolve(config.device).map_err(crate::error::usage)?;
+        tch::manual_seed(config.seed as i64);
+        // Small networks gain nothing from intra-op threads; they would only compete with
+        // the environment workers for the cores.
+        tch::set_num_threads(1);
+        let restart = resuming.map_or(0, |cp| cp.state.iteration);
+        let env_seed = config
+            .seed
+            .wrapping_add(restart.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let envs = VecEnv::new(&config.tasks, registry, env_seed, config.threads)?;
+        let net = ActorCritic::new(
+            &network_shapes(config, envs.tasks()),
+            &net_config(config),
+            device,
+        );
+        let adam = AdamConfig {
+            eps: config.algorithm.adam_eps,
+            ..AdamConfig::default()
+        };
+        let opt = MultiTaskOptimizer::new(&net, adam, config.algorithm.max_grad_norm);
+        let mut aggregator =
+            surgery::by_name_with(&config.surgery.aggregator, &config.surgery.params)
+                .map_err(crate::error::usage)?;
+        aggregator.reseed(config.seed);
+        let roles = crate::config::roles(&config.tasks, &config.aux_losses);
+        let weighting =
+            weighting::by_name(&config.weighting.name, &config.weighting.params, &roles)
+                .map_err(crate::error::usage)?;
+        let alg = &config.algorithm;
+        let storage = envs
+            .tasks()
+            .iter()
+            .map(|t| TaskStorage::new(alg.num_steps, t.num_envs(), t.obs_dim, t.act_dim))
+            .collect();
+        let norms = normalizers(config, &envs);
+        let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
+        let aux_names: Vec<String> = config.aux_losses.iter().map(|a| a.name.clone()).collect();
+        let aux_tasks: Vec<usize> = config.aux_losses.iter().map(|a| a.task).collect();
+        let envs_per_task: Vec<usize> = config.tasks.iter().map(|t| t.num_envs).collect();
+        Ok(Self {
+            config,
+            envs,
+            net,
+            opt,
+            aggregator,
+            weighting,
+            storage,
+            norms,
+            log: EpisodeLog::new(&envs_per_task),
+            tags: Tags::new(&names, &aux_names, &aux_tasks),
+            skipped_updates: 0,
+        })
+    }
+
+    /// Restores the checkpoint `cp` and cuts the event files back to it; returns the
+    /// iteration it was taken after.
+    pub fn restore(
+        &mut self,
+        cp: &Checkpoint,
+        run_dir: &Path,
+        logger: &dyn Logger,
+    ) -> anyhow::Result<u64> {
+        let dir = &cp.dir;
+        cp.load_weights(&mut self.net)?;
+        cp.load_optimizer(&mut self.opt)?;
+        cp.restore_normalizers(&mut self.norms)?;
+        if cp.state.task_steps.len() != self.config.tasks.len() {
+            return Err(crate::error::usage(format!(
+                "checkpoint {}: it counts steps of {} tasks, the config has {}",
+                dir.display(),
+                cp.state.task_steps.len(),
+                self.config.tasks.len()
+            )));
+        }
+        self.log.set_task_steps(&cp.state.task_steps);
+        let Some(bytes) = cp.resume_bytes()? else {
+            return Ok(cp.state.iteration);
+        };
+        let path = dir.join(checkpoint::RESUME);
+        let saved = ResumeState::decode(&bytes, &path)?;
+        let damaged = |what: &dyn std::fmt::Display| {
+            crate::error::usage(format!("checkpoint file {}: {what}", path.display()))
+        };
+        let fresh = self.envs.load_state(&saved.envs).map_err(|e| damaged(&e))?;
+        for (task, env, rows) in fresh {
+            eprintln!(
+                "warning: task `{task}`: environment `{env}` cannot save its state, so its                  {rows} environment(s) start fresh episodes instead of continuing exactly"
+            );
+        }
+        self.aggregator
+            .load_state(&saved.aggregator)
+            .map_err(|e| damaged(&e))?;
+        self.weighting
+            .load_state(&saved.weighting)
+            .map_err(|e| damaged(&e))?;
+        self.log
+            .set_recent_returns(&saved.recent_returns)
+            .ok_or_else(|| damaged(&"its recent returns are of other tasks"))?;
+        self.skipped_updates = saved.skipped_updates;
+        resume_state::rewind_event_files(run_dir, &saved.event_files, logger.event_file())?;
+        Ok(cp.state.iteration)
+    }
+
+    /// One iteration: the rollout, advantages, the minibatch epochs with gradient surgery,
+    /// and logging.
+    pub fn iteration(
+        &mut self,
+        iteration: u64,
+        iterations: u64,
+        logger: &mut dyn Logger,
+        clock: &Clock,
+    ) -> anyhow::Result<()> {
+        let alg = &self.config.algorithm;
+        tch::manual_seed(resume_state::iteration_seed(self.config.seed, iteration));
+        let frac = 1.0 - (iteration - 1) as f64 / iterations as f64;
+        let lr = match alg.anneal_lr {
+            true => frac * alg.learning_rate,
+            false => alg.learning_rate,
+        };
+        let collected = collect::collect(
+            &self.net,
+            &mut self.envs,
+            &mut self.norms,
+            &mut self.storage,
+            alg.num_steps,
+            &mut self.log,
+        );
+        collected.map_err(|e| self.diverged(e, iteration))?;
+        self.tags.episodes(logger, &mut self.log);
+        let last_values =
+            collect::bootstrap_values(&self.net, &self.envs, &self.norms, &mut self.storage);
+        for (s, last) in self.storage.iter_mut().zip(&last_values) {
+            s.compute_advantages(last, alg.gamma as f32, alg.gae_lambda as f32);
+        }
+        let mut combiner = optimize::Combiner {
+            weighting: self.weighting.as_mut(),
+            aggregator: self.aggregator.as_mut(),
+        };
+        let report = optimize::optimize(
+            &self.net,
+            &mut self.opt,
+            &mut combiner,
+            &self.storage,
+            &self.config.aux_losses,
+            alg,
+            lr,
+        )
+        .map_err(|e| self.diverged(e, iteration))?;
+        self.skipped_updates += report.skipped;
+        let log_now = iteration.is_multiple_of(self.config.logging.log_interval.max(1) as u64);
+        if log_now || iteration == iterations {
+            let scalars = RunScalars {
+                learning_rate: lr,
+                sps: clock.sps(self.log.global_step()),
+            };
+            let weights = self.aggregator.task_weights();
+            self.tags
+                .update(logger, &self.log, &report, &self.storage, weights, scalars);
+            if alg.on_nonfinite == OnNonFinite::Skip {
+                let skipped = self.skipped_updates as f64;
+                logger.scalar("charts/skipped_updates", skipped, self.log.global_step());
+            }
+        }
+        Ok(())
+    }
+
+    /// Names the task and update of a divergence found by the guards (a non-finite gradient
+    /// or sampled action); other errors pass unchanged.
+    fn diverged(&self, error: anyhow::Error, iteration: u64) -> anyhow::Error {
+        let names: Vec<&str> = self
+            .config
+            .tasks
+            .iter()
+            .map(|t| t.name.as_str())
+            .chain(self.config.aux_losses.iter().map(|a| a.name.as_str()))
+            .collect();
+        let what = if let Some(bad) = error.downcast_ref::<NonFinite>() {
+            let whose = bad.task.map_or("the shared weights".to_string(), |t| {
+                format!("task `{}`", names[t])
+            });
+            format!("{whose}: {bad}; the update was not applied")
+        } else if let Some(bad) = error.downcast_ref::<NonFiniteAction>() {
+            format!("task `{}`: {bad}", names[bad.task])
+        } else {
+            return error;
+        };
+        anyhow::anyhow!(
+            "training diverged in update {iteration} (optimizer step {}): {what}. The last \
+             checkpoint holds finite weights; lower `algorithm.learning_rate` or set \
+             `algorithm.on_nonfinite = \"skip\"` to drop such updates",
+            self.opt.adam().steps()
+        )
+    }
+
+    /// Writes a checkpoint of the state after `iteration` (see [`checkpoint`]).
+    pub fn save(
+        &mut self,
+        run_dir: &Path,
+        iteration: u64,
+        logger: &mut dyn Logger,
+    ) -> anyhow::Result<()> {
+        logger.flush()?;
+        let state = CheckpointState {
+            version: checkpoint::VERSION,
+            config: self.config.resolved_toml.clone(),
+            iteration,
+            task_steps: self.task_steps(),
+            optimizer_steps: self.opt.adam().steps(),
+            normalizers: self.norms.iter().map(TaskNormalizer::state).collect(),
+        };
+        let resume = ResumeState {
+            envs: self.envs.save_state(),
+            aggregator: self.aggregator.save_state(),
+            weighting: self.weighting.save_state(),
+            recent_returns: self.log.recent_returns(),
+            skipped_updates: self.skipped_updates,
+            event_files: resume_state::event_files(run_dir)?,
+        };
+        checkpoint::save(
+            &checkpoint_dir(run_dir),
+            &self.net,
+            &self.opt,
+            &state,
+            &resume.encode(),
+        )
+    }
+
+    /// The final evaluation (none when `logging.eval_episodes` is 0), logged per task.
+    pub fn evaluate(
+        &self,
+        registry: &Registry,
+        logger: &mut dyn Logger,
+    ) -> anyhow::Result<Vec<TaskEvaluation>> {
+        let episodes = self.config.logging.eval_episodes;
+        if episodes == 0 {
+            return Ok(Vec::new());
+        }
+        let options = EvalOptions {
+            seed: self.config.seed.wrapping_add(1_000_000_007),
+            episodes,
+            deterministic: true,
+        };
+        let evaluation = evaluate(
+            &self.net,
+            &self.config.tasks,
+            &self.norms,
+            registry,
+            &options,
+        )?;
+        for (t, e) in evaluation.iter().enumerate() {
+            let tag = format!("eval/{}/mean_return", e.task);
+            logger.scalar(&tag, e.mean(), self.log.task_steps(t));
+        }
+        Ok(evaluation)
+    }
+
+    pub fn task_steps(&self) -> Vec<u64> {
+        (0..self.config.tasks.len())
+            .map(|t| self.log.task_steps(t))
+            .collect()
+    }
+
+    /// The main tasks' recent returns, for the console.
+    pub fn recent(&self) -> Vec<(&str, f64)> {
+        self.config
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, task)| task.role == Role::Main)
+            .map(|(t, task)| (task.name.as_str(), self.log.recent_mean(t)))
+            .collect()
+    }
+}
