@@ -23,6 +23,8 @@
 # Pinned to the Gymnasium release that the built-in environments match (envs/tests/fixtures);
 # pip picks the NumPy that gymnasium accepts (NumPy's seeding is stable across versions).
 POLYTASK_GYMNASIUM_VERSION=1.4.0
+# The MinAtar package that the native MinAtar environments are checked against.
+POLYTASK_MINATAR_VERSION=1.0.15
 
 polytask_python() {
     POLYTASK_FEATURES=()
@@ -58,14 +60,18 @@ for k in ("Py_ENABLE_SHARED", "LIBDIR", "LDLIBRARY", "INSTSONAME"): print(s.get_
     fi
 
     local cache="${POLYTASK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/polytask}"
-    local venv="$cache/gymnasium-$POLYTASK_GYMNASIUM_VERSION-py$version"
+    local venv="$cache/gymnasium-$POLYTASK_GYMNASIUM_VERSION-minatar-$POLYTASK_MINATAR_VERSION-py$version"
     if [ ! -f "$venv/.complete" ]; then
-        echo "polytask: installing gymnasium==$POLYTASK_GYMNASIUM_VERSION for Python $version into $venv (first use only)" >&2
+        echo "polytask: installing gymnasium==$POLYTASK_GYMNASIUM_VERSION and minatar==$POLYTASK_MINATAR_VERSION for Python $version into $venv (first use only)" >&2
         rm -rf "$venv"
         mkdir -p "$cache"
+        # minatar's environments need only NumPy (which gymnasium brings); its other
+        # requirements (matplotlib, seaborn, ...) serve its GUI and examples.
         if ! { "$py" -m venv "$venv" >/dev/null 2>&1 &&
             "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-                "gymnasium==$POLYTASK_GYMNASIUM_VERSION"; }; then
+                "gymnasium==$POLYTASK_GYMNASIUM_VERSION" &&
+            "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+                "minatar==$POLYTASK_MINATAR_VERSION"; }; then
             rm -rf "$venv"
             echo "polytask: could not install gymnasium into a virtual environment of $py (Debian: apt-get install python3-venv; offline?); the gym: tests will be skipped" >&2
             return 0

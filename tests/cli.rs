@@ -18,6 +18,20 @@ const BUILTIN_IDS: [&str; 5] = [
     "Pendulum-v1",
 ];
 
+/// The MinAtar ids, each replayed against the `minatar` package.
+const MINATAR_IDS: [&str; 10] = [
+    "MinAtar/Asterix-v0",
+    "MinAtar/Asterix-v1",
+    "MinAtar/Breakout-v0",
+    "MinAtar/Breakout-v1",
+    "MinAtar/Freeway-v0",
+    "MinAtar/Freeway-v1",
+    "MinAtar/Seaquest-v0",
+    "MinAtar/Seaquest-v1",
+    "MinAtar/SpaceInvaders-v0",
+    "MinAtar/SpaceInvaders-v1",
+];
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -43,7 +57,7 @@ fn envs_lists_every_builtin_id_with_spaces_and_parameters() {
     let out = polytask(&["envs"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
-    for id in BUILTIN_IDS {
+    for id in BUILTIN_IDS.iter().chain(&MINATAR_IDS) {
         assert!(text.contains(id), "{id} missing from:\n{text}");
     }
     assert!(text.contains("Discrete(2)"), "{text}");
@@ -155,10 +169,10 @@ fn bad_input_is_a_usage_error_naming_what_was_wrong() {
     assert_usage_error(&["trian"], "trian");
 }
 
-/// `polytask rollout` replays in the real Gymnasium with the same observations. Runs when the
-/// Python named by `POLYTASK_PYTHON` (which `scripts/python.sh` sets to its Gymnasium venv;
-/// default `python3`) can import gymnasium,
-/// otherwise says so and checks nothing more than that the rollout ran.
+/// `polytask rollout` replays in the real Gymnasium (and for MinAtar ids, the real `minatar`
+/// package) with the same observations. Runs when the Python named by `POLYTASK_PYTHON`
+/// (which `scripts/python.sh` sets to its venv with both; default `python3`) can import
+/// gymnasium, the MinAtar ids when it can import minatar too; otherwise says so.
 #[test]
 fn rollouts_replay_in_gymnasium_when_it_is_installed() {
     let python = std::env::var("POLYTASK_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -171,7 +185,19 @@ fn rollouts_replay_in_gymnasium_when_it_is_installed() {
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/replay_rollout.py");
-    for id in BUILTIN_IDS {
+    let minatar = Command::new(&python)
+        .args(["-c", "import minatar"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut ids: Vec<&str> = BUILTIN_IDS.to_vec();
+    if minatar {
+        ids.extend(MINATAR_IDS);
+    } else if std::env::var_os("POLYTASK_REQUIRE_GYMNASIUM").is_some() {
+        panic!("POLYTASK_REQUIRE_GYMNASIUM is set, but `{python}` cannot import minatar");
+    } else {
+        eprintln!("MinAtar replays skipped: `{python}` cannot import minatar");
+    }
+    for id in ids {
         let out = Command::new(&python)
             .args([
                 script,

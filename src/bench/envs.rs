@@ -12,8 +12,7 @@
 //! as a multiple of the package's.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -166,7 +165,13 @@ pub fn run(args: &EnvsArgs, registry: &Registry) -> anyhow::Result<String> {
     if args.env.starts_with("MinAtar/") {
         match &args.minatar_python {
             Some(python) => {
-                let (package, versions) = minatar_sps(python, &args.env)?;
+                let (package, versions) = super::python_baseline(
+                    python,
+                    "bench_minatar.py",
+                    &["--game", &args.env],
+                    "minatar ",
+                    "versions ",
+                )?;
                 let ours = median(&mut rates[0].clone());
                 writeln!(
                     report,
@@ -187,39 +192,6 @@ pub fn run(args: &EnvsArgs, registry: &Registry) -> anyhow::Result<String> {
         }
     }
     Ok(report)
-}
-
-/// The package's steps/s and versions, from `scripts/bench_minatar.py`.
-fn minatar_sps(python: &Path, env: &str) -> anyhow::Result<(f64, String)> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_minatar.py");
-    let out = Command::new(python)
-        .arg(&script)
-        .args(["--game", env])
-        .output()
-        .with_context(|| format!("cannot run {}", python.display()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        anyhow::bail!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let sps = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("minatar ")?.trim().parse().ok())
-        .with_context(|| {
-            format!(
-                "{} printed no `minatar <steps/s>` line: {stdout}",
-                script.display()
-            )
-        })?;
-    let versions = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("versions "))
-        .unwrap_or("")
-        .to_string();
-    Ok((sps, versions))
 }
 
 /// Runs a measured mode for the given number of vector steps.

@@ -4,8 +4,7 @@
 //! (`scripts/bench_sb3.py`), when a Python with stable-baselines3 is given.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -48,7 +47,9 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<String> {
     );
     let _ = writeln!(report, "  polytask          {ours:>10.0} steps/s");
     if let Some(python) = &args.sb3_python {
-        let (sb3, versions) = sb3_sps(python, args.steps)?;
+        let steps = args.steps.to_string();
+        let (sb3, versions) =
+            super::python_baseline(python, "bench_sb3.py", &["--steps", &steps], "sb3 ", "# ")?;
         let _ = writeln!(
             report,
             "  stable-baselines3 {sb3:>10.0} steps/s   ({versions})"
@@ -71,41 +72,11 @@ fn polytask_sps(args: &TrainArgs, registry: &Registry) -> anyhow::Result<f64> {
     raw.logging.quiet = true;
     raw.logging.eval_episodes = 0;
     let config = raw.validate(registry)?;
+    // A bench run left behind by an interrupted bench would be refused as an existing run.
+    let _ = std::fs::remove_dir_all(&dir);
     let start = Instant::now();
     let outcome = crate::train::train(&config, registry, &dir, &mut MemoryLogger::new())?;
     let sps = outcome.task_steps.iter().sum::<u64>() as f64 / start.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&dir);
     Ok(sps)
-}
-
-fn sb3_sps(python: &Path, steps: u64) -> anyhow::Result<(f64, String)> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_sb3.py");
-    let out = Command::new(python)
-        .arg(&script)
-        .args(["--steps", &steps.to_string()])
-        .output()
-        .with_context(|| format!("cannot run {}", python.display()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        anyhow::bail!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let sps = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("sb3 ")?.trim().parse().ok())
-        .with_context(|| {
-            format!(
-                "{} printed no `sb3 <steps/s>` line: {stdout}",
-                script.display()
-            )
-        })?;
-    let versions = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("# "))
-        .unwrap_or("")
-        .to_string();
-    Ok((sps, versions))
 }

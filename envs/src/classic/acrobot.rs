@@ -3,11 +3,9 @@
 
 use std::f64::consts::PI;
 
-use serde::{Deserialize, Serialize};
-
-use super::{discrete, needs_reset, py_square, REWARD_SCALE};
+use super::{discrete, load_physics, needs_reset, py_square, save_physics, REWARD_SCALE};
 use crate::rng::{self, NpRandom};
-use crate::state::{load_tagged, save_tagged};
+
 use crate::{Action, BoxSpace, Env, EnvError, EnvSpec, ParamSpec, Resolved, Space, Step};
 
 const ID: &str = "Acrobot-v1";
@@ -104,14 +102,6 @@ pub struct Acrobot {
     rng: Option<NpRandom>,
     observation_space: Space,
     action_space: Space,
-}
-
-/// What [`Acrobot`] saves: everything that changes after construction (the generator
-/// also drives the torque noise).
-#[derive(Serialize, Deserialize)]
-struct Saved {
-    state: Option<[f64; 4]>,
-    rng: Option<NpRandom>,
 }
 
 impl Default for Acrobot {
@@ -299,19 +289,11 @@ impl Env for Acrobot {
     }
 
     fn save_state(&self) -> Option<Vec<u8>> {
-        Some(save_tagged(
-            ID,
-            &Saved {
-                state: self.state,
-                rng: self.rng.clone(),
-            },
-        ))
+        Some(save_physics(ID, &self.state, &self.rng))
     }
 
     fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
-        let saved: Saved = load_tagged(ID, ID, state)?;
-        self.state = saved.state;
-        self.rng = saved.rng;
+        (self.state, self.rng) = load_physics(ID, state)?;
         Ok(())
     }
 }

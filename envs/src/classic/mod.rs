@@ -26,6 +26,8 @@ pub use mountain_car::MountainCar;
 pub use mountain_car_continuous::MountainCarContinuous;
 pub use pendulum::Pendulum;
 
+use crate::rng::NpRandom;
+use crate::state::{load_tagged, save_tagged};
 use crate::{invalid_action, Action, EnvError, EnvSpec, ParamSpec, Space};
 
 /// The specs of the five classic-control environments, with Gymnasium's time limits and
@@ -75,6 +77,38 @@ fn py_square(x: f64) -> f64 {
 /// `x ** 2` on a NumPy float32 scalar: C `powf(x, 2.0f)` (see [`py_square`]).
 fn py_square_f32(x: f32) -> f32 {
     x.powf(std::hint::black_box(2.0))
+}
+
+/// The saved state of an environment whose whole dynamic state is its physical state and its
+/// generator (Acrobot, MountainCar, Pendulum).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Physics<S> {
+    state: Option<S>,
+    rng: Option<NpRandom>,
+}
+
+/// [`Env::save_state`](crate::Env::save_state) of such an environment, tagged with its id.
+fn save_physics<S: serde::Serialize + Copy>(
+    id: &str,
+    state: &Option<S>,
+    rng: &Option<NpRandom>,
+) -> Vec<u8> {
+    save_tagged(
+        id,
+        &Physics {
+            state: *state,
+            rng: rng.clone(),
+        },
+    )
+}
+
+/// [`Env::load_state`](crate::Env::load_state) of such an environment.
+fn load_physics<S: serde::de::DeserializeOwned>(
+    id: &str,
+    bytes: &[u8],
+) -> Result<(Option<S>, Option<NpRandom>), EnvError> {
+    let saved: Physics<S> = load_tagged(id, id, bytes)?;
+    Ok((saved.state, saved.rng))
 }
 
 /// The error for `step` before the first `reset` (Gymnasium asserts the state exists).

@@ -1,11 +1,9 @@
 //! `MountainCar-v0`, matching Gymnasium 1.4's `gymnasium/envs/classic_control/mountain_car.py`
 //! (`MountainCarEnv`).
 
-use serde::{Deserialize, Serialize};
-
-use super::{discrete, needs_reset, REWARD_SCALE};
+use super::{discrete, load_physics, needs_reset, save_physics, REWARD_SCALE};
 use crate::rng::{self, NpRandom};
-use crate::state::{load_tagged, save_tagged};
+
 use crate::{Action, BoxSpace, Env, EnvError, EnvSpec, ParamSpec, Resolved, Space, Step};
 
 const ID: &str = "MountainCar-v0";
@@ -45,13 +43,6 @@ pub struct MountainCar {
     rng: Option<NpRandom>,
     observation_space: Space,
     action_space: Space,
-}
-
-/// What [`MountainCar`] saves: everything that changes after construction.
-#[derive(Serialize, Deserialize)]
-struct Saved {
-    state: Option<[f64; 2]>,
-    rng: Option<NpRandom>,
 }
 
 impl Default for MountainCar {
@@ -147,19 +138,11 @@ impl Env for MountainCar {
     }
 
     fn save_state(&self) -> Option<Vec<u8>> {
-        Some(save_tagged(
-            ID,
-            &Saved {
-                state: self.state,
-                rng: self.rng.clone(),
-            },
-        ))
+        Some(save_physics(ID, &self.state, &self.rng))
     }
 
     fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
-        let saved: Saved = load_tagged(ID, ID, state)?;
-        self.state = saved.state;
-        self.rng = saved.rng;
+        (self.state, self.rng) = load_physics(ID, state)?;
         Ok(())
     }
 }

@@ -3,11 +3,11 @@
 
 use std::f64::consts::PI;
 
-use serde::{Deserialize, Serialize};
-
-use super::{continuous1, needs_reset, py_square, py_square_f32, REWARD_SCALE};
+use super::{
+    continuous1, load_physics, needs_reset, py_square, py_square_f32, save_physics, REWARD_SCALE,
+};
 use crate::rng::{self, NpRandom};
-use crate::state::{load_tagged, save_tagged};
+
 use crate::{Action, BoxSpace, Env, EnvError, EnvSpec, ParamSpec, Resolved, Space, Step};
 
 const ID: &str = "Pendulum-v1";
@@ -71,13 +71,6 @@ pub struct Pendulum {
     rng: Option<NpRandom>,
     observation_space: Space,
     action_space: Space,
-}
-
-/// What [`Pendulum`] saves: everything that changes after construction.
-#[derive(Serialize, Deserialize)]
-struct Saved {
-    state: Option<[f64; 2]>,
-    rng: Option<NpRandom>,
 }
 
 impl Default for Pendulum {
@@ -206,19 +199,11 @@ impl Env for Pendulum {
     }
 
     fn save_state(&self) -> Option<Vec<u8>> {
-        Some(save_tagged(
-            ID,
-            &Saved {
-                state: self.state,
-                rng: self.rng.clone(),
-            },
-        ))
+        Some(save_physics(ID, &self.state, &self.rng))
     }
 
     fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
-        let saved: Saved = load_tagged(ID, ID, state)?;
-        self.state = saved.state;
-        self.rng = saved.rng;
+        (self.state, self.rng) = load_physics(ID, state)?;
         Ok(())
     }
 }
