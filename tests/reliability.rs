@@ -338,6 +338,27 @@ fn an_absurd_number_of_environments_is_a_usage_error_at_once() {
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(said.contains("`tasks[0].num_envs` = 100000000"), "{said}");
     assert!(start.elapsed().as_secs() < 30, "took {:?}", start.elapsed());
+    // Sizes that overflow or cannot be allocated are refused by name, not by a crash.
+    for (edit, key) in [
+        ("num_steps = 16", "num_steps = 9223372036854775807"),
+        ("num_steps = 16", "num_steps = 65536"),
+        (
+            "[surgery]",
+            "[network]\nhidden = [1000000000000]\n[surgery]",
+        ),
+    ]
+    .map(|(from, to)| (CONFIG.replace(from, to), to))
+    {
+        std::fs::write(
+            dir.join("huge.toml"),
+            edit.replace("num_envs = 4", "num_envs = 65536"),
+        )
+        .unwrap();
+        let out = polytask(&dir, &["train", "huge.toml"], None);
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{key}: {said}");
+        assert!(!said.contains("panicked"), "{key}: {said}");
+    }
 }
 
 #[test]

@@ -102,6 +102,10 @@ pub struct RawTask {
     pub threshold: Option<f64>,
 }
 
+/// The longest rollout (`algorithm.num_steps`) accepted; with [`MAX_NUM_ENVS`] it bounds a
+/// task's rollout at 2³² transitions, so sizes never overflow.
+pub const MAX_NUM_STEPS: usize = 65_536;
+
 /// The most environment instances one task may have: far above what one machine steps
 /// usefully, and low enough that a typo (an extra zero or five) is an error at once rather
 /// than a long hang while millions of environments are made.
@@ -210,8 +214,10 @@ impl RawConfig {
         }
         let resolved_toml = toml::to_string(&self).unwrap_or_default();
         let mut tasks: Vec<Task> = Vec::with_capacity(self.tasks.len());
+        let mut sizes = Vec::with_capacity(self.tasks.len());
         for (i, raw) in self.tasks.into_iter().enumerate() {
-            let task = raw.validate(i, registry)?;
+            let (task, size) = raw.validate(i, registry)?;
+            sizes.push(size);
             if tasks.iter().any(|t| t.name == task.name) {
                 return Err(usage(format!(
                     "config: tasks[{i}].name `{}` is used by an earlier task; give each task a unique `name`",
@@ -225,6 +231,7 @@ impl RawConfig {
             .parse()
             .map_err(|e| usage(format!("config: `device`: {e}")))?;
         check_algorithm(&self.algorithm, &tasks)?;
+        check_rollout_memory(&self.algorithm, &tasks, &sizes)?;
         check_network(&self.network)?;
         polytask_agents::surgery::by_name_with(&self.surgery.aggregator, &self.surgery.params)
             .map_err(|e| match e.parameter() {
@@ -253,11 +260,16 @@ impl RawConfig {
 }
 
 impl RawTask {
-    fn validate(self, index: usize, registry: &Registry) -> anyhow::Result<Task> {
+    /// The checked task, and the flat sizes of its observations and actions.
+    fn validate(self, index: usize, registry: &Registry) -> anyhow::Result<(Task, [usize; 2])> {
         let params: Params = self.params.into_iter().collect();
-        registry
+        let env = registry
             .make(&self.env, &params)
             .map_err(|e| usage(format!("config: tasks[{index}] (env `{}`): {e}", self.env)))?;
+        let size = [
+            env.observation_space().flat_dim(),
+            env.action_space().flat_dim(),
+        ];
         let rescaled = params.iter().any(|(n, v)| n == "reward_scale" && v != 1.0);
         let threshold = self.threshold.or_else(|| {
             let spec = registry.spec(&self.env).ok()?;
@@ -273,7 +285,7 @@ impl RawTask {
             .role
             .parse()
             .map_err(|e| usage(format!("config: `tasks[{index}].role`: {e}")))?;
-        Ok(Task {
+        let task = Task {
             name: self.name.unwrap_or_else(|| self.env.clone()),
             env: self.env,
             params,
@@ -282,7 +294,8 @@ impl RawTask {
             normalize_obs: self.normalize_obs,
             normalize_reward: self.normalize_reward,
             threshold,
-        })
+        };
+        Ok((task, size))
     }
 }
 
@@ -327,7 +340,11 @@ fn check_algorithm(a: &AlgorithmConfig, tasks: &[Task]) -> anyhow::Result<()> {
             Err(usage(format!("config: `algorithm.{key}` {what}")))
         }
     };
-    require(a.num_steps > 0, "num_steps", "must be at least 1")?;
+    require(
+        a.num_steps > 0 && a.num_steps <= MAX_NUM_STEPS,
+        "num_steps",
+        &format!("must be between 1 and {MAX_NUM_STEPS}"),
+    )?;
     require(
         a.num_minibatches > 0,
         "num_minibatches",
@@ -360,6 +377,48 @@ fn check_algorithm(a: &AlgorithmConfig, tasks: &[Task]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses a config whose rollout storage (observations twice, actions and six numbers per
+/// transition, as `f32`) would not fit in this machine's memory: an allocation that size
+/// would end the process without a word.
+fn check_rollout_memory(
+    a: &AlgorithmConfig,
+    tasks: &[Task],
+    sizes: &[[usize; 2]],
+) -> anyhow::Result<()> {
+    let bytes: f64 = tasks
+        .iter()
+        .zip(sizes)
+        .map(|(t, [obs, act])| (t.num_envs * a.num_steps) as f64 * (2 * obs + act + 6) as f64 * 4.0)
+        .sum();
+    let memory = physical_memory();
+    if bytes > memory {
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        return Err(usage(format!(
+            "config: the rollouts of `tasks[*].num_envs` × `algorithm.num_steps` would need \
+             {:.1} GiB, more than this machine's {:.1} GiB; use fewer environments or steps",
+            gib(bytes),
+            gib(memory)
+        )));
+    }
+    Ok(())
+}
+
+/// The machine's physical memory in bytes (infinite where it cannot be read).
+fn physical_memory() -> f64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && size > 0 {
+        pages as f64 * size as f64
+    } else {
+        f64::INFINITY
+    }
 }
 
 /// The role of every row of the per-task gradients: the tasks', then the auxiliary losses'.
@@ -420,11 +479,16 @@ fn check_weighting(w: &WeightingConfig, aggregator: &str, roles: &[Role]) -> any
     Ok(())
 }
 
+/// The widest hidden layer accepted: far beyond what these networks use, and small enough
+/// that a typo is an error rather than an allocation of terabytes.
+pub const MAX_HIDDEN: i64 = 65_536;
+
 fn check_network(n: &NetworkConfig) -> anyhow::Result<()> {
-    if n.hidden.is_empty() || n.hidden.iter().any(|&h| h <= 0) {
-        return Err(usage(
-            "config: `network.hidden` must list at least one positive layer width",
-        ));
+    if n.hidden.is_empty() || n.hidden.iter().any(|&h| h <= 0 || h > MAX_HIDDEN) {
+        return Err(usage(format!(
+            "config: `network.hidden` must list at least one layer width, each from 1 to \
+             {MAX_HIDDEN}"
+        )));
     }
     Ok(())
 }

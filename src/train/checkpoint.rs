@@ -51,8 +51,14 @@ pub struct CheckpointState {
     pub normalizers: Vec<super::NormalizerState>,
 }
 
-/// The current format version.
-pub const VERSION: u32 = 1;
+/// The current format version (2: normalisers with every running sum, `resume.bin`).
+pub const VERSION: u32 = 2;
+
+/// The one field read before the rest, so that another version is named as such.
+#[derive(Deserialize)]
+struct Version {
+    version: u32,
+}
 
 /// A complete checkpoint found on disk: its folder and its `state.json`.
 #[derive(Debug, Clone)]
@@ -178,17 +184,19 @@ fn read_state(dir: &Path) -> anyhow::Result<Result<CheckpointState, String>> {
         Ok(text) => text,
         Err(e) => return Ok(Err(e.to_string())),
     };
+    if let Ok(Version { version }) = serde_json::from_str(&text) {
+        if version != VERSION {
+            return Err(usage(format!(
+                "checkpoint {} has format version {version}, this polytask reads version \
+                 {VERSION}",
+                path.display()
+            )));
+        }
+    }
     let state: CheckpointState = match serde_json::from_str(&text) {
         Ok(state) => state,
         Err(e) => return Ok(Err(e.to_string())),
     };
-    if state.version != VERSION {
-        return Err(usage(format!(
-            "checkpoint {} has format version {}, this polytask reads version {VERSION}",
-            path.display(),
-            state.version
-        )));
-    }
     Ok(Ok(state))
 }
 

@@ -21,7 +21,7 @@ use anyhow::Context;
 use polytask_agents::actor_critic::{ActionSpec, NetConfig, TaskShape};
 use polytask_envs::{Registry, Space};
 
-pub use checkpoint::{Checkpoint, CheckpointState};
+pub use checkpoint::{Checkpoint, CheckpointState, VERSION as CHECKPOINT_VERSION};
 pub use evaluate::{evaluate, EvalOptions, TaskEvaluation};
 pub use normalize::{NormalizerState, TaskNormalizer};
 pub use result::{RunResult, TaskResult, RESULT_FILE};
