@@ -207,29 +207,33 @@ fn a_full_disk_during_a_save_keeps_the_previous_checkpoint_and_names_the_file() 
     assert_eq!(&fingerprint(&dir.join("runs/r")), reference());
 }
 
-#[test]
-fn a_real_signal_from_outside_stops_the_run_with_a_checkpoint() {
-    let dir = setup("signal");
-    let child = Command::new(env!("CARGO_BIN_EXE_polytask"))
-        .args([
-            "train",
-            "c.toml",
-            "--run-name",
-            "r",
-            "--set",
-            "total_timesteps=100000",
-        ])
-        .current_dir(&dir)
+/// Starts run `r` of [`CONFIG`] with a budget that outlasts the test, its output captured.
+fn start_long_run(dir: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_polytask"))
+        .args(["train", "c.toml", "--run-name", "r"])
+        .args(["--set", "total_timesteps=100000"])
+        .current_dir(dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
-    // Wait for the first checkpoint, then Ctrl-C.
-    let checkpoint = dir.join("runs/r/checkpoint/state.json");
+        .unwrap()
+}
+
+/// Polls `ready` every 20 ms for at most a minute.
+fn wait_until(ready: impl Fn() -> bool) {
     let start = std::time::Instant::now();
-    while !checkpoint.exists() && start.elapsed().as_secs() < 60 {
+    while !ready() && start.elapsed().as_secs() < 60 {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+#[test]
+fn a_real_signal_from_outside_stops_the_run_with_a_checkpoint() {
+    let dir = setup("signal");
+    let child = start_long_run(&dir);
+    // Wait for the first checkpoint, then Ctrl-C.
+    let checkpoint = dir.join("runs/r/checkpoint/state.json");
+    wait_until(|| checkpoint.exists());
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
@@ -240,25 +244,9 @@ fn a_real_signal_from_outside_stops_the_run_with_a_checkpoint() {
 #[test]
 fn a_second_run_in_the_same_directory_is_refused_naming_the_holder() {
     let dir = setup("lock");
-    let mut first = Command::new(env!("CARGO_BIN_EXE_polytask"))
-        .args([
-            "train",
-            "c.toml",
-            "--run-name",
-            "r",
-            "--set",
-            "total_timesteps=100000",
-        ])
-        .current_dir(&dir)
-        .spawn()
-        .unwrap();
+    let mut first = start_long_run(&dir);
     let lock = dir.join("runs/r/lock");
-    let start = std::time::Instant::now();
-    while std::fs::read_to_string(&lock).map_or(true, |s| s.is_empty())
-        && start.elapsed().as_secs() < 60
-    {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until(|| std::fs::read_to_string(&lock).is_ok_and(|s| !s.is_empty()));
     let second = train(&dir, "r", true, None);
     let _ = first.kill();
     let _ = first.wait();
