@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use polytask_envs::Registry;
 
-use crate::cli::{Cli, Command};
-use crate::{envs_list, error, eval_command, rollout, train_command};
+use crate::commands::Cli;
+use crate::error;
 
 /// Parses the command line, runs the command against `registry`, reports any error as one
 /// paragraph and returns 0 (success), 2 (usage or config error) or 1 (runtime failure).
@@ -34,17 +34,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
     }
 }
 
-/// Runs one parsed command against `registry`.
+/// Runs one parsed command against `registry` (see [`crate::commands::run`]).
 pub fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Envs => {
-            print!("{}", envs_list::listing(registry));
-            Ok(())
-        }
-        Command::Rollout(args) => rollout::run(&args, registry),
-        Command::Bench { command } => crate::bench::run(&command, registry),
-        Command::Train(args) => train_command::run(&args, registry),
-        Command::Eval(args) => eval_command::run(&args, registry),
-        Command::Compare(args) => crate::compare::run(&args, registry),
-    }
+    crate::commands::run(cli, registry)
 }

@@ -9,19 +9,15 @@
 
 pub mod app;
 pub mod bench;
-pub mod cli;
+pub mod commands;
 pub mod compare;
 pub mod config;
 pub mod durable;
-pub mod envs_list;
 pub mod error;
-pub mod eval_command;
 pub mod interrupt;
 pub mod logger;
-pub mod rollout;
 pub mod run_lock;
 pub mod train;
-pub mod train_command;
 pub mod vec_env;
 
 pub use polytask_agents as agents;

@@ -19,7 +19,7 @@ use common::temp_dir;
 use std::path::Path;
 
 use clap::Parser;
-use polytask::cli::Cli;
+use polytask::commands::Cli;
 use polytask::envs::{check_env, Action, Env, Params, Registry};
 
 #[test]
@@ -104,7 +104,7 @@ fn polytask(args: &[&str], registry: &Registry) -> anyhow::Result<()> {
 #[test]
 fn the_command_line_lists_and_trains_reach() {
     let registry = reach::registry();
-    let listing = polytask::envs_list::listing(&registry);
+    let listing = polytask::commands::envs::listing(&registry);
     assert!(
         listing.contains("Reach-v0") && listing.contains("--param length=10"),
         "{listing}"

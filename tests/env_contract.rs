@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use clap::Parser;
-use polytask::cli::Cli;
+use polytask::commands::Cli;
 use polytask::config::{RawConfig, Task};
 use polytask::envs::{
     invalid_action, Action, BoxSpace, Env, EnvError, EnvSpec, ParamSpec, Registry, Resolved, Space,

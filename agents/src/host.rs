@@ -114,3 +114,14 @@ pub(crate) fn strided(t: &Tensor) -> Tensor {
     assert!(!copy.is_contiguous());
     copy
 }
+
+/// Whether libtorch records operations for autograd on this thread.
+pub(crate) fn grad_enabled() -> bool {
+    // SAFETY: at_grad_set_enabled only swaps libtorch's thread-local grad-mode flag; it is
+    // set back to what it was at once.
+    unsafe {
+        let previous = torch_sys::at_grad_set_enabled(1);
+        torch_sys::at_grad_set_enabled(previous);
+        previous != 0
+    }
+}

@@ -43,7 +43,7 @@ impl Linear {
 
     /// Applies the layer to `x` `[B, in]`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        if self.on_host(&[x]) && !crate::tower::grad_enabled() {
+        if self.on_host(&[x]) && !host::grad_enabled() {
             let out = host::empty_f32(&[x.size()[0], self.shape()[0]]);
             // SAFETY: the inputs are only read; `out` is a fresh tensor of its own.
             let (x, w, b, o) = unsafe {

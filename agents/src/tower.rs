@@ -283,7 +283,7 @@ impl TowerStack {
         let k = self.towers.len() as i64;
         let rows: Vec<i64> = obs.iter().map(|o| o.size()[0]).collect();
         let stacked_trunk;
-        let (stemmed, trunk): (Vec<Tensor>, _) = if grad_enabled() {
+        let (stemmed, trunk): (Vec<Tensor>, _) = if crate::host::grad_enabled() {
             // Stacks of the parameter leaves; each stem on its own, as the backward pass of a
             // batched product would read the shared input through a zero stride.
             let stemmed = obs
@@ -460,16 +460,5 @@ fn split_rows(x: &Tensor, rows: &[i64]) -> Vec<Tensor> {
         vec![x.shallow_clone()]
     } else {
         x.split_with_sizes(rows, 0)
-    }
-}
-
-/// Whether libtorch records operations for autograd on this thread.
-pub(crate) fn grad_enabled() -> bool {
-    // SAFETY: at_grad_set_enabled only swaps libtorch's thread-local grad-mode flag; it is
-    // set back to what it was at once.
-    unsafe {
-        let previous = torch_sys::at_grad_set_enabled(1);
-        torch_sys::at_grad_set_enabled(previous);
-        previous != 0
     }
 }

@@ -21,7 +21,7 @@ use polytask_envs::{Action, Env, Registry, Space};
 use rand::{RngCore, SeedableRng};
 use rand_pcg::Pcg32;
 
-use crate::cli::parse_params;
+use crate::config::parse_params;
 use crate::config::Task;
 use crate::error::usage;
 use crate::vec_env::{instance_seed, VecEnv};

@@ -1,21 +1,16 @@
-//! `polytask compare`: trains every method of a config's `[compare]` section (the
-//! multi-task agent under several aggregators or variants, and the single-task baseline)
-//! on the same tasks, budgets and seeds, then writes a report with tables, statistics and
-//! plots. Runs are separate processes, each a normal training run with its own TensorBoard
-//! directory under `OUT/runs/<method>/seed<k>`.
+//! The machinery of `polytask compare` ([`crate::commands::compare`]): every method of a
+//! config's `[compare]` section (the multi-task agent under several aggregators or
+//! variants, and the single-task baseline) planned on the same tasks, budgets and seeds, run
+//! as separate training processes, each with its own TensorBoard directory under
+//! `OUT/runs/<method>/seed<k>`, and summarised in a report with tables, statistics and plots.
 
 mod curves;
-mod jobs;
+pub mod jobs;
 mod plan;
-mod plots;
-mod report;
+pub mod plots;
+pub mod report;
 mod stats;
-mod summary;
-
-use std::path::{Path, PathBuf};
-
-use anyhow::Context;
-use polytask_envs::Registry;
+pub mod summary;
 
 pub use curves::{read_run, Curve, RunCurves};
 pub use plan::{plan, Job, Plan, TaskInfo};
@@ -25,76 +20,3 @@ pub use stats::{
     auc, binned, mean_ci95, median, steps_to_threshold, welch, Welch, THRESHOLD_WINDOW,
 };
 pub use summary::{summarise, Cell, Summary, BINS};
-
-use crate::cli::CompareArgs;
-use crate::error::usage;
-
-/// Runs `polytask compare`.
-pub fn run(args: &CompareArgs, registry: &Registry) -> anyhow::Result<()> {
-    if args.jobs == Some(0) {
-        return Err(usage("compare: --jobs must be at least 1"));
-    }
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out(&args.config));
-    let plan = plan::plan(&args.config, &args.sets, args.seeds, &out, registry)?;
-    check_out(&out, args.resume)?;
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let parallel = args.jobs.unwrap_or_else(default_jobs);
-    crate::interrupt::install();
-    if !args.quiet {
-        println!(
-            "compare {}: {} methods × {} seeds = {} runs, {} at a time, into {}",
-            plan.name,
-            plan.methods.len(),
-            plan.seeds.len(),
-            plan.jobs.len(),
-            parallel,
-            out.display()
-        );
-    }
-    let failed = jobs::run_jobs(&plan.jobs, parallel, args.quiet)?;
-    if !failed.is_empty() {
-        anyhow::bail!(
-            "{} of {} runs failed ({}); their train.log files say why. Fix the cause and run \
-             the same command with --resume: finished runs are kept",
-            failed.len(),
-            plan.jobs.len(),
-            failed.join(", ")
-        );
-    }
-    let summary = summarise(&plan)?;
-    let plots = plots::draw_all(&out, &plan, &summary)?;
-    report::write_all(&out, &plan, &summary, &plots)?;
-    println!("report: {}", out.join("report.md").display());
-    println!("  tensorboard --logdir {}", out.join("runs").display());
-    Ok(())
-}
-
-/// `compare/<config file stem>`.
-fn default_out(config: &Path) -> PathBuf {
-    let stem = config
-        .file_stem()
-        .map_or("compare".into(), |s| s.to_string_lossy().into_owned());
-    PathBuf::from("compare").join(stem)
-}
-
-/// One job per core: a classic-control run keeps about one core busy.
-fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Refuses to mix a new comparison into a folder holding runs, unless resuming.
-fn check_out(out: &Path, resume: bool) -> anyhow::Result<()> {
-    let runs = out.join("runs");
-    let has_runs = std::fs::read_dir(&runs).is_ok_and(|mut d| d.next().is_some());
-    if has_runs && !resume {
-        return Err(usage(format!(
-            "{} already holds runs; pass --resume to continue that comparison (finished runs \
-             are kept), or choose another --out",
-            out.display()
-        )));
-    }
-    Ok(())
-}

@@ -299,6 +299,23 @@ impl RawTask {
     }
 }
 
+/// Parses `NAME=VALUE` pairs given with `--param` into environment parameters.
+pub fn parse_params(pairs: &[String]) -> anyhow::Result<polytask_envs::Params> {
+    let mut params = polytask_envs::Params::new();
+    for pair in pairs {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| usage(format!("--param `{pair}` is not of the form NAME=VALUE")))?;
+        let value: f64 = value.trim().parse().map_err(|_| {
+            usage(format!(
+                "--param `{pair}`: the value `{value}` of `{name}` is not a number"
+            ))
+        })?;
+        params.set(name.trim(), value);
+    }
+    Ok(params)
+}
+
 /// Sets `key=value` in `table`, creating intermediate tables; errors name the override.
 pub fn apply_override(table: &mut toml::Table, item: &str) -> anyhow::Result<()> {
     let (key, value) = item

@@ -6,11 +6,36 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use polytask_envs::Registry;
 
-use crate::cli::TrainArgs;
 use crate::config::{Config, RawConfig};
 use crate::error::Interrupted;
 use crate::logger::TensorBoardLogger;
 use crate::train::{self, TrainOutcome};
+
+/// Arguments of `polytask train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// The TOML config file, e.g. configs/cartpole.toml.
+    pub config: PathBuf,
+    /// Override a config key, e.g. `--set algorithm.learning_rate=3e-4`; repeat for several.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Override the config's `seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override the config's `device`: cpu, cuda, cuda:N or auto.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Name of the run directory under `logging.run_dir` (default: config name, seed, time).
+    #[arg(long)]
+    pub run_name: Option<String>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Continue the run named by `--run-name` from its checkpoint (weights, optimizer,
+    /// normalisers, step counters); starts it if it has none.
+    #[arg(long, requires = "run_name")]
+    pub resume: bool,
+}
 
 /// Loads `args.config` with the overrides of `args` and checks it.
 pub fn resolve_config(args: &TrainArgs, registry: &Registry) -> anyhow::Result<Config> {

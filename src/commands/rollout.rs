@@ -3,14 +3,35 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use polytask_envs::{Action, Env, Registry};
 use rand::SeedableRng;
 use serde::Serialize;
 
-use crate::cli::{parse_params, RolloutArgs};
+use crate::config::parse_params;
 use crate::error::usage;
+
+/// Arguments of `polytask rollout`.
+#[derive(Debug, clap::Args)]
+pub struct RolloutArgs {
+    /// Environment id, e.g. CartPole-v1 (see `polytask envs`).
+    #[arg(long)]
+    pub env: String,
+    /// Environment parameter as NAME=VALUE; repeat for several.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Seed of the first reset and of the random policy.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Number of steps to take; episodes that end are reset and go on.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Write the lines to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
 
 /// One line of output: the transition taken at `step`.
 #[derive(Serialize)]

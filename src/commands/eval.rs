@@ -6,11 +6,29 @@ use polytask_agents::actor_critic::ActorCritic;
 use polytask_agents::device;
 use polytask_envs::Registry;
 
-use crate::cli::EvalArgs;
 use crate::config::RawConfig;
 use crate::error::usage;
 use crate::train::{self, Checkpoint, EvalOptions};
 use crate::vec_env::VecEnv;
+
+/// Arguments of `polytask eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// A checkpoint folder (`<run dir>/checkpoint`) or a run directory holding one.
+    pub checkpoint: PathBuf,
+    /// Episodes per task.
+    #[arg(long, default_value_t = 10)]
+    pub episodes: usize,
+    /// Take the most likely action instead of sampling.
+    #[arg(long)]
+    pub deterministic: bool,
+    /// Seed of the evaluation environments and sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
 
 /// Runs `polytask eval`.
 pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
