@@ -24,6 +24,10 @@ const STATEFUL_WEIGHTINGS: &[&str] = &["uncertainty", "gradnorm", "dwa", "famo",
 const BEFORE: usize = 5;
 const AFTER: usize = 6;
 
+/// Serialises this binary's tests: they seed libtorch's global generator (GradDrop draws
+/// from it), and a draw by another test's thread in between would break the comparison.
+static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A `[T, P]` matrix of standard normal gradients of `kind`.
 fn gradients(rng: &mut Pcg64, tasks: usize, kind: Kind) -> Tensor {
     let values: Vec<f64> = (0..tasks * 7)
@@ -76,6 +80,7 @@ fn aggregate(method: &mut dyn Aggregator, grads: &Tensor, seed: i64) -> Vec<u64>
 
 #[test]
 fn every_aggregator_resumes_bit_for_bit() {
+    let _serial = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     assert!(!surgery::NAMES.is_empty());
     for &name in surgery::NAMES {
         for params in aggregator_params(name) {
@@ -172,6 +177,7 @@ fn step(method: &mut dyn Weighting, s: &Step, call: usize) -> Vec<u64> {
 
 #[test]
 fn every_weighting_resumes_bit_for_bit() {
+    let _serial = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     assert!(!weighting::NAMES.is_empty());
     for &name in weighting::NAMES {
         let inputs = steps(3, 3, BEFORE + AFTER);
@@ -225,6 +231,7 @@ fn wrong_versions(bytes: &[u8], others: &[Vec<u8>]) -> Vec<Vec<u8>> {
 
 #[test]
 fn bytes_that_are_not_an_aggregators_state_are_an_error_naming_it() {
+    let _serial = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = Pcg64::seed_from_u64(5);
     let trained = |name: &str, rng: &mut Pcg64| {
         let mut method = aggregator(name, &BTreeMap::new());
@@ -268,6 +275,7 @@ fn bytes_that_are_not_an_aggregators_state_are_an_error_naming_it() {
 
 #[test]
 fn bytes_that_are_not_a_weightings_state_are_an_error_naming_it() {
+    let _serial = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let trained = |name: &str, roles: &[Role]| {
         let mut method = weighting(name, roles);
         for (call, s) in steps(4, roles.len(), 3).iter().enumerate() {
