@@ -4,6 +4,7 @@
 
 pub mod actor_critic;
 pub mod adam;
+pub mod combine;
 pub mod device;
 pub mod distribution;
 mod error;

@@ -1,12 +1,13 @@
-//! One optimizer step of the multi-task learner: per-task gradients from one backward pass,
-//! surgery on the shared weights, each task's own gradient on its own weights, global-norm
-//! clipping, then Adam — on the network's flat parameter buffer, in a few tensor operations.
+//! The apply stage of a learner step — global-norm clipping, the divergence guard, Adam on the
+//! network's flat parameter buffer — and [`MultiTaskOptimizer::step`], the whole step from
+//! autograd losses (per-task gradients, [`Combiner::combine`], apply) for callers without
+//! hand-written loss gradients.
 
 use tch::Tensor;
 
 use crate::actor_critic::{ActorCritic, Output, TaskGradients};
 use crate::adam::{clip_global_norm, Adam, AdamConfig};
-use crate::surgery::Aggregator;
+use crate::combine::Combiner;
 
 /// A gradient with a NaN or infinite element, found before the step that it would have
 /// spoiled was applied (see [`MultiTaskOptimizer::apply`]).
@@ -75,16 +76,16 @@ pub enum StepError {
     NonFinite(#[from] NonFinite),
 }
 
-/// What one step leaves for logging, still on the device (reading it costs a synchronisation).
-#[derive(Debug)]
+/// What one step leaves for logging.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StepReport {
-    /// The per-task gradients of the shared weights, `[T, P]`, before surgery.
-    pub shared_grads: Tensor,
-    /// Global gradient norm before clipping (a scalar tensor).
-    pub grad_norm: Tensor,
+    /// Global gradient norm before clipping (read for the divergence guard anyway).
+    pub grad_norm: f64,
 }
 
-/// Adam over the whole network, fed by an aggregator on the shared weights.
+/// Adam over the whole network, with global-norm clipping and the divergence guard: the apply
+/// stage of a learner step, after [`Combiner::combine`] has written the update of the shared
+/// weights.
 #[derive(Debug)]
 pub struct MultiTaskOptimizer {
     adam: Adam,
@@ -111,46 +112,38 @@ impl MultiTaskOptimizer {
     }
 
     /// Updates `net` from the per-task losses `losses[t]` computed (with gradient tracking)
-    /// from `out`: [`ActorCritic::task_gradients`], then [`MultiTaskOptimizer::apply`].
+    /// from `out`: [`ActorCritic::task_gradients`], [`Combiner::combine`] (the losses' values
+    /// are the weighting's signals), then [`MultiTaskOptimizer::apply`].
     pub fn step(
         &mut self,
         net: &ActorCritic,
         losses: &[Tensor],
         out: &Output,
-        aggregator: &mut dyn Aggregator,
+        combiner: &mut Combiner,
         lr: f64,
     ) -> Result<StepReport, StepError> {
-        let grads = net.task_gradients(losses, out)?;
-        Ok(self.apply(net, &grads, aggregator, lr)?)
+        let mut grads = net.task_gradients(losses, out)?;
+        let signals = || losses.iter().map(|l| l.double_value(&[])).collect();
+        combiner.combine(&mut grads, signals, lr, false);
+        Ok(self.apply(net, &grads, lr)?)
     }
 
-    /// Updates `net` from per-task gradients: the aggregate of `grads.shared` on the shared
-    /// weights, each task's own gradient on its own weights, global-norm clipping, Adam. The
-    /// gradient buffer is clipped in place and the report shares `grads.shared`.
+    /// Applies the combined gradient in `grads` (its flat buffer, whose shared part
+    /// [`Combiner::combine`] wrote): global-norm clipping in place, the divergence guard, Adam.
     pub fn apply(
         &mut self,
         net: &ActorCritic,
         grads: &TaskGradients,
-        aggregator: &mut dyn Aggregator,
         lr: f64,
     ) -> Result<StepReport, NonFinite> {
         let mut flat = [grads.flat.shallow_clone()];
-        tch::no_grad(|| {
-            if net.shared_len() > 0 {
-                let aggregated = aggregator.aggregate(&grads.shared);
-                flat[0].narrow(0, 0, net.shared_len()).copy_(&aggregated);
-            }
-        });
-        let grad_norm = clip_global_norm(&mut flat, self.max_grad_norm);
+        let grad_norm = clip_global_norm(&mut flat, self.max_grad_norm).double_value(&[]);
         // The divergence guard: a NaN or infinite element anywhere makes the norm so; then
         // nothing is applied, and the culprit is looked for (only on this failure path).
-        if !grad_norm.double_value(&[]).is_finite() {
+        if !grad_norm.is_finite() {
             return Err(NonFinite::find(grads, &flat[0]));
         }
         self.adam.step(&[net.flat_params()], &flat, lr);
-        Ok(StepReport {
-            shared_grads: grads.shared.shallow_clone(),
-            grad_norm,
-        })
+        Ok(StepReport { grad_norm })
     }
 }

@@ -67,7 +67,7 @@ fn aggregator(name: &str, params: &BTreeMap<String, f64>) -> Box<dyn Aggregator>
 /// weights' bits.
 fn aggregate(method: &mut dyn Aggregator, grads: &Tensor, seed: i64) -> Vec<u64> {
     tch::manual_seed(seed);
-    let mut out = bits(&method.aggregate(grads));
+    let mut out = bits(&method.aggregate(&polytask_agents::surgery::GradMatrix::from(grads)));
     out.extend(
         method
             .task_weights()
@@ -158,7 +158,7 @@ fn step(method: &mut dyn Weighting, s: &Step, call: usize) -> Vec<u64> {
     let mut out: Vec<u64> = method
         .weights(&WeightingInput {
             losses: &s.losses,
-            grads: &s.grads,
+            grads: &polytask_agents::surgery::GradMatrix::from(&s.grads),
             lr: 0.05,
         })
         .iter()
@@ -233,15 +233,18 @@ fn wrong_versions(bytes: &[u8], others: &[Vec<u8>]) -> Vec<Vec<u8>> {
 fn bytes_that_are_not_an_aggregators_state_are_an_error_naming_it() {
     let _serial = GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = Pcg64::seed_from_u64(5);
-    let trained = |name: &str, rng: &mut Pcg64| {
-        let mut method = aggregator(name, &BTreeMap::new());
-        if name != "graddrop" {
-            for _ in 0..3 {
-                let _ = method.aggregate(&gradients(rng, 3, Kind::Double));
+    let trained =
+        |name: &str, rng: &mut Pcg64| {
+            let mut method = aggregator(name, &BTreeMap::new());
+            if name != "graddrop" {
+                for _ in 0..3 {
+                    let _ = method.aggregate(&polytask_agents::surgery::GradMatrix::from(
+                        &gradients(rng, 3, Kind::Double),
+                    ));
+                }
             }
-        }
-        method
-    };
+            method
+        };
     let states: Vec<(&str, Vec<u8>)> = surgery::NAMES
         .iter()
         .map(|&n| (n, trained(n, &mut rng).save_state()))

@@ -51,7 +51,9 @@ fn deviation(method: &str, kind: Kind) -> f64 {
             .reshape([case.matrix.len() as i64, -1])
             .to_kind(kind)
             .to_device(Device::Cpu);
-        let out = by_name(method).unwrap().aggregate(&g);
+        let out = by_name(method)
+            .unwrap()
+            .aggregate(&polytask_agents::surgery::GradMatrix::from(&g));
         assert_eq!(out.kind(), kind, "{method}/{}", case.label);
         let got = Vec::<f64>::try_from(out.to_kind(Kind::Double)).unwrap();
         let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));

@@ -76,7 +76,7 @@ impl Problem {
         let w = weighting
             .weights(&WeightingInput {
                 losses: &values,
-                grads: &grads,
+                grads: &polytask_agents::surgery::GradMatrix::from(&grads),
                 lr,
             })
             .to_vec();
@@ -86,7 +86,9 @@ impl Problem {
             weighting.name()
         );
         let scale = Tensor::from_slice(&w).to_kind(Kind::Float).unsqueeze(1);
-        let update = aggregator.aggregate(&(&grads * scale));
+        let update = aggregator.aggregate(&polytask_agents::surgery::GradMatrix::from(
+            &(&grads * scale),
+        ));
         tch::no_grad(|| {
             let _ = self
                 .w
@@ -129,7 +131,7 @@ fn uncertainty_weights_approach_the_inverse_noise_variance_in_real_training() {
     let w = weighting
         .weights(&WeightingInput {
             losses: &[0.25, 1.0],
-            grads: &Tensor::zeros([2, 1], (Kind::Float, Device::Cpu)),
+            grads: &Tensor::zeros([2, 1], (Kind::Float, Device::Cpu)).into(),
             lr: 0.01,
         })
         .to_vec();

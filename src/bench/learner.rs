@@ -1,182 +1,172 @@
-//! `polytask bench learner`: the cost of one learner step (forward, per-task losses, per-task
-//! gradients, aggregation, Adam) with a gradient-surgery aggregator, against the same step
-//! with the plain `sum` (what one backward pass of `Σ_t L_t` gives), measured alternately in
-//! the same run on the CartPole-family network.
+//! `polytask bench learner`: the cost of one learner step, on the trainer's own update path
+//! ([`crate::train::optimize`]), with `sum` (the per-task matrix summed: what one backward
+//! pass of `Σ_t L_t` would give) against the same step with named surgery aggregators, for
+//! several numbers of tasks.
+//!
+//! Each task is CartPole-shaped (4 observations, 2 actions) with its own stem and heads and the
+//! shared trunk of the default network; its rollout-shaped batch holds `rows` transitions
+//! (observations, actions, old log-probabilities and values, advantages, returns) drawn once.
+//! One measured run is one PPO update of `steps` epochs over one minibatch per task, so every
+//! step is exactly the trainer's: forward, hand-written loss gradients, per-task backward,
+//! aggregation, clipping and Adam. Methods alternate within each repeat; the median is kept.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use polytask_agents::actor_critic::{ActionSpec, ActorCritic, NetConfig, Output, TaskShape};
-use polytask_agents::adam::{clip_global_norm, Adam, AdamConfig};
-use polytask_agents::surgery::{self, Aggregator};
+use polytask_agents::actor_critic::{ActionSpec, ActorCritic, NetConfig, TaskShape};
+use polytask_agents::adam::AdamConfig;
+use polytask_agents::combine::Combiner;
+use polytask_agents::surgery;
 use polytask_agents::update::MultiTaskOptimizer;
 use tch::{Device, Kind, Tensor};
 
+use crate::config::{AlgorithmConfig, AlgorithmName};
 use crate::error::usage;
+use crate::train::optimize::optimize;
+use crate::train::storage::TaskStorage;
 
 /// Arguments of `polytask bench learner`.
 #[derive(Debug, clap::Args)]
 pub struct LearnerArgs {
-    /// Number of tasks T (CartPole-shaped: 4 observations, 2 actions).
-    #[arg(long, default_value_t = 10)]
-    pub tasks: usize,
+    /// Numbers of tasks T to measure (CartPole-shaped: 4 observations, 2 actions).
+    #[arg(long, value_delimiter = ',', default_value = "1,10,50")]
+    pub tasks: Vec<usize>,
     /// Rows per task in the minibatch.
     #[arg(long, default_value_t = 256)]
-    pub rows: i64,
+    pub rows: usize,
     /// Hidden widths (the first is each task's stem, the rest shared).
     #[arg(long, value_delimiter = ',', default_value = "64,64")]
     pub hidden: Vec<i64>,
-    /// The aggregator to compare with `sum`.
-    #[arg(long, default_value = "pcgrad")]
-    pub aggregator: String,
+    /// The aggregators to compare with `sum`.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "pcgrad,mgda,upgrad,nash-mtl"
+    )]
+    pub aggregators: Vec<String>,
     /// Learner steps per measured run.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 40)]
     pub steps: usize,
     /// Runs of each; the median is reported.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 3)]
     pub repeat: usize,
 }
 
 /// Runs the benchmark and returns its report.
 pub fn run(args: &LearnerArgs) -> anyhow::Result<String> {
-    if args.tasks == 0 || args.rows <= 0 || args.steps == 0 || args.repeat == 0 {
+    if args.tasks.contains(&0) || args.rows == 0 || args.steps == 0 || args.repeat == 0 {
         return Err(usage(
             "bench learner: --tasks, --rows, --steps and --repeat must be at least 1",
         ));
     }
-    let mut method = surgery::by_name(&args.aggregator).map_err(usage)?;
-    let mut sum = surgery::by_name("sum").map_err(usage)?;
-    tch::manual_seed(0);
-    tch::set_num_threads(1);
-    let shapes = vec![
-        TaskShape {
-            obs_dim: 4,
-            action: ActionSpec::Discrete(2)
-        };
-        args.tasks
-    ];
-    let config = NetConfig {
-        hidden: args.hidden.clone(),
-        ..NetConfig::default()
-    };
-    let net = ActorCritic::new(&shapes, &config, Device::Cpu);
-    let mut opt = MultiTaskOptimizer::new(&net, AdamConfig::default(), 0.5);
-    let batch = Batch::new(args.tasks, args.rows);
-    let mut plain = Adam::new(&[net.flat_params()], AdamConfig::default());
-    let (mut base, mut summed, mut with) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..args.repeat {
-        base.push(time_plain_steps(&net, &mut plain, &batch, args.steps));
-        summed.push(time_steps(
-            &net,
-            &mut opt,
-            sum.as_mut(),
-            &batch,
-            args.steps,
-        )?);
-        with.push(time_steps(
-            &net,
-            &mut opt,
-            method.as_mut(),
-            &batch,
-            args.steps,
-        )?);
+    let mut names = vec!["sum".to_string()];
+    names.extend(args.aggregators.iter().filter(|a| *a != "sum").cloned());
+    for name in &names {
+        surgery::by_name(name).map_err(usage)?;
     }
-    let (base, summed, with) = (median(base), median(summed), median(with));
-    let ratio = |d: Duration| d.as_secs_f64() / base.as_secs_f64();
+    tch::set_num_threads(1);
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "learner step, {} tasks × {} rows, hidden {:?}, {} shared parameters, CPU, 1 thread",
-        args.tasks,
-        args.rows,
-        args.hidden,
-        net.shared_len()
+        "learner step on the trainer's path: {} rows per task, hidden {:?}, CPU, 1 thread",
+        args.rows, args.hidden
     );
-    let rows = [
-        ("plain backward of Σ L_t (baseline)".to_string(), base),
-        ("per-task gradients + sum".to_string(), summed),
-        (format!("per-task gradients + {}", args.aggregator), with),
-    ];
-    for (name, time) in rows {
-        let _ = writeln!(
-            report,
-            "  {name:<36} {:>9.1} µs/step  {:>5.2}×",
-            micros(time),
-            ratio(time)
-        );
+    let _ = writeln!(
+        report,
+        "  {:>3}  {:<10} {:>10} {:>11} {:>8}",
+        "T", "aggregator", "µs/step", "ns/row", "× sum"
+    );
+    let mut per_row_t1 = None;
+    for &tasks in &args.tasks {
+        let times = measure(args, tasks, &names)?;
+        let sum = times[0];
+        let per_row = |d: Duration| d.as_secs_f64() * 1e9 / (tasks * args.rows) as f64;
+        if tasks == 1 {
+            per_row_t1 = Some(per_row(sum));
+        }
+        for (name, &time) in names.iter().zip(&times) {
+            let _ = writeln!(
+                report,
+                "  {tasks:>3}  {name:<10} {:>10.1} {:>11.1} {:>7.2}×",
+                time.as_secs_f64() * 1e6,
+                per_row(time),
+                time.as_secs_f64() / sum.as_secs_f64()
+            );
+        }
+        if let (Some(t1), true) = (per_row_t1, tasks > 1) {
+            let _ = writeln!(
+                report,
+                "       per-row cost of `sum` at T = {tasks}: {:.2}× T = 1's",
+                per_row(sum) / t1
+            );
+        }
     }
     Ok(report)
 }
 
-/// A fixed random minibatch of every task.
-struct Batch {
-    obs: Vec<Tensor>,
-    actions: Vec<Tensor>,
-    advantages: Vec<Tensor>,
-}
-
-impl Batch {
-    fn new(tasks: usize, rows: i64) -> Self {
-        let f = (Kind::Float, Device::Cpu);
-        Self {
-            obs: (0..tasks).map(|_| Tensor::randn([rows, 4], f)).collect(),
-            actions: (0..tasks)
-                .map(|_| Tensor::randint(2, [rows], (Kind::Int64, Device::Cpu)))
-                .collect(),
-            advantages: (0..tasks).map(|_| Tensor::randn([rows], f)).collect(),
+/// The median step time of each aggregator in `names` with `tasks` tasks.
+fn measure(args: &LearnerArgs, tasks: usize, names: &[String]) -> anyhow::Result<Vec<Duration>> {
+    tch::manual_seed(0);
+    let shape = TaskShape {
+        obs_dim: 4,
+        action: ActionSpec::Discrete(2),
+    };
+    let config = NetConfig {
+        hidden: args.hidden.clone(),
+        ..NetConfig::default()
+    };
+    let net = ActorCritic::new(&vec![shape; tasks], &config, Device::Cpu);
+    let storage: Vec<TaskStorage> = (0..tasks).map(|_| rollout(args.rows)).collect();
+    let algorithm = AlgorithmConfig {
+        name: AlgorithmName::Ppo,
+        num_minibatches: 1,
+        update_epochs: args.steps,
+        ..AlgorithmConfig::default()
+    };
+    let mut times = vec![Vec::new(); names.len()];
+    // The first round warms up (allocator, caches) and is not kept.
+    for round in 0..=args.repeat {
+        for (name, times) in names.iter().zip(&mut times) {
+            let aggregator = surgery::by_name(name).map_err(usage)?;
+            let mut combiner = Combiner::new(aggregator, None);
+            let mut opt = MultiTaskOptimizer::new(&net, AdamConfig::default(), 0.5);
+            let start = Instant::now();
+            optimize(
+                &net,
+                &mut opt,
+                &mut combiner,
+                &storage,
+                &[],
+                &algorithm,
+                1e-9,
+            )?;
+            if round > 0 {
+                times.push(start.elapsed() / args.steps as u32);
+            }
         }
     }
+    Ok(times.into_iter().map(median).collect())
 }
 
-/// The baseline: one backward pass of `Σ_t L_t` over every parameter, clipping, Adam.
-fn time_plain_steps(net: &ActorCritic, adam: &mut Adam, batch: &Batch, steps: usize) -> Duration {
-    let params: Vec<&Tensor> = net.named_params().into_iter().map(|(_, p)| p).collect();
-    let start = Instant::now();
-    for _ in 0..steps {
-        let out = net.forward(&batch.obs);
-        let total = Tensor::stack(&batch.losses(&out), 0).sum(Kind::Float);
-        let grads = Tensor::run_backward(&[total], &params, false, false);
-        let flat: Vec<Tensor> = grads.iter().map(|g| g.reshape([-1])).collect();
-        let mut flat = [Tensor::cat(&flat, 0)];
-        let _ = clip_global_norm(&mut flat, 0.5);
-        adam.step(&[net.flat_params()], &flat, 1e-5);
-    }
-    start.elapsed() / steps as u32
-}
-
-impl Batch {
-    /// A policy-gradient-like loss per task that reaches every weight.
-    fn losses(&self, out: &Output) -> Vec<Tensor> {
-        (0..self.obs.len())
-            .map(|t| {
-                let d = &out.dists[t];
-                -(d.log_prob(&self.actions[t]) * &self.advantages[t]).mean(Kind::Float)
-                    + out.values[t].square().mean(Kind::Float)
-            })
-            .collect()
-    }
-}
-
-fn time_steps(
-    net: &ActorCritic,
-    opt: &mut MultiTaskOptimizer,
-    aggregator: &mut dyn Aggregator,
-    batch: &Batch,
-    steps: usize,
-) -> anyhow::Result<Duration> {
-    let start = Instant::now();
-    for _ in 0..steps {
-        let out = net.forward(&batch.obs);
-        opt.step(net, &batch.losses(&out), &out, aggregator, 1e-5)?;
-    }
-    Ok(start.elapsed() / steps as u32)
+/// A CartPole-shaped rollout of `rows` transitions with random contents.
+fn rollout(rows: usize) -> TaskStorage {
+    let mut s = TaskStorage::new(rows, 1, 4, 1);
+    let draw = |shape: i64, x: Tensor| -> Vec<f32> {
+        let x = x.reshape([shape]);
+        Vec::try_from(x).expect("a float tensor")
+    };
+    let f = (Kind::Float, Device::Cpu);
+    let n = rows as i64;
+    s.obs = draw(4 * n, Tensor::randn([n, 4], f));
+    s.actions = draw(n, Tensor::randint(2, [n], f));
+    s.log_probs = draw(n, Tensor::rand([n], f).clamp(0.05, 0.95).log());
+    s.values = draw(n, Tensor::randn([n], f));
+    s.advantages = draw(n, Tensor::randn([n], f));
+    s.returns = draw(n, Tensor::randn([n], f));
+    s
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
-}
-
-fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use polytask_agents::device::{resolve, DeviceRequest};
-use polytask_agents::surgery::{self, Aggregator, NAMES};
+use polytask_agents::surgery::{self, Aggregator, GradMatrix, NAMES};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::usage;
@@ -77,7 +77,8 @@ pub fn run(args: &SurgeryArgs) -> anyhow::Result<String> {
 /// Seconds per `aggregate` call, waiting for the result each time, over at least `min`.
 fn time(method: &mut dyn Aggregator, grads: &Tensor, device: Device, min: Duration) -> f64 {
     let call = |m: &mut dyn Aggregator| {
-        let out = m.aggregate(grads);
+        // A fresh matrix per call: the Gramian is part of the cost.
+        let out = m.aggregate(&GradMatrix::from(grads));
         if let Device::Cuda(index) = device {
             tch::Cuda::synchronize(index as i64);
         }

@@ -3,8 +3,6 @@
 //! multi-task run and a single-task baseline line up; run-wide scalars use the global step
 //! (environment steps of all tasks together).
 
-use polytask_agents::surgery::GradStats;
-
 use super::episodes::EpisodeLog;
 use super::optimize::OptimizeReport;
 use super::storage::TaskStorage;
@@ -111,7 +109,7 @@ impl Tags {
         run: RunScalars,
     ) {
         let global = log.global_step();
-        let stats = GradStats::of(&report.shared_grads);
+        let stats = &report.stats;
         logger.scalar("charts/learning_rate", run.learning_rate, global);
         logger.scalar("charts/SPS", run.sps, global);
         for (t, tags) in self.tasks.iter().enumerate() {

@@ -7,12 +7,14 @@ mod checkpoint;
 mod collect;
 mod episodes;
 mod evaluate;
+mod loss_gradients;
+mod minibatch;
 mod metrics;
 mod normalize;
-mod optimize;
+pub(crate) mod optimize;
 mod result;
 pub mod resume_state;
-mod storage;
+pub(crate) mod storage;
 mod trainer;
 
 use std::path::{Path, PathBuf};

@@ -8,9 +8,8 @@ use std::time::Instant;
 
 use polytask_agents::actor_critic::ActorCritic;
 use polytask_agents::adam::AdamConfig;
-use polytask_agents::surgery::Aggregator;
+use polytask_agents::combine::Combiner;
 use polytask_agents::update::{MultiTaskOptimizer, NonFinite};
-use polytask_agents::weighting::Weighting;
 use polytask_agents::{device, surgery, weighting};
 use polytask_envs::Registry;
 
@@ -54,8 +53,7 @@ pub(super) struct Trainer<'c> {
     pub envs: VecEnv,
     net: ActorCritic,
     opt: MultiTaskOptimizer,
-    aggregator: Box<dyn Aggregator>,
-    weighting: Box<dyn Weighting>,
+    combiner: Combiner,
     storage: Vec<TaskStorage>,
     norms: Vec<TaskNormalizer>,
     pub log: EpisodeLog,
@@ -100,7 +98,7 @@ impl<'c> Trainer<'c> {
         aggregator.reseed(config.seed);
         let roles = crate::config::roles(&config.tasks, &config.aux_losses);
         let weighting =
-            weighting::by_name(&config.weighting.name, &config.weighting.params, &roles)
+            weighting::optional(&config.weighting.name, &config.weighting.params, &roles)
                 .map_err(crate::error::usage)?;
         let alg = &config.algorithm;
         let storage = envs
@@ -118,8 +116,7 @@ impl<'c> Trainer<'c> {
             envs,
             net,
             opt,
-            aggregator,
-            weighting,
+            combiner: Combiner::new(aggregator, weighting),
             storage,
             norms,
             log: EpisodeLog::new(&envs_per_task),
@@ -163,11 +160,12 @@ impl<'c> Trainer<'c> {
                 "warning: task `{task}`: environment `{env}` cannot save its state, so its                  {rows} environment(s) start fresh episodes instead of continuing exactly"
             );
         }
-        self.aggregator
+        self.combiner
+            .aggregator_mut()
             .load_state(&saved.aggregator)
             .map_err(|e| damaged(&e))?;
-        self.weighting
-            .load_state(&saved.weighting)
+        self.combiner
+            .load_weighting_state(&saved.weighting)
             .map_err(|e| damaged(&e))?;
         self.log
             .set_recent_returns(&saved.recent_returns)
@@ -208,14 +206,10 @@ impl<'c> Trainer<'c> {
         for (s, last) in self.storage.iter_mut().zip(&last_values) {
             s.compute_advantages(last, alg.gamma as f32, alg.gae_lambda as f32);
         }
-        let mut combiner = optimize::Combiner {
-            weighting: self.weighting.as_mut(),
-            aggregator: self.aggregator.as_mut(),
-        };
         let report = optimize::optimize(
             &self.net,
             &mut self.opt,
-            &mut combiner,
+            &mut self.combiner,
             &self.storage,
             &self.config.aux_losses,
             alg,
@@ -229,7 +223,7 @@ impl<'c> Trainer<'c> {
                 learning_rate: lr,
                 sps: clock.sps(self.log.global_step()),
             };
-            let weights = self.aggregator.task_weights();
+            let weights = self.combiner.aggregator().task_weights();
             self.tags
                 .update(logger, &self.log, &report, &self.storage, weights, scalars);
             if alg.on_nonfinite == OnNonFinite::Skip {
@@ -286,8 +280,8 @@ impl<'c> Trainer<'c> {
         };
         let resume = ResumeState {
             envs: self.envs.save_state(),
-            aggregator: self.aggregator.save_state(),
-            weighting: self.weighting.save_state(),
+            aggregator: self.combiner.aggregator().save_state(),
+            weighting: self.combiner.save_weighting_state(),
             recent_returns: self.log.recent_returns(),
             skipped_updates: self.skipped_updates,
             event_files: resume_state::event_files(run_dir)?,

@@ -197,4 +197,10 @@ impl GradBuffers {
     pub fn gradients(&self) -> &TaskGradients {
         &self.grads
     }
+
+    /// The gradients of the last [`ActorCritic::backward_into`], to be weighted and combined
+    /// in place ([`crate::combine::Combiner::combine`]).
+    pub fn gradients_mut(&mut self) -> &mut TaskGradients {
+        &mut self.grads
+    }
 }

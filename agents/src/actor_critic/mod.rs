@@ -80,6 +80,13 @@ pub struct Output {
     trace: TowerTrace,
 }
 
+impl Output {
+    /// The number of rows of each task (what [`ActorCritic::grad_buffers`] is made for).
+    pub fn rows(&self) -> &[i64] {
+        self.trace.rows()
+    }
+}
+
 /// The gradient of one task's loss at its heads' outputs: what [`ActorCritic::backward`]
 /// propagates through the network.
 ///

@@ -12,7 +12,7 @@
 use tch::Tensor;
 
 use super::gramian::{epsilon, square, to_vec};
-use super::{combine, gramian, Aggregator};
+use super::{combine, Aggregator, GradMatrix};
 
 /// Aligned-MTL with the mean preference and the `min` eigenvalue scale.
 #[derive(Debug, Clone, Default)]
@@ -56,9 +56,10 @@ impl Aggregator for AlignedMtl {
         "aligned-mtl"
     }
 
-    fn aggregate(&mut self, grads: &Tensor) -> Tensor {
+    fn aggregate(&mut self, g: &GradMatrix) -> Tensor {
+        let grads = g.grads();
         let tasks = grads.size()[0] as usize;
-        self.weights = Self::weights(&gramian(grads), tasks, epsilon(grads));
+        self.weights = Self::weights(g.gramian(), tasks, epsilon(grads));
         combine(&self.weights, grads)
     }
 

@@ -16,7 +16,7 @@
 
 use tch::Tensor;
 
-use super::{combine, gramian, Aggregator, SurgeryError};
+use super::{combine, Aggregator, GradMatrix, SurgeryError};
 use crate::params::Params;
 
 /// CAGrad with radius scale `c`.
@@ -96,9 +96,10 @@ impl Aggregator for CaGrad {
         "cagrad"
     }
 
-    fn aggregate(&mut self, grads: &Tensor) -> Tensor {
+    fn aggregate(&mut self, g: &GradMatrix) -> Tensor {
+        let grads = g.grads();
         let tasks = grads.size()[0] as usize;
-        self.weights = self.weights(&gramian(grads), tasks);
+        self.weights = self.weights(g.gramian(), tasks);
         combine(&self.weights, grads)
     }
 
@@ -185,8 +186,8 @@ mod tests {
     fn c_zero_is_the_mean() {
         tch::manual_seed(4);
         let g = Tensor::randn([5, 12], (Kind::Double, Device::Cpu));
-        let out = CaGrad::new(0.0, 1e-4).aggregate(&g);
-        let mean = Mean.aggregate(&g);
+        let out = CaGrad::new(0.0, 1e-4).aggregate(&crate::surgery::GradMatrix::from(&g));
+        let mean = Mean.aggregate(&crate::surgery::GradMatrix::from(&g));
         assert!(f64::try_from((out - mean).abs().max()).unwrap() < 1e-12);
     }
 
@@ -196,8 +197,8 @@ mod tests {
         for seed in 0..5 {
             tch::manual_seed(seed);
             let g = Tensor::randn([4, 6], (Kind::Double, Device::Cpu));
-            let d = CaGrad::default().aggregate(&g);
-            let mean = Mean.aggregate(&g);
+            let d = CaGrad::default().aggregate(&crate::surgery::GradMatrix::from(&g));
+            let mean = Mean.aggregate(&crate::surgery::GradMatrix::from(&g));
             let worst = |v: &Tensor| f64::try_from(g.matmul(v).min()).unwrap();
             assert!(worst(&d) >= worst(&mean) - 1e-9, "seed {seed}");
         }

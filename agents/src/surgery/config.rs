@@ -13,7 +13,7 @@
 use tch::Tensor;
 
 use super::gramian::{epsilon, square, to_vec};
-use super::{combine, gramian, Aggregator};
+use super::{combine, Aggregator, GradMatrix};
 
 /// ConFIG with equal preference.
 #[derive(Debug, Clone, Default)]
@@ -57,10 +57,11 @@ impl Aggregator for ConFig {
         "config"
     }
 
-    fn aggregate(&mut self, grads: &Tensor) -> Tensor {
+    fn aggregate(&mut self, g: &GradMatrix) -> Tensor {
+        let grads = g.grads();
         let tasks = grads.size()[0] as usize;
         let rtol = tasks as f64 * epsilon(grads);
-        self.weights = Self::weights(&gramian(grads), tasks, rtol);
+        self.weights = Self::weights(g.gramian(), tasks, rtol);
         combine(&self.weights, grads)
     }
 

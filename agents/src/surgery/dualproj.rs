@@ -9,7 +9,7 @@
 use tch::Tensor;
 
 use super::dual_cone::{normalized, project};
-use super::{combine, gramian, Aggregator};
+use super::{combine, Aggregator, GradMatrix};
 
 /// DualProj with the mean preference vector.
 #[derive(Debug, Clone, Default)]
@@ -30,9 +30,10 @@ impl Aggregator for DualProj {
         "dualproj"
     }
 
-    fn aggregate(&mut self, grads: &Tensor) -> Tensor {
+    fn aggregate(&mut self, g: &GradMatrix) -> Tensor {
+        let grads = g.grads();
         let tasks = grads.size()[0] as usize;
-        self.weights = Self::weights(&gramian(grads), tasks);
+        self.weights = Self::weights(g.gramian(), tasks);
         combine(&self.weights, grads)
     }
 

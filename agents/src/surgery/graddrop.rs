@@ -14,7 +14,7 @@
 
 use tch::Tensor;
 
-use super::Aggregator;
+use super::{Aggregator, GradMatrix};
 
 /// GradDrop without leak.
 #[derive(Debug, Clone, Copy, Default)]
@@ -25,7 +25,8 @@ impl Aggregator for GradDrop {
         "graddrop"
     }
 
-    fn aggregate(&mut self, grads: &Tensor) -> Tensor {
+    fn aggregate(&mut self, g: &GradMatrix) -> Tensor {
+        let grads = g.grads();
         let kind = grads.kind();
         let pos = grads.clamp_min(0.0).sum_dim_intlist(0, false, kind);
         let neg = grads.clamp_max(0.0).sum_dim_intlist(0, false, kind);
@@ -55,7 +56,9 @@ mod tests {
         let draws = 20_000;
         let mut mean = [0.0; 4];
         for _ in 0..draws {
-            let out = Vec::<f64>::try_from(GradDrop.aggregate(&g)).unwrap();
+            let out =
+                Vec::<f64>::try_from(GradDrop.aggregate(&crate::surgery::GradMatrix::from(&g)))
+                    .unwrap();
             for j in 0..4 {
                 assert!(out[j] == pos[j] || out[j] == neg[j], "{out:?}");
                 mean[j] += out[j] / draws as f64;
@@ -71,7 +74,7 @@ mod tests {
     #[test]
     fn agreeing_signs_are_summed_unchanged() {
         let g = Tensor::rand([4, 50], (Kind::Float, Device::Cpu)) - 2.0;
-        let out = GradDrop.aggregate(&g);
+        let out = GradDrop.aggregate(&crate::surgery::GradMatrix::from(&g));
         let sum = g.sum_dim_intlist(0, false, Kind::Float);
         assert!(f64::try_from((out - sum).abs().max()).unwrap() < 1e-5);
     }

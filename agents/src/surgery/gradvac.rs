@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use tch::Tensor;
 
-use super::{combine, decode_state, gramian, Aggregator, SurgeryError};
+use super::{combine, decode_state, Aggregator, GradMatrix, SurgeryError};
 use crate::params::Params;
 
 /// GradVac with EMA decay `beta`.
@@ -111,9 +111,10 @@ impl Aggregator for GradVac {
         "gradvac"
     }
 
-    fn aggregate(&mut self, grads: &Tensor) -> Tensor {
+    fn aggregate(&mut self, g: &GradMatrix) -> Tensor {
+        let grads = g.grads();
         let tasks = grads.size()[0] as usize;
-        self.weights = self.weights(&gramian(grads), tasks);
+        self.weights = self.weights(g.gramian(), tasks);
         combine(&self.weights, grads)
     }
 
@@ -148,6 +149,7 @@ impl Aggregator for GradVac {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::surgery::gramian;
     use crate::surgery::PcGrad;
     use tch::{Device, Kind};
 
@@ -163,9 +165,13 @@ mod tests {
     fn first_call_at_two_tasks_is_pcgrad_and_the_targets_move() {
         let g = Tensor::from_slice(&[1.0f64, 0.0, -1.0, 1.0]).reshape([2, 2]);
         let mut vac = GradVac::default();
-        let out = vec(&vac.aggregate(&g));
+        let out = vec(&vac.aggregate(&crate::surgery::GradMatrix::from(&g)));
         assert!(
-            close(&out, &vec(&PcGrad::new(0).aggregate(&g)), 1e-7),
+            close(
+                &out,
+                &vec(&PcGrad::new(0).aggregate(&crate::surgery::GradMatrix::from(&g))),
+                1e-7
+            ),
             "{out:?}"
         );
         // φ = cos = -1/√2 each way, so φ̂ = β φ.
@@ -195,7 +201,7 @@ mod tests {
         let g = Tensor::rand([4, 6], (Kind::Double, Device::Cpu));
         let mut vac = GradVac::default();
         for _ in 0..3 {
-            let out = vec(&vac.aggregate(&g));
+            let out = vec(&vac.aggregate(&crate::surgery::GradMatrix::from(&g)));
             let sum = vec(&g.sum_dim_intlist(0, false, Kind::Double));
             assert!(close(&out, &sum, 1e-9));
         }

@@ -2,7 +2,7 @@
 
 use tch::Tensor;
 
-use super::Aggregator;
+use super::{Aggregator, GradMatrix};
 
 /// `g = (1/T) Σ_t g_t`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -13,7 +13,8 @@ impl Aggregator for Mean {
         "mean"
     }
 
-    fn aggregate(&mut self, grads: &Tensor) -> Tensor {
+    fn aggregate(&mut self, g: &GradMatrix) -> Tensor {
+        let grads = g.grads();
         grads.mean_dim(0, false, grads.kind())
     }
 }
@@ -25,7 +26,8 @@ mod tests {
     #[test]
     fn averages_rows() {
         let g = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 6.0]).reshape([2, 2]);
-        let m = Vec::<f32>::try_from(Mean.aggregate(&g)).unwrap();
+        let m =
+            Vec::<f32>::try_from(Mean.aggregate(&crate::surgery::GradMatrix::from(&g))).unwrap();
         assert_eq!(m, vec![2.0, 4.0]);
     }
 }

@@ -10,7 +10,7 @@
 
 use tch::Tensor;
 
-use super::{combine, gramian, Aggregator, SurgeryError};
+use super::{combine, Aggregator, GradMatrix, SurgeryError};
 use crate::params::Params;
 
 /// MGDA with a Frank-Wolfe inner solver on the Gramian.
@@ -80,9 +80,10 @@ impl Aggregator for Mgda {
         "mgda"
     }
 
-    fn aggregate(&mut self, grads: &Tensor) -> Tensor {
+    fn aggregate(&mut self, g: &GradMatrix) -> Tensor {
+        let grads = g.grads();
         let tasks = grads.size()[0] as usize;
-        self.weights = self.weights(&gramian(grads), tasks);
+        self.weights = self.weights(g.gramian(), tasks);
         combine(&self.weights, grads)
     }
 
@@ -94,6 +95,7 @@ impl Aggregator for Mgda {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::surgery::gramian;
 
     /// The exact min of `αᵀGα` on the simplex, by brute force over the faces: on each face
     /// `S`, the affine minimiser `α_S = G_SS⁻¹ 1 / (1ᵀ G_SS⁻¹ 1)`, kept if non-negative.
@@ -124,7 +126,7 @@ mod tests {
                 let g = Tensor::randn([tasks as i64, 4], (tch::Kind::Double, tch::Device::Cpu));
                 let gram = gramian(&g);
                 let mut m = Mgda::new(1e-9, 100_000);
-                let out = m.aggregate(&g);
+                let out = m.aggregate(&crate::surgery::GradMatrix::from(&g));
                 let norm2 = out.dot(&out).double_value(&[]);
                 let w = m.task_weights().unwrap();
                 assert!(w.iter().all(|&x| x >= -1e-12));

@@ -11,6 +11,7 @@ mod cagrad;
 mod config;
 mod dual_cone;
 mod dualproj;
+mod grad_matrix;
 mod graddrop;
 mod gradvac;
 mod gramian;
@@ -28,6 +29,7 @@ pub use aligned_mtl::AlignedMtl;
 pub use cagrad::CaGrad;
 pub use config::ConFig;
 pub use dualproj::DualProj;
+pub use grad_matrix::GradMatrix;
 pub use graddrop::GradDrop;
 pub use gradvac::GradVac;
 pub use gramian::{combine, gramian};
@@ -53,7 +55,7 @@ pub trait Aggregator: Send {
 
     /// The aggregated gradient of `grads` (`[T, P]`, one row per task); shape `[P]`, on the
     /// device and of the kind of `grads`.
-    fn aggregate(&mut self, grads: &Tensor) -> Tensor;
+    fn aggregate(&mut self, g: &GradMatrix) -> Tensor;
 
     /// Re-seeds the method's random choices (PCGrad's task order, ...). Deterministic methods
     /// ignore it.
@@ -253,7 +255,13 @@ mod tests {
         for name in NAMES {
             let mut method = by_name(name).unwrap();
             assert_eq!(method.name(), *name);
-            assert_eq!(method.aggregate(&g).size(), vec![2], "{name}");
+            assert_eq!(
+                method
+                    .aggregate(&crate::surgery::GradMatrix::from(&g))
+                    .size(),
+                vec![2],
+                "{name}"
+            );
         }
         let err = by_name("pcgard").err().unwrap();
         assert_eq!(

@@ -17,7 +17,7 @@
 use tch::Tensor;
 
 use super::dual_cone::cholesky_solve;
-use super::{combine, decode_state, gramian, Aggregator, SurgeryError};
+use super::{combine, decode_state, Aggregator, GradMatrix, SurgeryError};
 use crate::params::Params;
 
 /// Nash-MTL with the exact Newton inner solver.
@@ -120,15 +120,16 @@ impl Aggregator for NashMtl {
         "nash-mtl"
     }
 
-    fn aggregate(&mut self, grads: &Tensor) -> Tensor {
+    fn aggregate(&mut self, g: &GradMatrix) -> Tensor {
+        let grads = g.grads();
         let tasks = grads.size()[0] as usize;
-        let gram = gramian(grads);
+        let gram = g.gramian();
         if self.step.is_multiple_of(self.update_weights_every) || self.alpha.len() != tasks {
             let frobenius = gram.iter().map(|x| x * x).sum::<f64>().sqrt();
             let normalized: Vec<f64> = if frobenius > 0.0 {
                 gram.iter().map(|x| x / frobenius).collect()
             } else {
-                gram.clone()
+                gram.to_vec()
             };
             let start = (self.alpha.len() == tasks).then_some(self.alpha.as_slice());
             self.alpha = Self::bargain(&normalized, tasks, start);
@@ -182,6 +183,7 @@ impl Aggregator for NashMtl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::surgery::gramian;
     use tch::{Device, Kind};
 
     #[test]
@@ -210,7 +212,7 @@ mod tests {
         tch::manual_seed(9);
         let g = Tensor::randn([5, 40], (Kind::Double, Device::Cpu)) * 10.0;
         let mut nash = NashMtl::default();
-        let out = nash.aggregate(&g);
+        let out = nash.aggregate(&crate::surgery::GradMatrix::from(&g));
         let norm = out.norm().double_value(&[]);
         assert!((norm - 1.0).abs() < 1e-9, "{norm}");
         // g_tᵀ d ∝ 1/α_t > 0: no task's loss increases to first order.
@@ -218,7 +220,7 @@ mod tests {
         assert!(d.iter().all(|&x| x > 0.0), "{d:?}");
         // Without the limit, with zero and opposite rows, the result stays finite.
         let z = Tensor::from_slice(&[1.0f64, 2.0, -1.0, -2.0, 0.0, 0.0]).reshape([3, 2]);
-        let out = NashMtl::new(0.0, 1).aggregate(&z);
+        let out = NashMtl::new(0.0, 1).aggregate(&crate::surgery::GradMatrix::from(&z));
         assert!(Vec::<f64>::try_from(out)
             .unwrap()
             .iter()

@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use tch::Tensor;
 
-use super::{combine, decode_state, gramian, Aggregator, SurgeryError};
+use super::{combine, decode_state, Aggregator, GradMatrix, SurgeryError};
 
 /// PCGrad with a seeded random task order.
 #[derive(Debug, Clone)]
@@ -66,9 +66,10 @@ impl Aggregator for PcGrad {
         "pcgrad"
     }
 
-    fn aggregate(&mut self, grads: &Tensor) -> Tensor {
+    fn aggregate(&mut self, g: &GradMatrix) -> Tensor {
+        let grads = g.grads();
         let tasks = grads.size()[0] as usize;
-        self.last = self.weights(&gramian(grads), tasks);
+        self.last = self.weights(g.gramian(), tasks);
         combine(&self.last, grads)
     }
 
@@ -119,7 +120,10 @@ mod tests {
     #[test]
     fn non_conflicting_gradients_are_summed_unchanged() {
         let g = rows(&[1.0, 2.0, 0.0, 3.0, 1.0, 1.0], 2);
-        assert_close(&vec(&PcGrad::new(0).aggregate(&g)), &[4.0, 3.0, 1.0]);
+        assert_close(
+            &vec(&PcGrad::new(0).aggregate(&crate::surgery::GradMatrix::from(&g))),
+            &[4.0, 3.0, 1.0],
+        );
     }
 
     #[test]
@@ -127,7 +131,7 @@ mod tests {
         // g1 = (1, 0), g2 = (-1, 1): g1·g2 = -1 < 0.
         // g1^PC = g1 - (-1/2) g2 = (0.5, 0.5); g2^PC = g2 - (-1/1) g1 = (0, 1).
         let g = rows(&[1.0, 0.0, -1.0, 1.0], 2);
-        let out = vec(&PcGrad::new(7).aggregate(&g));
+        let out = vec(&PcGrad::new(7).aggregate(&crate::surgery::GradMatrix::from(&g)));
         assert_close(&out, &[0.5, 1.5]);
     }
 
@@ -157,7 +161,9 @@ mod tests {
             }
             expected.iter_mut().zip(&pc).for_each(|(e, p)| *e += p);
         }
-        let got = Vec::<f64>::try_from(PcGrad::new(3).aggregate(&g)).unwrap();
+        let got =
+            Vec::<f64>::try_from(PcGrad::new(3).aggregate(&crate::surgery::GradMatrix::from(&g)))
+                .unwrap();
         assert!(
             got.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-9),
             "{got:?} vs {expected:?}"
@@ -167,6 +173,9 @@ mod tests {
     #[test]
     fn zero_rows_are_left_alone() {
         let g = rows(&[0.0, 0.0, 1.0, -1.0], 2);
-        assert_close(&vec(&PcGrad::new(0).aggregate(&g)), &[1.0, -1.0]);
+        assert_close(
+            &vec(&PcGrad::new(0).aggregate(&crate::surgery::GradMatrix::from(&g))),
+            &[1.0, -1.0],
+        );
     }
 }

@@ -9,7 +9,7 @@ use rand_distr::StandardNormal;
 use rand_pcg::Pcg64;
 use tch::Tensor;
 
-use super::{combine, decode_state, Aggregator, SurgeryError};
+use super::{combine, decode_state, Aggregator, GradMatrix, SurgeryError};
 
 /// Random weighting with a seeded generator.
 #[derive(Debug, Clone)]
@@ -50,7 +50,8 @@ impl Aggregator for RandomWeighting {
         "random"
     }
 
-    fn aggregate(&mut self, grads: &Tensor) -> Tensor {
+    fn aggregate(&mut self, g: &GradMatrix) -> Tensor {
+        let grads = g.grads();
         self.weights = self.draw(grads.size()[0] as usize);
         combine(&self.weights, grads)
     }

@@ -1,9 +1,7 @@
 //! Diagnostics of a set of task gradients: norms, pairwise cosine similarities, conflicts
 //! (the quantities PCGrad's paper, Yu et al. 2020, uses to define gradient conflict).
 
-use tch::Tensor;
-
-use super::gramian;
+use super::GradMatrix;
 
 /// Norms and pairwise cosine similarities of the task gradients.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,9 +17,9 @@ pub struct GradStats {
 }
 
 impl GradStats {
-    /// The statistics of `grads` (`[T, P]`).
-    pub fn of(grads: &Tensor) -> Self {
-        Self::from_gramian(&gramian(grads), grads.size()[0] as usize)
+    /// The statistics of `g`, from its Gramian (computed now if nothing asked for it yet).
+    pub fn of(g: &GradMatrix) -> Self {
+        Self::from_gramian(g.gramian(), g.tasks())
     }
 
     /// The statistics from a row-major `[T, T]` Gramian.
@@ -59,11 +57,12 @@ impl GradStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Tensor;
 
     #[test]
     fn norms_cosines_and_conflicts() {
         let g = Tensor::from_slice(&[3.0f32, 4.0, -3.0, -4.0, 0.0, 2.0]).reshape([3, 2]);
-        let s = GradStats::of(&g);
+        let s = GradStats::of(&GradMatrix::new(g));
         assert_eq!(s.norms, vec![5.0, 5.0, 2.0]);
         assert!((s.cos(0, 1) + 1.0).abs() < 1e-12);
         assert!((s.cos(0, 2) - 0.8).abs() < 1e-12);

@@ -2,7 +2,7 @@
 
 use tch::Tensor;
 
-use super::Aggregator;
+use super::{Aggregator, GradMatrix};
 
 /// `g = Σ_t g_t` — no surgery; the baseline every other method is compared with.
 #[derive(Debug, Clone, Copy, Default)]
@@ -13,7 +13,8 @@ impl Aggregator for Sum {
         "sum"
     }
 
-    fn aggregate(&mut self, grads: &Tensor) -> Tensor {
+    fn aggregate(&mut self, g: &GradMatrix) -> Tensor {
+        let grads = g.grads();
         // One task: its row as it is (a reduction over one row costs more than the view).
         if grads.size()[0] == 1 {
             return grads.squeeze_dim(0);

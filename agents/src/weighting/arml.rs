@@ -24,7 +24,6 @@
 use super::roles::Split;
 use super::{check, decode_state, Diagnostic, Role, Weighting, WeightingError, WeightingInput};
 use crate::params::Params;
-use crate::surgery::gramian;
 
 /// The most auxiliary tasks ARML's exact solver accepts.
 pub const ARML_MAX_AUXILIARY: usize = 12;
@@ -128,7 +127,7 @@ impl Weighting for Arml {
 
     fn weights(&mut self, input: &WeightingInput<'_>) -> &[f64] {
         check(input, self.split.tasks, "arml", true);
-        self.weigh(&gramian(input.grads));
+        self.weigh(input.grads.gramian());
         &self.weights
     }
 
@@ -272,7 +271,7 @@ mod tests {
     fn step(a: &mut Arml, main: [f32; 3], g1: [f32; 3], g2: [f32; 3]) -> Vec<f64> {
         a.weights(&WeightingInput {
             losses: &[1.0; 3],
-            grads: &rows(&[&main, &g1, &g2]),
+            grads: &crate::surgery::GradMatrix::from(&rows(&[&main, &g1, &g2])),
             lr: 0.1,
         })
         .to_vec()

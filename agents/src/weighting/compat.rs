@@ -138,7 +138,9 @@ mod tests {
     /// `A(D G)` for the aggregator `name`.
     fn weighted(name: &str, g: &tch::Tensor, w: &[f64]) -> Vec<f64> {
         let d = tch::Tensor::from_slice(w).to_kind(g.kind()).unsqueeze(1);
-        let out = aggregator(name).unwrap().aggregate(&(g * d));
+        let out = aggregator(name)
+            .unwrap()
+            .aggregate(&crate::surgery::GradMatrix::from(&(g * d)));
         Vec::<f64>::try_from(out.to_kind(tch::Kind::Double)).unwrap()
     }
 

@@ -18,7 +18,6 @@ use super::roles::Split;
 use super::Role;
 use super::{check, Diagnostic, Weighting, WeightingError, WeightingInput};
 use crate::params::Params;
-use crate::surgery::gramian;
 
 /// Cosine gating of the auxiliary gradients, unweighted or weighted.
 #[derive(Debug, Clone)]
@@ -86,7 +85,7 @@ impl Weighting for CosineGating {
 
     fn weights(&mut self, input: &WeightingInput<'_>) -> &[f64] {
         check(input, self.split.tasks, "cosine-gating", true);
-        self.gate(&gramian(input.grads));
+        self.gate(input.grads.gramian());
         &self.weights
     }
 
@@ -109,7 +108,7 @@ mod tests {
         let losses = vec![1.0; roles.len()];
         c.weights(&WeightingInput {
             losses: &losses,
-            grads: &rows(g),
+            grads: &crate::surgery::GradMatrix::from(&rows(g)),
             lr: 0.1,
         })
         .to_vec()

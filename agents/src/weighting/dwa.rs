@@ -146,7 +146,7 @@ mod tests {
         let g = Tensor::zeros([2, 1], tch::kind::FLOAT_CPU);
         d.weights(&WeightingInput {
             losses: &[1.0, 1.0],
-            grads: &g,
+            grads: &crate::surgery::GradMatrix::from(&g),
             lr: 0.1,
         })
         .to_vec()

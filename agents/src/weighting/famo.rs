@@ -191,7 +191,7 @@ mod tests {
         let w = f
             .weights(&WeightingInput {
                 losses: &[1.0, 3.0],
-                grads: &g,
+                grads: &crate::surgery::GradMatrix::from(&g),
                 lr: 0.1,
             })
             .to_vec();
@@ -225,7 +225,7 @@ mod tests {
             let w = famo
                 .weights(&WeightingInput {
                     losses: &before,
-                    grads: &diagonal(&grads),
+                    grads: &crate::surgery::GradMatrix::from(&diagonal(&grads)),
                     lr: eta,
                 })
                 .to_vec();

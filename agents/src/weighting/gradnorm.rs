@@ -118,6 +118,7 @@ impl Weighting for GradNorm {
         let norms = Vec::<f64>::try_from(
             input
                 .grads
+                .grads()
                 .norm_scalaropt_dim(2, [1], false)
                 .to_kind(Kind::Double)
                 .to_device(tch::Device::Cpu),
@@ -172,7 +173,7 @@ mod tests {
         let mut gn = GradNorm::new(2, 1.5, 0.025);
         let input = WeightingInput {
             losses: &[1.0, 1.0],
-            grads: &g,
+            grads: &crate::surgery::GradMatrix::from(&g),
             lr: 0.1,
         };
         assert_eq!(gn.weights(&input), &[1.0, 1.0]);
@@ -198,7 +199,7 @@ mod tests {
                 w = gn
                     .weights(&WeightingInput {
                         losses: &losses,
-                        grads: &g,
+                        grads: &crate::surgery::GradMatrix::from(&g),
                         lr: eta,
                     })
                     .to_vec();

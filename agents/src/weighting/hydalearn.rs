@@ -25,7 +25,6 @@
 
 use super::roles::Split;
 use super::{check, Diagnostic, Role, Weighting, WeightingError, WeightingInput};
-use crate::surgery::gramian;
 
 /// HydaLearn with first-order main-task gains.
 #[derive(Debug, Clone)]
@@ -78,7 +77,7 @@ impl Weighting for HydaLearn {
 
     fn weights(&mut self, input: &WeightingInput<'_>) -> &[f64] {
         check(input, self.split.tasks, "hydalearn", true);
-        self.weigh(&gramian(input.grads), input.lr);
+        self.weigh(input.grads.gramian(), input.lr);
         &self.weights
     }
 
@@ -106,7 +105,7 @@ mod tests {
         let w = h
             .weights(&WeightingInput {
                 losses: &[1.0, 1.0, 1.0],
-                grads: &g,
+                grads: &crate::surgery::GradMatrix::from(&g),
                 lr,
             })
             .to_vec();
@@ -130,7 +129,7 @@ mod tests {
         for lr in [1e-1, 1e-2, 1e-3] {
             h.weights(&WeightingInput {
                 losses: &[1.0, 1.0],
-                grads: &g,
+                grads: &crate::surgery::GradMatrix::from(&g),
                 lr,
             });
             let faked = [theta[0] - lr * aux[0], theta[1] - lr * aux[1]];
@@ -150,7 +149,7 @@ mod tests {
         let mut h = hydalearn(&[Role::Main, Role::Auxiliary]);
         let w = h.weights(&WeightingInput {
             losses: &[1.0, 1.0],
-            grads: &g,
+            grads: &crate::surgery::GradMatrix::from(&g),
             lr: 0.1,
         });
         assert_eq!(w, &[1.0, 0.0]);

@@ -32,10 +32,10 @@
 //! ```ignore
 //! let mut weighting = weighting::by_name(&name, &params, &roles)?;   // once
 //! weighting::compatible(&name, &aggregator_name)?;                   // once, at config time
-//! // every optimizer step, G: [T, P] per-task gradients of the shared weights
-//! let w = weighting.weights(&WeightingInput { losses: &loss_signals, grads: &g, lr });
-//! // scale row t of G by w[t] (and task t's own head gradient if
-//! // weighting.weights_task_specific()), then aggregate, clip, step.
+//! // every optimizer step, g: GradMatrix of the [T, P] per-task gradients of the shared weights
+//! let w = weighting.weights(&WeightingInput { losses: &loss_signals, grads: &crate::surgery::GradMatrix::from(&g), lr });
+//! // g.scale_rows(&w) (and task t's own head gradient by w[t] if
+//! // weighting.weights_task_specific()), then aggregate, clip, step: `combine::Combiner` does it.
 //! if weighting.wants_losses_after_step() { weighting.after_step(&same_batch_losses_now); }
 //! // once per rollout iteration
 //! weighting.end_iteration(&mean_loss_signals);
@@ -71,7 +71,7 @@ pub use unweighted::Unweighted;
 use std::collections::BTreeMap;
 
 use crate::params::Params;
-use tch::Tensor;
+use crate::surgery::GradMatrix;
 
 /// Losses below this (and NaN) are replaced by it before the loss-based methods take
 /// logarithms or ratios; losses above its inverse (`+∞` included) are capped there.
@@ -83,8 +83,8 @@ pub struct WeightingInput<'a> {
     /// One positive loss signal per task (see the module documentation), this minibatch.
     pub losses: &'a [f64],
     /// The per-task gradients of the shared weights, `[T, P]` (row `t` is task `t`'s gradient),
-    /// from one backward pass, on any device, before any weighting.
-    pub grads: &'a Tensor,
+    /// from one backward pass, on any device, before any weighting, with their Gramian.
+    pub grads: &'a GradMatrix,
     /// The optimizer's learning rate for this step (HydaLearn's and OL-AUX's step size).
     pub lr: f64,
 }
@@ -169,7 +169,7 @@ pub trait Weighting: Send {
 }
 
 /// The [`WeightingError::State`] of `weighting` for `reason`.
-fn state_error(weighting: &str, reason: String) -> WeightingError {
+pub(crate) fn state_error(weighting: &str, reason: String) -> WeightingError {
     WeightingError::State {
         weighting: weighting.to_string(),
         reason,
@@ -243,6 +243,17 @@ pub fn by_name(
     Ok(method)
 }
 
+/// [`by_name`] for a learner: `None` for `none` (every weight 1, so there is nothing to
+/// compute or apply), else the method. The same names, parameters and errors.
+pub fn optional(
+    name: &str,
+    params: &BTreeMap<String, f64>,
+    roles: &[Role],
+) -> Result<Option<Box<dyn Weighting>>, WeightingError> {
+    let method = by_name(name, params, roles)?;
+    Ok((name != "none").then_some(method))
+}
+
 /// `l` made usable as a positive loss: NaN or below [`LOSS_EPSILON`] becomes
 /// [`LOSS_EPSILON`], above `1 / LOSS_EPSILON` (`+∞` included) becomes that bound.
 pub fn positive_loss(l: f64) -> f64 {
@@ -262,9 +273,9 @@ fn check(input: &WeightingInput<'_>, tasks: usize, method: &str, grads: bool) {
         input.losses.len()
     );
     if grads {
-        let rows = input.grads.size().first().copied().unwrap_or(0);
+        let rows = input.grads.tasks();
         assert_eq!(
-            rows, tasks as i64,
+            rows, tasks,
             "weighting `{method}`: {rows} gradient rows for {tasks} tasks"
         );
     }
@@ -312,7 +323,7 @@ mod tests {
             for _ in 0..3 {
                 let out = w.weights(&WeightingInput {
                     losses: &losses,
-                    grads: &g,
+                    grads: &crate::surgery::GradMatrix::from(&g),
                     lr: 0.01,
                 });
                 assert_eq!(out.len(), 3, "{name}");
@@ -393,7 +404,7 @@ mod tests {
         let g = rows(&[&[1.0], &[1.0], &[1.0]]);
         w.weights(&WeightingInput {
             losses: &[1.0, 1.0],
-            grads: &g,
+            grads: &crate::surgery::GradMatrix::from(&g),
             lr: 0.1,
         });
     }

@@ -27,7 +27,6 @@
 use super::roles::Split;
 use super::{check, decode_state, Diagnostic, Role, Weighting, WeightingError, WeightingInput};
 use crate::params::Params;
-use crate::surgery::gramian;
 
 /// OL-AUX with horizon `N` and weight learning rate `β`.
 #[derive(Debug, Clone)]
@@ -114,7 +113,7 @@ impl Weighting for OlAux {
 
     fn weights(&mut self, input: &WeightingInput<'_>) -> &[f64] {
         check(input, self.split.tasks, "ol-aux", true);
-        self.learn(&gramian(input.grads), input.lr);
+        self.learn(input.grads.gramian(), input.lr);
         &self.used
     }
 
@@ -163,7 +162,7 @@ mod tests {
         let g = rows(&[&[1.0, 0.0], &[2.0, 1.0], &[-1.0, 3.0]]);
         o.weights(&WeightingInput {
             losses: &[1.0; 3],
-            grads: &g,
+            grads: &crate::surgery::GradMatrix::from(&g),
             lr,
         })
         .to_vec()

@@ -123,7 +123,7 @@ mod tests {
         let g = Tensor::zeros([losses.len() as i64, 1], tch::kind::FLOAT_CPU);
         u.weights(&WeightingInput {
             losses,
-            grads: &g,
+            grads: &crate::surgery::GradMatrix::from(&g),
             lr: 1e-3,
         })
         .to_vec()
