@@ -1,6 +1,6 @@
-//! The custom-environment example (`examples/custom_env/`, shown in the README section "Add
-//! your own environment"): `Reach-v0` passes `check_env`, its documented optimum holds, the
-//! library-API training on `reach.toml` gets within reach of the optimum, far above a
+//! The custom-environment example (`examples/custom_env/`, shown in the docs/custom-envs.md
+//! section "Add your own environment"): `Reach-v0` passes `check_env`, its documented optimum
+//! holds, the library-API training on `reach.toml` gets within reach of the optimum, far above a
 //! random policy, and the command line (`polytask::app`, as the example binary runs it)
 //! lists and trains it.
 
@@ -132,15 +132,16 @@ fn the_command_line_lists_and_trains_reach() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The Rust snippets of the README section "Add your own environment", each split at
-/// `// ...` lines into pieces, as lines with the indentation trimmed.
-fn readme_snippets() -> Vec<String> {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let start = readme
+/// The Rust snippets of the docs/custom-envs.md section "Add your own environment", each
+/// split at `// ...` lines into pieces, as lines with the indentation trimmed.
+fn documented_snippets() -> Vec<String> {
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/custom-envs.md"))
+            .unwrap();
+    let start = page
         .find("\n## Add your own environment\n")
-        .expect("README has the section");
-    let section = &readme[start + 1..];
+        .expect("docs/custom-envs.md has the section");
+    let section = &page[start + 1..];
     let section = &section[..section.find("\n## ").unwrap_or(section.len())];
     let mut snippets = Vec::new();
     let mut lines = section.lines().map(str::trim);
@@ -163,7 +164,7 @@ fn readme_snippets() -> Vec<String> {
 }
 
 #[test]
-fn the_readme_shows_the_examples_code() {
+fn the_docs_show_the_examples_code() {
     let trimmed = |file: &str| {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         let text = std::fs::read_to_string(path).unwrap();
@@ -173,13 +174,13 @@ fn the_readme_shows_the_examples_code() {
         trimmed("examples/custom_env/reach.rs"),
         trimmed("examples/custom_env/main.rs"),
     ];
-    let snippets = readme_snippets();
+    let snippets = documented_snippets();
     assert!(snippets.len() >= 5, "{snippets:?}");
     // All but the build script for a crate of your own.
     for snippet in snippets.iter().filter(|s| !s.starts_with("// build.rs")) {
         assert!(
             example.iter().any(|file| file.contains(snippet.as_str())),
-            "this README snippet is not in examples/custom_env/:\n{snippet}"
+            "this docs/custom-envs.md snippet is not in examples/custom_env/:\n{snippet}"
         );
     }
 }

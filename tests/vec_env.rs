@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use polytask::config::Task;
-use polytask::envs::wrappers::{AutoReset, RecordEpisodeStatistics};
+use polytask::envs::wrappers::{AutoReset, RecordEpisodeStatistics, Wrapper};
 use polytask::envs::{
     Action, BoxSpace, Env, EnvError, EnvSpec, ParamSpec, Params, Registry, Space, Step,
 };

@@ -3,9 +3,9 @@
 //! (Pascanu et al. 2013), as PyTorch's `clip_grad_norm_`.
 
 use multiversion::multiversion;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
-use crate::host;
+use crate::host::{self, Lease};
 
 /// Adam's hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,24 +94,28 @@ impl Adam {
         self.steps += 1;
         let bias1 = 1.0 - c.beta1.powi(self.steps as i32);
         let bias2_sqrt = (1.0 - c.beta2.powi(self.steps as i32)).sqrt();
-        let host_lr = (lr != 0.0).then(|| -bias1 / (lr * bias2_sqrt));
+        // The host loop's factors, as `adam_on_host` takes them.
+        let weights = [1.0 - c.beta1, 1.0 - c.beta2].map(|w| w as f32);
+        let scaled = (lr != 0.0).then(|| {
+            [
+                (c.eps * bias2_sqrt) as f32,
+                (-bias1 / (lr * bias2_sqrt)) as f32,
+            ]
+        });
         tch::no_grad(|| {
+            let mut lease = Lease::take();
             for (k, (p, g)) in params.iter().zip(grads).enumerate() {
                 let (m, v, scratch) = (
                     &mut self.first[k],
                     &mut self.second[k],
                     &mut self.scratch[k],
                 );
-                if host::all_on_host(Kind::Float, &[p, g, m, v]) {
-                    // SAFETY: parameter, gradient and moments are four distinct buffers, and
-                    // nothing else touches them during the loop.
-                    unsafe {
-                        let moments = [host::f32s_mut(m), host::f32s_mut(v)];
-                        let weights = [1.0 - c.beta1, 1.0 - c.beta2].map(|w| w as f32);
-                        let scaled = host_lr.map(|f| [(c.eps * bias2_sqrt) as f32, f as f32]);
-                        adam_on_host(host::f32s_mut(p), host::f32s(g), moments, weights, scaled);
+                if let Some(lease) = lease.as_mut() {
+                    let stepped = step_on_host(lease, [p, g, m, v], weights, scaled);
+                    lease.release();
+                    if stepped.is_some() {
+                        continue;
                     }
-                    continue;
                 }
                 let _ = m.lerp_(g, 1.0 - c.beta1);
                 let _ = v.lerp_(&g.mul_out(scratch, g), 1.0 - c.beta2);
@@ -127,6 +131,21 @@ impl Adam {
             }
         });
     }
+}
+
+/// [`adam_on_host`] on a parameter `p`, its gradient `g` and its moments `m`, `v`, lent by
+/// `lease`; `None`, changing nothing, unless all four are contiguous CPU `f32` tensors and
+/// the three written ones share no memory with each other or with the gradient.
+fn step_on_host(
+    lease: &Lease,
+    [p, g, m, v]: [&Tensor; 4],
+    weights: [f32; 2],
+    scaled: Option<[f32; 2]>,
+) -> Option<()> {
+    let g = lease.read(g)?;
+    let (p, m, v) = (lease.write(p)?, lease.write(m)?, lease.write(v)?);
+    adam_on_host(p, g, [m, v], weights, scaled);
+    Some(())
 }
 
 /// [`Adam::step`] on host memory: the same operations, element by element, in `f32`:
@@ -155,9 +174,8 @@ fn adam_on_host(
 /// tensor. Nothing is read back from the device; on the CPU it is one pass over the
 /// gradients' memory, and a second only when they are scaled.
 pub fn clip_global_norm(grads: &mut [Tensor], max_norm: f64) -> Tensor {
-    let all: Vec<&Tensor> = grads.iter().collect();
-    if host::all_on_host(Kind::Float, &all) {
-        return clip_on_host(grads, max_norm);
+    if let Some(norm) = clip_on_host(grads, max_norm) {
+        return norm;
     }
     tch::no_grad(|| {
         let norm = match grads {
@@ -176,20 +194,32 @@ pub fn clip_global_norm(grads: &mut [Tensor], max_norm: f64) -> Tensor {
     })
 }
 
-fn clip_on_host(grads: &mut [Tensor], max_norm: f64) -> Tensor {
-    // SAFETY: each gradient is read, then written, alone; nothing else touches them.
-    let squares: f32 = grads
-        .iter()
-        .map(|g| sum_of_squares(unsafe { host::f32s(g) }))
-        .sum();
+/// [`clip_global_norm`] on host memory, or `None`, changing nothing, unless every gradient is
+/// a contiguous CPU `f32` tensor. Each gradient is lent alone, so gradients may share memory
+/// as they may for the tensor operations.
+fn clip_on_host(grads: &mut [Tensor], max_norm: f64) -> Option<Tensor> {
+    let mut lease = Lease::take()?;
+    let squares: f32 = (grads.iter())
+        .map(|g| {
+            let square = lease.read(g).map(sum_of_squares);
+            lease.release();
+            square
+        })
+        .sum::<Option<f32>>()?;
     let norm = squares.sqrt();
     let scale = (max_norm as f32 / (norm + 1e-6)).min(1.0);
     if scale < 1.0 {
-        for g in grads.iter() {
-            scale_in_place(unsafe { host::f32s_mut(g) }, scale);
+        for g in grads.iter_mut() {
+            match lease.write(g) {
+                Some(g) => scale_in_place(g, scale),
+                // The gradient passed the same checks above, and nothing changed it since; were
+                // it refused all the same, libtorch scales it, with the same product.
+                None => drop(g.g_mul_scalar_(f64::from(scale))),
+            }
+            lease.release();
         }
     }
-    Tensor::from(norm)
+    Some(Tensor::from(norm))
 }
 
 /// `Σ x_i²`.

@@ -4,7 +4,7 @@
 
 use tch::{Kind, Tensor};
 
-use crate::host;
+use crate::host::{self, Lease};
 
 /// A batch of action distributions, one per row.
 #[derive(Debug)]
@@ -28,19 +28,12 @@ const LOG_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 impl Distribution {
     /// A categorical distribution over unnormalised `logits` `[B, n]`.
     pub fn categorical(logits: &Tensor) -> Self {
-        if logits.dim() == 2 && !logits.requires_grad() && host::all_on_host(Kind::Float, &[logits])
-        {
-            let log_probs = logits.empty_like();
-            // SAFETY: `logits` is only read; `log_probs` is a fresh tensor of its own.
-            let (z, out) = unsafe { (host::f32s(logits), host::f32s_mut(&log_probs)) };
-            let n = logits.size()[1].max(1) as usize;
-            for (z, out) in z.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
-                log_softmax_row(z, out);
-            }
-            return Self::Categorical { log_probs };
-        }
+        let on_host = match logits.dim() == 2 && !logits.requires_grad() {
+            true => log_softmax_on_host(logits),
+            false => None,
+        };
         Self::Categorical {
-            log_probs: logits.log_softmax(-1, Kind::Float),
+            log_probs: on_host.unwrap_or_else(|| logits.log_softmax(-1, Kind::Float)),
         }
     }
 
@@ -52,25 +45,14 @@ impl Distribution {
     /// validity checks, which cost more than the draw itself on a small batch.
     pub fn sample(&self) -> Tensor {
         tch::no_grad(|| match self {
-            Self::Categorical { log_probs } if host::all_on_host(Kind::Float, &[log_probs]) => {
-                let p = log_probs.exp();
-                let q = p.empty_like().exponential_(1.0);
-                let n = p.size().last().copied().unwrap_or(1).max(1) as usize;
-                let actions = Tensor::empty([(p.numel() / n) as i64], (Kind::Int64, p.device()));
-                // SAFETY: `p` and `q` are only read; `actions` is a fresh tensor of its own.
-                let (p, q, out) = unsafe {
-                    let out = host::i64s_mut(&actions);
-                    (host::f32s(&p), host::f32s(&q), out)
-                };
-                for ((p, q), out) in p.chunks_exact(n).zip(q.chunks_exact(n)).zip(out) {
-                    *out = exponential_race(p, q);
-                }
-                actions
-            }
             Self::Categorical { log_probs } => {
                 let p = log_probs.exp();
                 let q = p.empty_like().exponential_(1.0);
-                (p / q).argmax(-1, false)
+                let on_host = match host::all_on_host(Kind::Float, &[log_probs]) {
+                    true => race_on_host(&p, &q),
+                    false => None,
+                };
+                on_host.unwrap_or_else(|| (p / q).argmax(-1, false))
             }
             Self::Normal { mean, log_std } => mean + log_std.exp() * mean.randn_like(),
         })
@@ -87,24 +69,17 @@ impl Distribution {
     /// `log π(a|s)` per row, `[B]`; `actions` as returned by [`Distribution::sample`].
     pub fn log_prob(&self, actions: &Tensor) -> Tensor {
         match self {
-            Self::Categorical { log_probs }
-                if categorical_on_host(log_probs, actions) && !log_probs.requires_grad() =>
-            {
-                let out = host::empty_f32(&[actions.numel() as i64]);
-                // SAFETY: the inputs are only read; `out` is a fresh tensor of its own.
-                let (lp, a, o) = unsafe {
-                    let lp = host::f32s(log_probs);
-                    (lp, host::i64s(actions), host::f32s_mut(&out))
+            Self::Categorical { log_probs } => {
+                let on_host = match log_probs.requires_grad() {
+                    true => None,
+                    false => gather_on_host(log_probs, actions),
                 };
-                let n = lp.len() / a.len().max(1);
-                for (i, (o, &a)) in o.iter_mut().zip(a).enumerate() {
-                    *o = lp[i * n + action_index(a, n)];
-                }
-                out
+                on_host.unwrap_or_else(|| {
+                    log_probs
+                        .gather(-1, &actions.to_kind(Kind::Int64).unsqueeze(-1), false)
+                        .squeeze_dim(-1)
+                })
             }
-            Self::Categorical { log_probs } => log_probs
-                .gather(-1, &actions.to_kind(Kind::Int64).unsqueeze(-1), false)
-                .squeeze_dim(-1),
             Self::Normal { mean, log_std } => {
                 let z = (actions - mean) / log_std.exp();
                 (z.square() * -0.5 - log_std - LOG_SQRT_2PI).sum_dim_intlist(-1, false, Kind::Float)
@@ -127,26 +102,10 @@ impl Distribution {
         d_entropy: f64,
     ) -> (Tensor, Option<Tensor>) {
         match self {
-            Self::Categorical { log_probs }
-                if categorical_on_host(log_probs, actions)
-                    && host::all_on_host(Kind::Float, &[d_log_prob]) =>
-            {
-                let grad = log_probs.empty_like();
-                // SAFETY: the inputs are only read; `grad` is a fresh tensor of its own.
-                let (lp, a, g, out) = unsafe {
-                    let lp = host::f32s(log_probs);
-                    let a = host::i64s(actions);
-                    (lp, a, host::f32s(d_log_prob), host::f32s_mut(&grad))
-                };
-                let n = lp.len() / a.len().max(1);
-                let rows = lp.chunks_exact(n).zip(out.chunks_exact_mut(n));
-                for (((lp, out), &a), &g) in rows.zip(a).zip(g) {
-                    categorical_row_backward(lp, out, g, d_entropy as f32);
-                    out[action_index(a, n)] += g;
-                }
-                (grad, None)
-            }
             Self::Categorical { log_probs } => {
+                if let Some(grad) = backward_on_host(log_probs, actions, d_log_prob, d_entropy) {
+                    return (grad, None);
+                }
                 let g = d_log_prob.unsqueeze(-1);
                 let p = log_probs.exp();
                 let mut grad = if d_entropy == 0.0 {
@@ -208,14 +167,85 @@ fn exponential_race(p: &[f32], q: &[f32]) -> i64 {
     best.0
 }
 
-/// Whether a categorical's log-probabilities and actions are on the host, for the loops of
-/// [`Distribution::log_prob`] and [`Distribution::backward`] (see `host.rs`).
-fn categorical_on_host(log_probs: &Tensor, actions: &Tensor) -> bool {
-    host::all_on_host(Kind::Float, &[log_probs])
-        && host::all_on_host(Kind::Int64, &[actions])
-        && log_probs.dim() == 2
-        && actions.dim() == 1
-        && actions.size()[0] == log_probs.size()[0]
+/// `log_softmax(logits, -1)` of `logits` `[B, n]`, row by row on host memory, or `None`
+/// unless `logits` is a contiguous CPU `f32` tensor (see `host.rs`).
+fn log_softmax_on_host(logits: &Tensor) -> Option<Tensor> {
+    let lease = Lease::take()?;
+    let z = lease.read(logits)?;
+    let log_probs = logits.empty_like();
+    let out = lease.write(&log_probs)?;
+    let n = logits.size()[1].max(1) as usize;
+    for (z, out) in z.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+        log_softmax_row(z, out);
+    }
+    Some(log_probs)
+}
+
+/// The [`exponential_race`] of every row of `p` and `q` `[B, n]` on host memory, as
+/// [`Distribution::sample`] draws: `[B]` `Int64` actions, or `None` unless `p` and `q` are
+/// contiguous CPU `f32` tensors.
+fn race_on_host(p: &Tensor, q: &Tensor) -> Option<Tensor> {
+    let lease = Lease::take()?;
+    let (p_rows, q_rows) = (lease.read(p)?, lease.read(q)?);
+    let n = p.size().last().copied().unwrap_or(1).max(1) as usize;
+    let actions = Tensor::empty([(p.numel() / n) as i64], (Kind::Int64, p.device()));
+    let out = lease.write(&actions)?;
+    let rows = p_rows.chunks_exact(n).zip(q_rows.chunks_exact(n));
+    for ((p, q), out) in rows.zip(out) {
+        *out = exponential_race(p, q);
+    }
+    Some(actions)
+}
+
+/// [`Distribution::log_prob`] of a categorical on host memory, or `None` unless its
+/// log-probabilities `[B, n]` and `actions` `[B]` are contiguous CPU `f32` and `Int64`
+/// tensors (see `host.rs`).
+fn gather_on_host(log_probs: &Tensor, actions: &Tensor) -> Option<Tensor> {
+    if !categorical_shapes(log_probs, actions) {
+        return None;
+    }
+    let lease = Lease::take()?;
+    let (lp, a) = (lease.read::<f32>(log_probs)?, lease.read::<i64>(actions)?);
+    let out = host::empty_f32(&[actions.numel() as i64]);
+    let o = lease.write::<f32>(&out)?;
+    let n = lp.len() / a.len().max(1);
+    for (i, (o, &a)) in o.iter_mut().zip(a).enumerate() {
+        *o = lp[i * n + action_index(a, n)];
+    }
+    Some(out)
+}
+
+/// [`Distribution::backward`] of a categorical on host memory, or `None` unless its
+/// log-probabilities `[B, n]`, `actions` `[B]` and `d_log_prob` `[B]` are contiguous CPU
+/// tensors (`f32`, `Int64`, `f32`; see `host.rs`).
+fn backward_on_host(
+    log_probs: &Tensor,
+    actions: &Tensor,
+    d_log_prob: &Tensor,
+    d_entropy: f64,
+) -> Option<Tensor> {
+    if !categorical_shapes(log_probs, actions) {
+        return None;
+    }
+    let lease = Lease::take()?;
+    let lp = lease.read::<f32>(log_probs)?;
+    let a = lease.read::<i64>(actions)?;
+    let g = lease.read::<f32>(d_log_prob)?;
+    let grad = log_probs.empty_like();
+    let out = lease.write::<f32>(&grad)?;
+    let n = lp.len() / a.len().max(1);
+    let rows = lp.chunks_exact(n).zip(out.chunks_exact_mut(n));
+    for (((lp, out), &a), &g) in rows.zip(a).zip(g) {
+        categorical_row_backward(lp, out, g, d_entropy as f32);
+        out[action_index(a, n)] += g;
+    }
+    Some(grad)
+}
+
+/// Whether a categorical's log-probabilities `[B, n]` and actions `[B]` have the shapes that
+/// the loops of [`gather_on_host`] and [`backward_on_host`] take.
+fn categorical_shapes(log_probs: &Tensor, actions: &Tensor) -> bool {
+    log_probs.dim() == 2 && actions.dim() == 1 && actions.size()[0] == log_probs.size()[0]
 }
 
 /// An action as an index into `n` logits.

@@ -7,7 +7,7 @@
 use multiversion::multiversion;
 use tch::{nn, Kind, Tensor};
 
-use crate::host::{self, axpy, dot};
+use crate::host::{self, axpy, dot, Lease};
 
 /// Layers with at most this many outputs run on host memory when they can.
 const HOST_OUTPUTS: i64 = 8;
@@ -43,29 +43,26 @@ impl Linear {
 
     /// Applies the layer to `x` `[B, in]`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        if self.on_host(&[x]) && !host::grad_enabled() {
-            let out = host::empty_f32(&[x.size()[0], self.shape()[0]]);
-            // SAFETY: the inputs are only read; `out` is a fresh tensor of its own.
-            let (x, w, b, o) = unsafe {
-                let x = host::f32s(x);
-                (
-                    x,
-                    host::f32s(&self.weight),
-                    host::f32s(&self.bias),
-                    host::f32s_mut(&out),
-                )
-            };
-            forward_rows(x, w, b, o);
-            return out;
+        if self.shape()[0] <= HOST_OUTPUTS && !host::grad_enabled() {
+            if let Some(out) = self.forward_on_host(x) {
+                return out;
+            }
         }
         x.linear(&self.weight, Some(&self.bias))
     }
 
-    /// Whether the layer and `tensors` can run on host memory (a few outputs, CPU tensors).
-    fn on_host(&self, tensors: &[&Tensor]) -> bool {
-        self.shape()[0] <= HOST_OUTPUTS
-            && host::all_on_host(Kind::Float, &[&self.weight, &self.bias])
-            && host::all_on_host(Kind::Float, tensors)
+    /// [`Linear::forward`] as a loop over host memory, or `None` unless `x` and the layer are
+    /// contiguous CPU `f32` tensors (see `host.rs`).
+    fn forward_on_host(&self, x: &Tensor) -> Option<Tensor> {
+        let lease = Lease::take()?;
+        let (rows, w, b) = (
+            lease.read(x)?,
+            lease.read(&self.weight)?,
+            lease.read(&self.bias)?,
+        );
+        let out = host::empty_f32(&[x.size()[0], self.shape()[0]]);
+        forward_rows(rows, w, b, lease.write(&out)?);
+        Some(out)
     }
 
     /// Writes the gradients of a loss at this layer's weight and bias into `weight` `[out, in]`
@@ -79,51 +76,69 @@ impl Linear {
         grads: [&Tensor; 3],
         accumulate: bool,
     ) {
-        let [weight, bias, input] = grads;
-        if !self.on_host(&[dz, x, weight, bias, input]) {
-            let _ = dz.tr().mm_out(weight, x);
-            let _ = dz.sum_intlist_out(bias, [0i64].as_slice(), false, Kind::Float);
-            match accumulate {
-                true => drop(input.shallow_clone().addmm_(dz, &self.weight)),
-                false => drop(dz.mm_out(input, &self.weight)),
-            }
+        if self.shape()[0] <= HOST_OUTPUTS
+            && self.backward_on_host(dz, x, grads, accumulate).is_some()
+        {
             return;
         }
-        // SAFETY: `dz`, `x` and the weights are only read; the three gradient buffers are
-        // distinct parts of the gradient buffers, apart from them, written by this loop alone.
-        let (dz, x, w, [dw, db, dx]) = unsafe {
-            let grads = [weight, bias, input].map(|t| host::f32s_mut(t));
-            (
-                host::f32s(dz),
-                host::f32s(x),
-                host::f32s(&self.weight),
-                grads,
-            )
+        let [weight, bias, input] = grads;
+        let _ = dz.tr().mm_out(weight, x);
+        let _ = dz.sum_intlist_out(bias, [0i64].as_slice(), false, Kind::Float);
+        match accumulate {
+            true => drop(input.shallow_clone().addmm_(dz, &self.weight)),
+            false => drop(dz.mm_out(input, &self.weight)),
+        }
+    }
+
+    /// [`Linear::backward_into`] as a loop over host memory, or `None`, writing nothing,
+    /// unless every tensor is a contiguous CPU `f32` tensor and the three gradient buffers
+    /// share no memory with each other or with the inputs (see `host.rs`).
+    fn backward_on_host(
+        &self,
+        dz: &Tensor,
+        x: &Tensor,
+        [weight, bias, input]: [&Tensor; 3],
+        accumulate: bool,
+    ) -> Option<()> {
+        let lease = Lease::take()?;
+        let rows = Rows {
+            dz: lease.read(dz)?,
+            x: lease.read(x)?,
+            w: lease.read(&self.weight)?,
         };
-        backward_rows(Rows { dz, x, w }, [dw, db, dx], accumulate);
+        let grads = [
+            lease.write(weight)?,
+            lease.write(bias)?,
+            lease.write(input)?,
+        ];
+        backward_rows(rows, grads, accumulate);
+        Some(())
     }
 }
 
 /// Writes `∂L/∂W = dzᵀ x` into `weight` `[out, in]` and `∂L/∂b = Σ_rows dz` into `bias` on
 /// host memory, summed through `transposed` `[in, out]` (scratch) so that the loops run along
 /// the outputs: fast for layers with few inputs (the stems). Returns `false`, writing nothing,
-/// unless every tensor is a contiguous CPU `f32` tensor (see `host.rs`).
+/// unless every tensor is a contiguous CPU `f32` tensor and the three written ones share no
+/// memory with each other or with `dz` and `x` (see `host.rs`).
 pub(crate) fn weight_grads_on_host(
     dz: &Tensor,
     x: &Tensor,
     [weight, bias]: [&Tensor; 2],
     transposed: &Tensor,
 ) -> bool {
-    if !host::all_on_host(Kind::Float, &[dz, x, weight, bias, transposed]) {
-        return false;
-    }
-    // SAFETY: `dz` and `x` are only read; the three written buffers are distinct, and apart
-    // from the inputs.
-    unsafe {
-        let written = [weight, bias, transposed].map(|t| host::f32s_mut(t));
-        weight_grads_rows(host::f32s(dz), host::f32s(x), written);
-    }
-    true
+    let weight_grads = || {
+        let lease = Lease::take()?;
+        let (dz, x) = (lease.read(dz)?, lease.read(x)?);
+        let written = [
+            lease.write(weight)?,
+            lease.write(bias)?,
+            lease.write(transposed)?,
+        ];
+        weight_grads_rows(dz, x, written);
+        Some(())
+    };
+    weight_grads().is_some()
 }
 
 #[multiversion(targets = "simd")]

@@ -8,7 +8,7 @@
 
 use tch::{Kind, Tensor};
 
-use crate::host;
+use crate::host::{self, Lease};
 
 /// PPO's loss coefficients.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -162,6 +162,7 @@ pub fn ppo_grads(b: &Batch<'_>, c: &PpoConfig) -> RowGradients {
 /// [`ppo_grads`] as one loop over host memory (see `host.rs`), when every tensor of `b` is a
 /// contiguous CPU `f32` tensor: the same operations, row by row.
 fn ppo_grads_on_host(b: &Batch<'_>, c: &PpoConfig) -> Option<RowGradients> {
+    let lease = Lease::take()?;
     let inputs = [
         b.new_log_prob,
         b.old_log_prob,
@@ -170,19 +171,11 @@ fn ppo_grads_on_host(b: &Batch<'_>, c: &PpoConfig) -> Option<RowGradients> {
         b.advantages,
         b.returns,
     ];
-    if !host::all_on_host(Kind::Float, &inputs) {
-        return None;
-    }
+    let [new_lp, old_lp, new_v, old_v, adv, ret] = inputs.map(|t| lease.read::<f32>(t));
+    let (new_lp, old_lp, new_v, old_v, adv, ret) = (new_lp?, old_lp?, new_v?, old_v?, adv?, ret?);
     let n = b.new_log_prob.numel();
     let (log_prob, value) = (host::empty_f32(&[n as i64]), host::empty_f32(&[n as i64]));
-    // SAFETY: the inputs are only read; the outputs are fresh tensors of their own.
-    let ([new_lp, old_lp, new_v, old_v, adv, ret], d_lp, d_v) = unsafe {
-        (
-            inputs.map(|t| host::f32s(t)),
-            host::f32s_mut(&log_prob),
-            host::f32s_mut(&value),
-        )
-    };
+    let (d_lp, d_v) = (lease.write(&log_prob)?, lease.write(&value)?);
     let (shift, scale) = match c.norm_adv && n > 1 {
         true => mean_and_std(adv),
         false => (0.0, 1.0),

@@ -46,6 +46,10 @@ impl Step {
 /// Observations are flat `f32` slices of length `observation_space().flat_dim()`;
 /// `reset` and `step` write them into a buffer that the caller owns, so stepping allocates
 /// nothing. An implementation must be deterministic given the seed passed to `reset`.
+///
+/// An environment built around another one implements
+/// [`Wrapper`](crate::wrappers::Wrapper) instead, and is an `Env` through it; so is
+/// `Box<dyn Env>`.
 pub trait Env: Send {
     /// The registered id of this environment, e.g. `CartPole-v1`; used in error messages.
     fn id(&self) -> &str;
@@ -84,30 +88,6 @@ pub trait Env: Send {
         Err(EnvError::StateUnsupported {
             env: self.id().to_string(),
         })
-    }
-}
-
-impl<E: Env + ?Sized> Env for Box<E> {
-    fn id(&self) -> &str {
-        (**self).id()
-    }
-    fn observation_space(&self) -> &Space {
-        (**self).observation_space()
-    }
-    fn action_space(&self) -> &Space {
-        (**self).action_space()
-    }
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) {
-        (**self).reset(seed, obs)
-    }
-    fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
-        (**self).step(action, obs)
-    }
-    fn save_state(&self) -> Option<Vec<u8>> {
-        (**self).save_state()
-    }
-    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
-        (**self).load_state(state)
     }
 }
 

@@ -3,7 +3,7 @@
 //! (and `gym:Pendulum-v1` those of `Pendulum-v1`, through a Box action space), truncation
 //! maps through, and unsupported spaces or Python errors are clear errors.
 //!
-//! Skipped with a message when Python Gymnasium is not importable (see the README,
+//! Skipped with a message when Python Gymnasium is not importable (see docs/custom-envs.md,
 //! "Python Gymnasium environments"); `scripts/test` installs it and sets
 //! `POLYTASK_REQUIRE_GYMNASIUM=1`, which turns the skip into a failure.
 

@@ -7,7 +7,7 @@
 use polytask_envs::classic::{CartPole, Pendulum};
 use polytask_envs::wrappers::{
     AutoReset, ClipAction, NormalizeObservation, NormalizeReward, RecordEpisodeStatistics,
-    TimeLimit,
+    TimeLimit, Wrapper,
 };
 use polytask_envs::{Action, Env, EnvError, Params, Registry};
 use proptest::prelude::*;
@@ -190,7 +190,11 @@ fn a_stacked_wrapper_chain_resumes_bit_for_bit() {
     resumed.load_state(&env.save_state().unwrap()).unwrap();
     assert_eq!(resumed.final_observation(), env.final_observation());
     assert!(resumed.final_observation().is_some());
-    assert_eq!(resumed.inner().last_episode(), env.inner().last_episode());
+    // `(*x)`: a `Box` is itself a wrapper, whose inner environment is the boxed chain.
+    assert_eq!(
+        (*resumed).inner().last_episode(),
+        (*env).inner().last_episode()
+    );
 }
 
 #[test]
@@ -213,7 +217,7 @@ fn a_continuous_chain_with_clipping_and_frozen_statistics_resumes_bit_for_bit() 
     let mut env = make();
     let mut obs = [0.0f32; 3];
     env.reset(Some(9), &mut obs);
-    env.inner_mut().inner_mut().unfreeze();
+    (*env).inner_mut().inner_mut().unfreeze();
     let mut actions = Pcg64::seed_from_u64(3);
     player.play(&mut env, &mut actions, 10);
     let saved = env.save_state().unwrap();
@@ -221,7 +225,7 @@ fn a_continuous_chain_with_clipping_and_frozen_statistics_resumes_bit_for_bit() 
     let (expected, ends) = player.play(&mut env, &mut actions, 120);
     let mut resumed = make();
     resumed.load_state(&saved).unwrap();
-    assert!(!resumed.inner().inner().is_frozen());
+    assert!(!(*resumed).inner().inner().is_frozen());
     let (got, _) = player.play(&mut resumed, &mut replay_actions, 120);
     assert!(ends >= 4);
     assert!(got == expected, "the resumed chain diverged");

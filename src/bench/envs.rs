@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use polytask_envs::wrappers::{AutoReset, RecordEpisodeStatistics};
+use polytask_envs::wrappers::{AutoReset, RecordEpisodeStatistics, Wrapper};
 use polytask_envs::{Action, Env, Registry, Space};
 use rand::{RngCore, SeedableRng};
 use rand_pcg::Pcg32;

@@ -45,7 +45,7 @@
 //! 2-core machine; a vector step of classic-control environments (a few microseconds for
 //! 64 CartPoles) is far shorter than the policy's forward pass that it would overlap with;
 //! and EnvPool's own asynchronous mode measured no faster than its synchronous one on the
-//! development machine (README, Performance).
+//! development machine (docs/performance.md, Vector env).
 //!
 //! Finished episodes are reset in the same step, as
 //! [`AutoReset`](polytask_envs::wrappers::AutoReset) does: the row's observation is the new

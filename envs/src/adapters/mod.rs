@@ -47,7 +47,7 @@ pub(crate) fn make_gym(id: &str, _params: &Params) -> Result<Box<dyn Env>, EnvEr
                   does not include; rebuild it with the `python` feature \
                   (`cargo build --release --features python`, which needs a Python 3 with a \
                   shared libpython, e.g. Debian's python3-dev) and install gymnasium for that \
-                  Python (see the README, \"Python Gymnasium environments\")"
+                  Python (see docs/custom-envs.md, \"Python Gymnasium environments\")"
             .to_string(),
     })
 }

@@ -18,8 +18,8 @@
 //!   state for the same seed.
 //! - Threads: each call takes the GIL, so Python environments step one at a time however
 //!   many worker threads the vector env has; native environments in the same run are not
-//!   slowed (they never take the GIL). The per-step cost is a Python call, see the README's
-//!   throughput figure.
+//!   slowed (they never take the GIL). The per-step cost is a Python call, see the throughput
+//!   figure in docs/custom-envs.md.
 //! - Errors: a Python exception in `step` is an [`EnvError::External`] holding it and its
 //!   traceback. `reset` cannot fail, so an exception there is kept and returned by the next
 //!   `step`.
@@ -28,7 +28,7 @@
 //!   can be pickled, so [`Env::save_state`] keeps its default `None`; a resumed training run
 //!   starts fresh episodes for `gym:` ids.
 //!
-//! Where the interpreter finds `gymnasium` is described in `python_path.rs` and the README.
+//! Where the interpreter finds `gymnasium` is described in `python_path.rs` and docs/custom-envs.md.
 
 use pyo3::buffer::PyBuffer;
 use pyo3::intern;

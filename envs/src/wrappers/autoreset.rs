@@ -7,9 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Wrapper;
 use crate::state::bad_state;
 use crate::state::{load_tagged, save_tagged};
-use crate::{Action, Env, EnvError, Space, Step};
+use crate::{Action, Env, EnvError, Step};
 
 /// An environment that never needs an explicit `reset` after the first; Gymnasium's
 /// same-step autoreset for one environment. The final observation is copied into a buffer
@@ -41,16 +42,6 @@ impl<E: Env> AutoReset<E> {
         self.has_final.then_some(&self.final_obs[..])
     }
 
-    /// The wrapped environment.
-    pub fn inner(&self) -> &E {
-        &self.env
-    }
-
-    /// The wrapped environment, mutably.
-    pub fn inner_mut(&mut self) -> &mut E {
-        &mut self.env
-    }
-
     /// Unwraps the environment.
     pub fn into_inner(self) -> E {
         self.env
@@ -64,56 +55,54 @@ struct Saved {
     inner: Vec<u8>,
 }
 
-impl<E: Env> Env for AutoReset<E> {
-    fn id(&self) -> &str {
-        self.env.id()
+impl<E: Env> Wrapper for AutoReset<E> {
+    type Inner = E;
+    fn inner(&self) -> &E {
+        &self.env
     }
-    fn observation_space(&self) -> &Space {
-        self.env.observation_space()
+    fn inner_mut(&mut self) -> &mut E {
+        &mut self.env
     }
-    fn action_space(&self) -> &Space {
-        self.env.action_space()
-    }
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) {
-        self.has_final = false;
-        self.env.reset(seed, obs)
+    fn reset(this: &mut Self, seed: Option<u64>, obs: &mut [f32]) {
+        this.has_final = false;
+        this.env.reset(seed, obs)
     }
     /// Steps the wrapped environment; if that ends the episode, copies `obs` into the final
     /// observation and resets (continuing the random stream: `reset(None)`), writing the new
     /// episode's first observation into `obs`. The returned [`Step`] is the finished one's.
-    fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
-        self.has_final = false;
-        let step = self.env.step(action, obs)?;
+    fn step(this: &mut Self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
+        this.has_final = false;
+        let step = this.env.step(action, obs)?;
         if step.done() {
-            self.final_obs.copy_from_slice(obs);
-            self.has_final = true;
-            self.env.reset(None, obs);
+            this.final_obs.copy_from_slice(obs);
+            this.has_final = true;
+            this.env.reset(None, obs);
         }
         Ok(step)
     }
-    fn save_state(&self) -> Option<Vec<u8>> {
-        let inner = self.env.save_state()?;
+    fn save_state(this: &Self) -> Option<Vec<u8>> {
+        let inner = this.env.save_state()?;
         Some(save_tagged(
             "AutoReset",
             &Saved {
-                final_obs: self.has_final.then(|| self.final_obs.clone()),
+                final_obs: this.has_final.then(|| this.final_obs.clone()),
                 inner,
             },
         ))
     }
-    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
-        let saved: Saved = load_tagged(self.env.id(), "AutoReset", state)?;
+    fn load_state(this: &mut Self, state: &[u8]) -> Result<(), EnvError> {
+        let saved: Saved = load_tagged(this.env.id(), "AutoReset", state)?;
         if let Some(final_obs) = &saved.final_obs {
-            if final_obs.len() != self.final_obs.len() {
-                let (got, want) = (final_obs.len(), self.final_obs.len());
+            if final_obs.len() != this.final_obs.len() {
+                let (got, want) = (final_obs.len(), this.final_obs.len());
                 let reason = format!("a final observation of {got} elements, not {want}");
-                return Err(bad_state(self.env.id(), reason));
+                return Err(bad_state(this.env.id(), reason));
             }
         }
-        self.env.load_state(&saved.inner)?;
-        self.has_final = saved.final_obs.is_some();
+        this.env.load_state(&saved.inner)?;
+        this.has_final = saved.final_obs.is_some();
         if let Some(final_obs) = saved.final_obs {
-            self.final_obs.copy_from_slice(&final_obs);
+            this.final_obs.copy_from_slice(&final_obs);
         }
         Ok(())
     }
@@ -127,6 +116,7 @@ mod tests {
         ClipAction, EpisodeStats, NormalizeObservation, NormalizeReward, RecordEpisodeStatistics,
         TimeLimit,
     };
+    use crate::Space;
 
     #[test]
     fn keeps_the_final_observation_and_resets_in_the_same_step() {

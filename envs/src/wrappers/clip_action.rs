@@ -5,13 +5,14 @@
 //! Unlike Gymnasium (which rejects a non-`Box` action space), a `Discrete` action space is
 //! allowed and its actions pass through unchanged, so that one wrapper stack fits every task.
 
+use super::Wrapper;
 use crate::{Action, BoxSpace, Env, EnvError, Space, Step};
 
 /// An environment that accepts any real action vector and clips it into the wrapped
 /// environment's `Box` bounds; Gymnasium's `ClipAction`. Discrete actions pass through.
 /// The clipped action is written into a buffer made in [`new`](Self::new), so stepping
-/// allocates nothing. It has no state of its own: [`Env::save_state`] and
-/// [`Env::load_state`] are the wrapped environment's.
+/// allocates nothing. It has no state of its own, so it keeps [`Wrapper`]'s defaults:
+/// [`Env::save_state`] and [`Env::load_state`] are the wrapped environment's.
 #[derive(Debug)]
 pub struct ClipAction<E> {
     env: E,
@@ -46,57 +47,39 @@ impl<E: Env> ClipAction<E> {
         self.env.action_space()
     }
 
-    /// The wrapped environment.
-    pub fn inner(&self) -> &E {
-        &self.env
-    }
-
-    /// The wrapped environment, mutably.
-    pub fn inner_mut(&mut self) -> &mut E {
-        &mut self.env
-    }
-
     /// Unwraps the environment.
     pub fn into_inner(self) -> E {
         self.env
     }
 }
 
-impl<E: Env> Env for ClipAction<E> {
-    fn id(&self) -> &str {
-        self.env.id()
+impl<E: Env> Wrapper for ClipAction<E> {
+    type Inner = E;
+    fn inner(&self) -> &E {
+        &self.env
     }
-    fn observation_space(&self) -> &Space {
-        self.env.observation_space()
+    fn inner_mut(&mut self) -> &mut E {
+        &mut self.env
     }
     /// An unbounded `Box` of the wrapped shape for a `Box` space; the wrapped `Discrete`
     /// space otherwise.
-    fn action_space(&self) -> &Space {
-        &self.action_space
+    fn action_space(this: &Self) -> &Space {
+        &this.action_space
     }
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) {
-        self.env.reset(seed, obs)
-    }
-    fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
-        let (Action::Continuous(a), Space::Box(b)) = (action, self.env.action_space()) else {
-            return self.env.step(action, obs);
+    fn step(this: &mut Self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
+        let (Action::Continuous(a), Space::Box(b)) = (action, this.env.action_space()) else {
+            return this.env.step(action, obs);
         };
-        if a.len() != self.clipped.len() {
+        if a.len() != this.clipped.len() {
             // Wrong length: nothing to clip; the wrapped environment reports the error.
-            return self.env.step(action, obs);
+            return this.env.step(action, obs);
         }
         let bounds = b.low.iter().zip(&b.high);
-        for ((c, &x), (&lo, &hi)) in self.clipped.iter_mut().zip(a).zip(bounds) {
+        for ((c, &x), (&lo, &hi)) in this.clipped.iter_mut().zip(a).zip(bounds) {
             // As np.clip: NaN stays NaN (and the wrapped environment rejects it).
             *c = if x.is_nan() { x } else { x.max(lo).min(hi) };
         }
-        self.env.step(Action::Continuous(&self.clipped), obs)
-    }
-    fn save_state(&self) -> Option<Vec<u8>> {
-        self.env.save_state()
-    }
-    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
-        self.env.load_state(state)
+        this.env.step(Action::Continuous(&this.clipped), obs)
     }
 }
 

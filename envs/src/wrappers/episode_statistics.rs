@@ -5,8 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Wrapper;
 use crate::state::{load_tagged, save_tagged};
-use crate::{Action, Env, EnvError, Space, Step};
+use crate::{Action, Env, EnvError, Step};
 
 /// The return and length of one finished episode (Gymnasium's `info["episode"]["r"]` and
 /// `["l"]`).
@@ -72,16 +73,6 @@ impl<E: Env> RecordEpisodeStatistics<E> {
         self.episode_length
     }
 
-    /// The wrapped environment.
-    pub fn inner(&self) -> &E {
-        &self.env
-    }
-
-    /// The wrapped environment, mutably.
-    pub fn inner_mut(&mut self) -> &mut E {
-        &mut self.env
-    }
-
     /// Unwraps the environment.
     pub fn into_inner(self) -> E {
         self.env
@@ -98,54 +89,52 @@ struct Saved {
     inner: Vec<u8>,
 }
 
-impl<E: Env> Env for RecordEpisodeStatistics<E> {
-    fn id(&self) -> &str {
-        self.env.id()
+impl<E: Env> Wrapper for RecordEpisodeStatistics<E> {
+    type Inner = E;
+    fn inner(&self) -> &E {
+        &self.env
     }
-    fn observation_space(&self) -> &Space {
-        self.env.observation_space()
+    fn inner_mut(&mut self) -> &mut E {
+        &mut self.env
     }
-    fn action_space(&self) -> &Space {
-        self.env.action_space()
+    fn reset(this: &mut Self, seed: Option<u64>, obs: &mut [f32]) {
+        this.env.reset(seed, obs);
+        this.episode_return = 0.0;
+        this.episode_length = 0;
     }
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) {
-        self.env.reset(seed, obs);
-        self.episode_return = 0.0;
-        self.episode_length = 0;
-    }
-    fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
-        let step = self.env.step(action, obs)?;
-        self.episode_return += step.reward;
-        self.episode_length += 1;
+    fn step(this: &mut Self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
+        let step = this.env.step(action, obs)?;
+        this.episode_return += step.reward;
+        this.episode_length += 1;
         if step.done() {
-            self.last = Some(EpisodeStats {
-                episode_return: self.episode_return,
-                episode_length: self.episode_length,
+            this.last = Some(EpisodeStats {
+                episode_return: this.episode_return,
+                episode_length: this.episode_length,
             });
-            self.episodes += 1;
+            this.episodes += 1;
         }
         Ok(step)
     }
-    fn save_state(&self) -> Option<Vec<u8>> {
-        let inner = self.env.save_state()?;
+    fn save_state(this: &Self) -> Option<Vec<u8>> {
+        let inner = this.env.save_state()?;
         Some(save_tagged(
             "RecordEpisodeStatistics",
             &Saved {
-                episode_return: self.episode_return,
-                episode_length: self.episode_length,
-                episodes: self.episodes,
-                last: self.last.map(|e| (e.episode_return, e.episode_length)),
+                episode_return: this.episode_return,
+                episode_length: this.episode_length,
+                episodes: this.episodes,
+                last: this.last.map(|e| (e.episode_return, e.episode_length)),
                 inner,
             },
         ))
     }
-    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
-        let saved: Saved = load_tagged(self.env.id(), "RecordEpisodeStatistics", state)?;
-        self.env.load_state(&saved.inner)?;
-        self.episode_return = saved.episode_return;
-        self.episode_length = saved.episode_length;
-        self.episodes = saved.episodes;
-        self.last = saved
+    fn load_state(this: &mut Self, state: &[u8]) -> Result<(), EnvError> {
+        let saved: Saved = load_tagged(this.env.id(), "RecordEpisodeStatistics", state)?;
+        this.env.load_state(&saved.inner)?;
+        this.episode_return = saved.episode_return;
+        this.episode_length = saved.episode_length;
+        this.episodes = saved.episodes;
+        this.last = saved
             .last
             .map(|(episode_return, episode_length)| EpisodeStats {
                 episode_return,

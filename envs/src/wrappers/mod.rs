@@ -1,14 +1,34 @@
 //! Wrappers that change or observe an environment, after `gymnasium.wrappers` (Gymnasium 1.4).
 //!
-//! Each wraps any `E: Env` and is itself an [`Env`](crate::Env), so they stack, e.g.
-//! `AutoReset<RecordEpisodeStatistics<TimeLimit<CartPole>>>`; `Box<dyn Env>` wraps too. None
-//! allocates per step.
+//! Each wraps any `E: Env` and implements [`Wrapper`], which makes it an
+//! [`Env`](crate::Env) that forwards to `E` whatever it does not change (as Gymnasium's
+//! `gymnasium.Wrapper`); so they stack, e.g.
+//! `AutoReset<RecordEpisodeStatistics<TimeLimit<CartPole>>>`, and `Box<dyn Env>` wraps too.
+//! A wrapper of your own implements [`Wrapper`] the same way and writes only what it
+//! changes. None allocates per step.
 //!
 //! Each saves its own dynamic state ([`Env::save_state`](crate::Env::save_state): counters,
 //! statistics, never its parameters) with the wrapped environment's bytes nested inside, and
 //! returns `None` when the wrapped environment does. The state is tagged with the wrapper's
 //! name, so that a state saved by a different stack of wrappers is refused, not misread.
 //! A failed `load_state` changes nothing.
+//!
+//! # Normalisation: the trainer's or the wrappers'
+//!
+//! Observations and rewards can be normalised in two places, with the same running
+//! statistic ([`RunningMeanStd`]) but a different scope. To train with `polytask train`, use
+//! the trainer's: the keys `normalize_obs` and `normalize_reward` of a `[[tasks]]` entry (both
+//! `false` by default) keep one statistic per task, shared by all of the task's
+//! environments and updated with all of their values at each step, as Stable-Baselines3's
+//! `VecNormalize` (normalised observations and rewards clipped to ±10; the discounted return
+//! uses `algorithm.gamma` and restarts at every episode end). These statistics are saved in
+//! the checkpoint, restored on resume and used frozen by `polytask eval`. Use the wrappers
+//! [`NormalizeObservation`] and [`NormalizeReward`] when you build a pipeline of your own on
+//! this crate (your own loop or vector env, an environment stack that must behave as its
+//! Python Gymnasium counterpart): each wrapped environment keeps its own statistic, as
+//! Gymnasium's wrappers of those names (no clipping; the return restarts only when an
+//! episode terminates), saved with that environment's state. Do not use both on one task:
+//! the trainer would normalise values that are already normalised.
 
 mod autoreset;
 mod clip_action;
@@ -19,6 +39,7 @@ mod running_mean_std;
 #[cfg(test)]
 mod test_env;
 mod time_limit;
+mod wrapper;
 
 pub use autoreset::AutoReset;
 pub use clip_action::ClipAction;
@@ -27,6 +48,7 @@ pub use normalize_observation::{NormalizeObservation, DEFAULT_EPSILON};
 pub use normalize_reward::{NormalizeReward, DEFAULT_GAMMA};
 pub use running_mean_std::{RunningMeanStd, INITIAL_COUNT};
 pub use time_limit::TimeLimit;
+pub use wrapper::Wrapper;
 
 #[cfg(test)]
 mod tests {

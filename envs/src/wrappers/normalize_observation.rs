@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::RunningMeanStd;
+use super::{RunningMeanStd, Wrapper};
 use crate::state::bad_state;
 use crate::state::{load_tagged, save_tagged};
 use crate::{Action, BoxSpace, Env, EnvError, Space, Step};
@@ -118,16 +118,6 @@ impl<E: Env> NormalizeObservation<E> {
         self.epsilon
     }
 
-    /// The wrapped environment.
-    pub fn inner(&self) -> &E {
-        &self.env
-    }
-
-    /// The wrapped environment, mutably.
-    pub fn inner_mut(&mut self) -> &mut E {
-        &mut self.env
-    }
-
     /// Unwraps the environment.
     pub fn into_inner(self) -> E {
         self.env
@@ -152,46 +142,47 @@ struct Saved {
     inner: Vec<u8>,
 }
 
-impl<E: Env> Env for NormalizeObservation<E> {
-    fn id(&self) -> &str {
-        self.env.id()
+impl<E: Env> Wrapper for NormalizeObservation<E> {
+    type Inner = E;
+    fn inner(&self) -> &E {
+        &self.env
     }
-    fn observation_space(&self) -> &Space {
-        &self.observation_space
+    fn inner_mut(&mut self) -> &mut E {
+        &mut self.env
     }
-    fn action_space(&self) -> &Space {
-        self.env.action_space()
+    fn observation_space(this: &Self) -> &Space {
+        &this.observation_space
     }
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) {
-        self.env.reset(seed, obs);
-        self.normalize(obs);
+    fn reset(this: &mut Self, seed: Option<u64>, obs: &mut [f32]) {
+        this.env.reset(seed, obs);
+        this.normalize(obs);
     }
-    fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
-        let step = self.env.step(action, obs)?;
-        self.normalize(obs);
+    fn step(this: &mut Self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
+        let step = this.env.step(action, obs)?;
+        this.normalize(obs);
         Ok(step)
     }
-    fn save_state(&self) -> Option<Vec<u8>> {
-        let inner = self.env.save_state()?;
+    fn save_state(this: &Self) -> Option<Vec<u8>> {
+        let inner = this.env.save_state()?;
         Some(save_tagged(
             "NormalizeObservation",
             &Saved {
-                rms: self.rms.clone(),
-                frozen: self.frozen,
+                rms: this.rms.clone(),
+                frozen: this.frozen,
                 inner,
             },
         ))
     }
-    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
-        let saved: Saved = load_tagged(self.env.id(), "NormalizeObservation", state)?;
-        let (got, want) = (saved.rms.dim(), self.rms.dim());
+    fn load_state(this: &mut Self, state: &[u8]) -> Result<(), EnvError> {
+        let saved: Saved = load_tagged(this.env.id(), "NormalizeObservation", state)?;
+        let (got, want) = (saved.rms.dim(), this.rms.dim());
         if got != want {
             let reason = format!("observation statistics of {got} elements, not {want}");
-            return Err(bad_state(self.env.id(), reason));
+            return Err(bad_state(this.env.id(), reason));
         }
-        self.env.load_state(&saved.inner)?;
-        self.rms = saved.rms;
-        self.frozen = saved.frozen;
+        this.env.load_state(&saved.inner)?;
+        this.rms = saved.rms;
+        this.frozen = saved.frozen;
         Ok(())
     }
 }

@@ -10,10 +10,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::normalize_observation::DEFAULT_EPSILON;
-use super::RunningMeanStd;
+use super::{RunningMeanStd, Wrapper};
 use crate::state::bad_state;
 use crate::state::{load_tagged, save_tagged};
-use crate::{Action, Env, EnvError, Space, Step};
+use crate::{Action, Env, EnvError, Step};
 
 /// The default discount of [`NormalizeReward`] (Gymnasium's `gamma=0.99`).
 pub const DEFAULT_GAMMA: f64 = 0.99;
@@ -126,16 +126,6 @@ impl<E: Env> NormalizeReward<E> {
         self.epsilon
     }
 
-    /// The wrapped environment.
-    pub fn inner(&self) -> &E {
-        &self.env
-    }
-
-    /// The wrapped environment, mutably.
-    pub fn inner_mut(&mut self) -> &mut E {
-        &mut self.env
-    }
-
     /// Unwraps the environment.
     pub fn into_inner(self) -> E {
         self.env
@@ -151,52 +141,47 @@ struct Saved {
     inner: Vec<u8>,
 }
 
-impl<E: Env> Env for NormalizeReward<E> {
-    fn id(&self) -> &str {
-        self.env.id()
+impl<E: Env> Wrapper for NormalizeReward<E> {
+    type Inner = E;
+    fn inner(&self) -> &E {
+        &self.env
     }
-    fn observation_space(&self) -> &Space {
-        self.env.observation_space()
+    fn inner_mut(&mut self) -> &mut E {
+        &mut self.env
     }
-    fn action_space(&self) -> &Space {
-        self.env.action_space()
-    }
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) {
-        self.env.reset(seed, obs)
-    }
-    fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
-        let mut step = self.env.step(action, obs)?;
+    fn step(this: &mut Self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
+        let mut step = this.env.step(action, obs)?;
         let keep = if step.terminated { 0.0 } else { 1.0 };
-        self.discounted_return = self.discounted_return * self.gamma * keep + step.reward;
-        if !self.frozen {
+        this.discounted_return = this.discounted_return * this.gamma * keep + step.reward;
+        if !this.frozen {
             // A batch of one: variance 0, count 1.
-            self.rms.update_one(&[self.discounted_return]);
+            this.rms.update_one(&[this.discounted_return]);
         }
-        step.reward /= (self.rms.var()[0] + self.epsilon).sqrt();
+        step.reward /= (this.rms.var()[0] + this.epsilon).sqrt();
         Ok(step)
     }
-    fn save_state(&self) -> Option<Vec<u8>> {
-        let inner = self.env.save_state()?;
+    fn save_state(this: &Self) -> Option<Vec<u8>> {
+        let inner = this.env.save_state()?;
         Some(save_tagged(
             "NormalizeReward",
             &Saved {
-                rms: self.rms.clone(),
-                discounted_return: self.discounted_return,
-                frozen: self.frozen,
+                rms: this.rms.clone(),
+                discounted_return: this.discounted_return,
+                frozen: this.frozen,
                 inner,
             },
         ))
     }
-    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
-        let saved: Saved = load_tagged(self.env.id(), "NormalizeReward", state)?;
+    fn load_state(this: &mut Self, state: &[u8]) -> Result<(), EnvError> {
+        let saved: Saved = load_tagged(this.env.id(), "NormalizeReward", state)?;
         if saved.rms.dim() != 1 {
             let reason = format!("reward statistics of {} elements, not 1", saved.rms.dim());
-            return Err(bad_state(self.env.id(), reason));
+            return Err(bad_state(this.env.id(), reason));
         }
-        self.env.load_state(&saved.inner)?;
-        self.rms = saved.rms;
-        self.discounted_return = saved.discounted_return;
-        self.frozen = saved.frozen;
+        this.env.load_state(&saved.inner)?;
+        this.rms = saved.rms;
+        this.discounted_return = saved.discounted_return;
+        this.frozen = saved.frozen;
         Ok(())
     }
 }

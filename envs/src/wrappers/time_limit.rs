@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Wrapper;
 use crate::state::{load_tagged, save_tagged};
-use crate::{Action, Env, EnvError, Space, Step};
+use crate::{Action, Env, EnvError, Step};
 
 /// An environment whose episodes last at most `max_episode_steps` steps. Its saved state
 /// ([`Env::save_state`]) is the steps taken in the running episode and the wrapped
@@ -32,16 +33,6 @@ impl<E: Env> TimeLimit<E> {
         self.elapsed
     }
 
-    /// The wrapped environment.
-    pub fn inner(&self) -> &E {
-        &self.env
-    }
-
-    /// The wrapped environment, mutably.
-    pub fn inner_mut(&mut self) -> &mut E {
-        &mut self.env
-    }
-
     /// Unwraps the environment.
     pub fn into_inner(self) -> E {
         self.env
@@ -55,42 +46,40 @@ struct Saved {
     inner: Vec<u8>,
 }
 
-impl<E: Env> Env for TimeLimit<E> {
-    fn id(&self) -> &str {
-        self.env.id()
+impl<E: Env> Wrapper for TimeLimit<E> {
+    type Inner = E;
+    fn inner(&self) -> &E {
+        &self.env
     }
-    fn observation_space(&self) -> &Space {
-        self.env.observation_space()
+    fn inner_mut(&mut self) -> &mut E {
+        &mut self.env
     }
-    fn action_space(&self) -> &Space {
-        self.env.action_space()
+    fn reset(this: &mut Self, seed: Option<u64>, obs: &mut [f32]) {
+        this.elapsed = 0;
+        this.env.reset(seed, obs)
     }
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) {
-        self.elapsed = 0;
-        self.env.reset(seed, obs)
-    }
-    fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
-        let mut step = self.env.step(action, obs)?;
-        self.elapsed += 1;
-        if self.elapsed >= self.max_episode_steps {
+    fn step(this: &mut Self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
+        let mut step = this.env.step(action, obs)?;
+        this.elapsed += 1;
+        if this.elapsed >= this.max_episode_steps {
             step.truncated = true;
         }
         Ok(step)
     }
-    fn save_state(&self) -> Option<Vec<u8>> {
-        let inner = self.env.save_state()?;
+    fn save_state(this: &Self) -> Option<Vec<u8>> {
+        let inner = this.env.save_state()?;
         Some(save_tagged(
             "TimeLimit",
             &Saved {
-                elapsed: self.elapsed,
+                elapsed: this.elapsed,
                 inner,
             },
         ))
     }
-    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
-        let saved: Saved = load_tagged(self.env.id(), "TimeLimit", state)?;
-        self.env.load_state(&saved.inner)?;
-        self.elapsed = saved.elapsed;
+    fn load_state(this: &mut Self, state: &[u8]) -> Result<(), EnvError> {
+        let saved: Saved = load_tagged(this.env.id(), "TimeLimit", state)?;
+        this.env.load_state(&saved.inner)?;
+        this.elapsed = saved.elapsed;
         Ok(())
     }
 }
