@@ -45,10 +45,9 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
     })?;
     let config = raw.validate(registry)?;
     let device = device::resolve(args.device.parse().map_err(usage)?).map_err(usage)?;
-    let probe = VecEnv::new(&config.tasks, registry, 0, 1)?;
-    let shapes = train::network_shapes(&config, probe.tasks());
-    let mut norms = train::normalizers(&config, &probe);
-    drop(probe);
+    let layouts = VecEnv::layouts(&config.tasks, registry)?;
+    let shapes = train::network_shapes(&config, &layouts);
+    let mut norms = train::normalizers(&config, &layouts);
     checkpoint.restore_normalizers(&mut norms)?;
     tch::manual_seed(args.seed as i64);
     let mut net = ActorCritic::new(&shapes, &train::net_config(&config), device);

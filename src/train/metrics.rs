@@ -148,6 +148,9 @@ impl Tags {
             logger.scalar(&tag, d.value, global);
         }
         logger.scalar("surgery/conflicts", stats.conflicts as f64, global);
+        if let Some(norm) = report.grad_norm {
+            logger.scalar("losses/grad_norm", norm, global);
+        }
         for (a, b, tag) in &self.cos_sim {
             logger.scalar(tag, stats.cos(*a, *b), global);
         }

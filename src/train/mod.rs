@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::error::Interrupted;
 use crate::logger::{Logger, Progress};
 use crate::run_lock::RunLock;
-use crate::vec_env::{TaskLayout, VecEnv};
+use crate::vec_env::TaskLayout;
 use trainer::{Clock, Trainer};
 
 /// What a finished training run leaves behind.
@@ -205,12 +205,12 @@ pub fn network_shapes(config: &Config, layouts: &[TaskLayout]) -> Vec<TaskShape>
     shapes
 }
 
-/// Fresh normalisers for the tasks of `config` as laid out in `envs`.
-pub fn normalizers(config: &Config, envs: &VecEnv) -> Vec<TaskNormalizer> {
+/// Fresh normalisers for the tasks of `config` as laid out in `layouts`.
+pub fn normalizers(config: &Config, layouts: &[TaskLayout]) -> Vec<TaskNormalizer> {
     config
         .tasks
         .iter()
-        .zip(envs.tasks())
+        .zip(layouts)
         .map(|(task, layout)| {
             TaskNormalizer::new(
                 layout.obs_dim,

@@ -36,6 +36,9 @@ pub struct OptimizeReport {
     pub weights: Option<Vec<f64>>,
     /// The weighting's diagnostics of the last step.
     pub diagnostics: Vec<Diagnostic>,
+    /// The global gradient norm before clipping at the last step (`None` if that step was
+    /// dropped as not finite).
+    pub grad_norm: Option<f64>,
     /// Steps dropped because their gradient was not finite (`on_nonfinite = "skip"`).
     pub skipped: u64,
 }
@@ -81,37 +84,42 @@ pub fn optimize(
             net.backward_into(&out, &losses.heads, buffers);
             let signals = || mb.signals(&out.values, &losses.aux_losses);
             let combined = combiner.combine(buffers.gradients_mut(), signals, lr, reported);
-            match opt.apply(net, buffers.gradients(), lr) {
-                Ok(_) if combiner.wants_losses_after_step() => {
-                    combiner.after_step(&signals_after_step(net, &loss, &mb));
+            let grad_norm = match opt.apply(net, buffers.gradients(), lr) {
+                Ok(step) => {
+                    if combiner.wants_losses_after_step() {
+                        combiner.after_step(&signals_after_step(net, &loss, &mb));
+                    }
+                    Some(step.grad_norm)
                 }
-                Ok(_) => {}
-                Err(_) if config.on_nonfinite == OnNonFinite::Skip => skipped += 1,
+                Err(_) if config.on_nonfinite == OnNonFinite::Skip => {
+                    skipped += 1;
+                    None
+                }
                 Err(bad) => return Err(bad.into()),
-            }
+            };
             if reported {
-                let diagnostics = combiner.diagnostics().to_vec();
-                last = Some((losses.terms, losses.aux_losses, combined, diagnostics));
+                let Combined { weights, stats } = combined;
+                last = Some(OptimizeReport {
+                    losses: losses.terms,
+                    stats: stats.expect("statistics are asked for on a reported step"),
+                    aux_losses: losses.aux_losses,
+                    weights,
+                    diagnostics: combiner.diagnostics().to_vec(),
+                    grad_norm,
+                    skipped: 0,
+                });
             }
         }
-        if let (Some(target), Some((terms, ..))) = (config.target_kl, &last) {
-            if mean_kl(terms) > target {
+        if let (Some(target), Some(report)) = (config.target_kl, &last) {
+            if mean_kl(&report.losses) > target {
                 break;
             }
         }
     }
     combiner.end_iteration();
-    let (losses, aux_losses, combined, diagnostics) =
-        last.expect("at least one epoch and minibatch");
-    let Combined { weights, stats } = combined;
-    Ok(OptimizeReport {
-        losses,
-        stats: stats.expect("statistics of a reported step"),
-        aux_losses,
-        weights,
-        diagnostics,
-        skipped,
-    })
+    let mut report = last.expect("at least one epoch and minibatch");
+    report.skipped = skipped;
+    Ok(report)
 }
 
 /// The mean over tasks of the approximate KL divergence of `terms`.

@@ -106,7 +106,7 @@ impl<'c> Trainer<'c> {
             .iter()
             .map(|t| TaskStorage::new(alg.num_steps, t.num_envs(), t.obs_dim, t.act_dim))
             .collect();
-        let norms = normalizers(config, &envs);
+        let norms = normalizers(config, envs.tasks());
         let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
         let aux_names: Vec<String> = config.aux_losses.iter().map(|a| a.name.clone()).collect();
         let aux_tasks: Vec<usize> = config.aux_losses.iter().map(|a| a.task).collect();

@@ -67,6 +67,19 @@ pub(super) struct TaskShape {
     pub action_space: Space,
 }
 
+impl TaskShape {
+    /// The shape of `task`, whose environments are as `env`.
+    pub fn of(task: &crate::config::Task, env: &dyn polytask_envs::Env) -> Self {
+        Self {
+            name: task.name.clone(),
+            env: task.env.clone(),
+            num_envs: task.num_envs,
+            observation_space: env.observation_space().clone(),
+            action_space: env.action_space().clone(),
+        }
+    }
+}
+
 impl Layout {
     pub fn new(shapes: Vec<TaskShape>) -> Self {
         let (mut row, mut obs, mut act) = (0, 0, 0);

@@ -86,7 +86,7 @@ use std::time::Duration;
 
 use crossbeam_utils::sync::Parker;
 use polytask_envs::wrappers::EpisodeStats;
-use polytask_envs::Registry;
+use polytask_envs::{Env, Registry};
 
 use crate::config::Task;
 use buffers::Buffers;
@@ -189,6 +189,16 @@ impl VecEnv {
         Self::with_options(tasks, registry, seed, &options)
     }
 
+    /// The layout that a vector env of `tasks` has (rows, buffer ranges, spaces), from one
+    /// instance of each task's environment, made and dropped without a reset or a step: for
+    /// a caller that needs only the tasks' shapes (`polytask eval` building the network).
+    pub fn layouts(tasks: &[Task], registry: &Registry) -> Result<Vec<TaskLayout>, VecEnvError> {
+        let shapes = (tasks.iter())
+            .map(|task| Ok(TaskShape::of(task, &*make_env(registry, task)?)))
+            .collect::<Result<Vec<_>, VecEnvError>>()?;
+        Ok(Layout::new(shapes).tasks)
+    }
+
     /// As [`VecEnv::new`], with every option.
     pub fn with_options(
         tasks: &[Task],
@@ -208,15 +218,7 @@ impl VecEnv {
             if task.num_envs == 0 {
                 return invalid(format!("task `{}` has no environments", task.name));
             }
-            let make = || {
-                registry
-                    .make(&task.env, &task.params)
-                    .map_err(|source| VecEnvError::Make {
-                        task: task.name.clone(),
-                        env: task.env.clone(),
-                        cause: Box::new(source),
-                    })
-            };
+            let make = || make_env(registry, task);
             if options.threads != 1 {
                 // Quietly: an environment that panics here is reported when it is reset.
                 let mut spare = make()?;
@@ -227,13 +229,7 @@ impl VecEnv {
             for k in 0..task.num_envs {
                 let env = make()?;
                 if k == 0 {
-                    shapes.push(TaskShape {
-                        name: task.name.clone(),
-                        env: task.env.clone(),
-                        num_envs: task.num_envs,
-                        observation_space: env.observation_space().clone(),
-                        action_space: env.action_space().clone(),
-                    });
+                    shapes.push(TaskShape::of(task, &*env));
                 }
                 envs.push(env);
                 seeds.push(instance_seed(seed, t, k));
@@ -613,6 +609,15 @@ fn failure_error(layout: &Layout, failure: Failure) -> VecEnvError {
             contract(ContractViolation::RewardNotFinite { value })
         }
     }
+}
+
+/// One instance of `task`'s environment, or the error naming the task.
+fn make_env(registry: &Registry, task: &Task) -> Result<Box<dyn Env>, VecEnvError> {
+    (registry.make(&task.env, &task.params)).map_err(|source| VecEnvError::Make {
+        task: task.name.clone(),
+        env: task.env.clone(),
+        cause: Box::new(source),
+    })
 }
 
 #[cfg(test)]
