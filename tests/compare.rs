@@ -102,7 +102,11 @@ fn a_tiny_comparison_reports_what_its_runs_logged_and_resumes() {
     let first = compare(&config, &out, &["--quiet"]);
     assert!(first.status.success(), "{}", text(&first.stderr));
 
-    for file in ["learning_curves.png", "gradient_conflict.png"] {
+    for file in [
+        "learning_curves.png",
+        "gradient_conflict.png",
+        "conflict_frequency.png",
+    ] {
         assert!(is_png(&out.join(file)), "{file} is not a PNG");
     }
     let rows = csv_rows(&out.join("results.csv"));
@@ -147,6 +151,22 @@ fn a_tiny_comparison_reports_what_its_runs_logged_and_resumes() {
         report.contains("Thresholds: standard 475, light 30."),
         "{report}"
     );
+    // The conflict table counts every logged cosine of both seeds' pcgrad runs.
+    let cosines: Vec<f64> = [3, 4]
+        .iter()
+        .flat_map(|&s| read_scalars(&run_dir(&out, "pcgrad", s, "")).unwrap())
+        .filter(|(tag, _, _)| tag == "surgery/cos_sim/standard__light")
+        .map(|(_, _, v)| v)
+        .collect();
+    assert!(!cosines.is_empty());
+    let negative = cosines.iter().filter(|&&c| c < 0.0).count() as f64;
+    let row = format!(
+        "| pcgrad | standard / light | {} | {:.0}% |",
+        cosines.len(),
+        100.0 * negative / cosines.len() as f64
+    );
+    assert!(report.contains(&row), "`{row}` not in {report}");
+    assert!(report.contains(" worth resolving**: "), "{report}");
 
     // Running again into the same folder needs --resume: nothing is overwritten.
     let again = compare(&config, &out, &["--quiet"]);

@@ -35,6 +35,17 @@ impl BoxSpace {
         let shape = vec![low.len()];
         Self { low, high, shape }
     }
+
+    /// Writes `actions` clipped into the bounds to `out`, as `np.clip` (Gymnasium's
+    /// `ClipAction`, Stable-Baselines3's and CleanRL's clipping of sampled actions): each
+    /// element is brought into `[low, high]`, a NaN stays NaN. `actions` may hold several
+    /// elements of the space one after the other (rows of a batch); the bounds repeat.
+    pub fn clip(&self, actions: &[f32], out: &mut [f32]) {
+        let bounds = self.low.iter().zip(&self.high).cycle();
+        for ((o, &x), (&lo, &hi)) in out.iter_mut().zip(actions).zip(bounds) {
+            *o = if x.is_nan() { x } else { x.max(lo).min(hi) };
+        }
+    }
 }
 
 impl Space {
@@ -116,6 +127,17 @@ impl fmt::Display for Space {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn clip_brings_every_row_into_the_bounds_and_keeps_nan() {
+        let b = BoxSpace::new(vec![-1.0, 0.0], vec![1.0, f32::INFINITY]);
+        let actions = [-3.0, -2.0, 0.5, 7.0, f32::NAN, 2.0];
+        let mut out = [0.0; 6];
+        b.clip(&actions, &mut out);
+        assert_eq!(out[..4], [-1.0, 0.0, 0.5, 7.0]);
+        assert!(out[4].is_nan());
+        assert_eq!(out[5], 2.0);
+    }
 
     #[test]
     fn discrete_contains_only_integral_indices_below_n() {

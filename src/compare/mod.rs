@@ -4,6 +4,7 @@
 //! as separate training processes, each with its own TensorBoard directory under
 //! `OUT/runs/<method>/seed<k>`, and summarised in a report with tables, statistics and plots.
 
+pub mod conflicts;
 mod curves;
 pub mod jobs;
 mod plan;
@@ -14,9 +15,9 @@ pub mod summary;
 
 pub use curves::{read_run, Curve, RunCurves};
 pub use plan::{plan, Job, Plan, TaskInfo};
-pub use plots::{GRADIENT_CONFLICT, LEARNING_CURVES};
+pub use plots::{CONFLICT_FREQUENCY, GRADIENT_CONFLICT, LEARNING_CURVES};
 pub use report::{results_csv, verdict};
 pub use stats::{
-    auc, binned, mean_ci95, median, steps_to_threshold, welch, Welch, THRESHOLD_WINDOW,
+    auc, binned, mean_ci95, median, percentile, steps_to_threshold, welch, Welch, THRESHOLD_WINDOW,
 };
 pub use summary::{summarise, Cell, Summary, BINS};

@@ -1,7 +1,8 @@
 //! The comparison's figures, drawn with plotters into PNG files: learning curves (one panel
-//! per task, mean and 95% CI band over seeds per method) and gradient conflict (one panel
-//! per multi-task method, the mean cosine similarity of each task pair's shared-weight
-//! gradients over training).
+//! per task, mean and 95% CI band over seeds per method), gradient conflict (one panel per
+//! multi-task method, the mean cosine similarity of each task pair's shared-weight gradients
+//! over training) and conflict frequency (the share of conflicting updates and the mean
+//! `|cos|` over training, one line per method).
 
 use std::ops::Range;
 use std::path::Path;
@@ -10,6 +11,7 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+use super::conflicts;
 use super::plan::Plan;
 use super::summary::{band, Summary, BINS};
 use crate::config::Role;
@@ -18,6 +20,8 @@ use crate::config::Role;
 pub const LEARNING_CURVES: &str = "learning_curves.png";
 /// The gradient-conflict figure's file name.
 pub const GRADIENT_CONFLICT: &str = "gradient_conflict.png";
+/// The conflict frequency and magnitude figure's file name.
+pub const CONFLICT_FREQUENCY: &str = "conflict_frequency.png";
 
 const PANEL: (u32, u32) = (640, 420);
 /// Width of the legend column beside each gradient-conflict panel.
@@ -52,6 +56,9 @@ pub fn draw_all(out: &Path, plan: &Plan, summary: &Summary) -> anyhow::Result<Ve
         gradient_conflict(&out.join(GRADIENT_CONFLICT), plan, summary)
             .map_err(|e| fail(GRADIENT_CONFLICT, e))?;
         written.push(GRADIENT_CONFLICT);
+        conflict_frequency(&out.join(CONFLICT_FREQUENCY), plan, summary)
+            .map_err(|e| fail(CONFLICT_FREQUENCY, e))?;
+        written.push(CONFLICT_FREQUENCY);
     }
     Ok(written)
 }
@@ -235,6 +242,63 @@ fn gradient_conflict(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult 
             legend.draw(&PathElement::new([(4, y), (28, y)], color.stroke_width(3)))?;
             legend.draw(&Text::new(label.clone(), (34, y - 8), ("sans-serif", 14)))?;
         }
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// Two panels over training, one line per multi-task method: the share of updates whose
+/// task pairs conflict (`cos < 0`), and the mean `|cos|`, pooled over pairs and seeds.
+fn conflict_frequency(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult {
+    let lines: Vec<(&String, Vec<(f64, f64)>)> = (plan.methods.iter())
+        .filter_map(|m| {
+            let updates = summary.cos_updates.get(m)?;
+            Some((m, conflicts::over_training(updates, plan.budget, BINS)))
+        })
+        .collect();
+    let root = BitMapBackend::new(path, (PANEL.0 * 2 + LEGEND, PANEL.1)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (panels, legend) = root.split_horizontally(PANEL.0 * 2);
+    let panels = panels.split_evenly((1, 2));
+    let magnitude = lines.iter().flat_map(|(_, b)| b.iter().map(|&(_, m)| m));
+    let top = y_range(magnitude, Some(0.0)).end;
+    let panes = [
+        ("share of updates with cos < 0", 0.0..1.0, true),
+        ("mean |cos|", 0.0..top, false),
+    ];
+    for ((title, y, share), area) in panes.into_iter().zip(&panels) {
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, ("sans-serif", 22).into_font().style(FontStyle::Bold))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..plan.budget as f64, y)?;
+        chart
+            .configure_mesh()
+            .x_desc("environment steps per task")
+            .x_labels(6)
+            .x_label_formatter(&|x| short(*x))
+            .y_label_formatter(&|y| format!("{y:.2}"))
+            .light_line_style(RGBColor(246, 246, 246))
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 16))
+            .draw()?;
+        for (i, (_, bins)) in lines.iter().enumerate() {
+            let points = (bins.iter().enumerate())
+                .map(|(k, &(neg, abs))| (bin_x(plan, k), if share { neg } else { abs }))
+                .filter(|(_, v)| !v.is_nan());
+            let color = COLORS[i % COLORS.len()];
+            chart.draw_series(LineSeries::new(points, color.stroke_width(2)))?;
+        }
+    }
+    for (i, (method, _)) in lines.iter().enumerate() {
+        let (color, y) = (COLORS[i % COLORS.len()], 48 + 22 * i as i32);
+        legend.draw(&PathElement::new([(4, y), (28, y)], color.stroke_width(3)))?;
+        legend.draw(&Text::new(
+            method.to_string(),
+            (34, y - 8),
+            ("sans-serif", 14),
+        ))?;
     }
     root.present()?;
     Ok(())

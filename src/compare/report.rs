@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use super::conflicts;
 use super::plan::{Plan, TaskInfo};
 use super::stats::{self, mean_ci95, welch};
 use super::summary::{Cell, Summary};
@@ -110,11 +111,63 @@ pub fn report(plan: &Plan, summary: &Summary, plots: &[&str]) -> String {
         },
     );
     verdicts(&mut md, plan, summary);
+    conflicts(&mut md, plan, summary);
     for plot in plots {
         writeln!(md, "![{plot}]({plot})\n").unwrap();
     }
     md.push_str(GUIDE);
     md
+}
+
+/// The gradient-conflict table: per multi-task method and task pair (or pooled over the pairs
+/// when there are more than [`conflicts::MAX_PAIRS`]), how often and how strongly the
+/// shared-weight gradients conflict, and the verdict for the task set.
+fn conflicts(md: &mut String, plan: &Plan, summary: &Summary) {
+    if summary.cos_updates.is_empty() {
+        return;
+    }
+    writeln!(md, "## Gradient conflicts (cosine of the shared-weight gradients, every logged update, all seeds)\n").unwrap();
+    writeln!(
+        md,
+        "| method | task pair | updates | cos < 0 | cos < {} | mean \\|cos\\| | 10th percentile |",
+        conflicts::STRONG
+    )
+    .unwrap();
+    writeln!(md, "| --- | --- | ---: | ---: | ---: | ---: | ---: |").unwrap();
+    let mut by_method = std::collections::BTreeMap::new();
+    for method in plan
+        .methods
+        .iter()
+        .filter(|m| summary.cos_updates.contains_key(*m))
+    {
+        let pooled = conflicts::pooled(&summary.cos_updates[method]);
+        let rows: Vec<(String, Vec<f64>)> = if pooled.len() > conflicts::MAX_PAIRS {
+            let all = pooled.values().flatten().copied().collect();
+            vec![(format!("all {} pairs", pooled.len()), all)]
+        } else {
+            let pairs = pooled.iter();
+            pairs
+                .map(|(p, xs)| (p.replace("__", " / "), xs.clone()))
+                .collect()
+        };
+        for (pair, xs) in rows {
+            if let Some(c) = conflicts::Conflicts::of(&xs) {
+                let pct = |x: f64| format!("{:.0}%", 100.0 * x);
+                writeln!(
+                    md,
+                    "| {method} | {pair} | {} | {} | {} | {:.3} | {:.3} |",
+                    c.updates,
+                    pct(c.negative),
+                    pct(c.strong),
+                    c.mean_abs,
+                    c.p10
+                )
+                .unwrap();
+            }
+        }
+        by_method.insert(method.clone(), pooled);
+    }
+    writeln!(md, "\n{}\n", conflicts::verdict(&by_method)).unwrap();
 }
 
 /// `mean ± half-width` of the 95% CI over seeds (the mean alone for one seed).
@@ -229,6 +282,13 @@ const GUIDE: &str = "## How to read this report
   baseline's, two-sided at α = 0.05, with the difference of mean final returns. \"n.s.\"
   (not significant) is not evidence that the methods are equal; more seeds (`--seeds`) give
   the test more power.
+- *Gradient conflicts*: for each multi-task method and task pair, the cosine similarity of
+  the two tasks' gradients of the shared weights at every logged update (before surgery),
+  over all seeds: the share of updates where they conflict (cos < 0), where they conflict
+  strongly (cos < −0.1), the mean |cos| and the 10th percentile. Near-zero cosines with
+  conflicts in about half of the updates mean nearly orthogonal gradients: surgery then has
+  little to resolve. The verdict calls a task set's conflicts worth resolving when some pair
+  is below −0.1 in at least 10% of its updates.
 - `results.csv` holds every training episode (`method,seed,task,step,return`), `final.csv`
   the per-run numbers behind the tables; `runs/` holds each run's TensorBoard events
   (`tensorboard --logdir runs`).

@@ -121,9 +121,36 @@ pub fn median(xs: &[f64]) -> f64 {
     }
 }
 
+/// The `q`-quantile of `xs` (`0 ≤ q ≤ 1`), interpolated linearly between the order
+/// statistics as NumPy's default `percentile`; NaN when empty.
+pub fn percentile(xs: &[f64], q: f64) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_interpolate_as_numpy() {
+        // numpy.percentile([1, 2, 3, 4], [0, 10, 50, 100]) = [1.0, 1.3, 2.5, 4.0]
+        let xs = [4.0, 1.0, 3.0, 2.0];
+        let got: Vec<f64> = [0.0, 0.1, 0.5, 1.0]
+            .iter()
+            .map(|&q| percentile(&xs, q))
+            .collect();
+        for (g, want) in got.iter().zip([1.0, 1.3, 2.5, 4.0]) {
+            assert!((g - want).abs() < 1e-12, "{got:?}");
+        }
+        assert!(percentile(&[], 0.5).is_nan());
+    }
 
     #[test]
     fn runs_without_evaluation_give_no_interval_and_no_verdict_instead_of_a_panic() {

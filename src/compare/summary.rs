@@ -32,6 +32,9 @@ pub struct Summary {
     pub cells: BTreeMap<(String, String), Cell>,
     /// `method` → task pair `a__b` → each seed's binned cosine similarity.
     pub cos_sim: BTreeMap<String, BTreeMap<String, Vec<Vec<f64>>>>,
+    /// `method` → task pair `a__b` → each seed's cosine of every logged update, at the
+    /// task's environment step.
+    pub cos_updates: BTreeMap<String, BTreeMap<String, Vec<Curve>>>,
     /// `(method, seed, task, curve)` of every run, in plan order.
     pub curves: Vec<(String, u64, String, Curve)>,
 }
@@ -92,6 +95,13 @@ fn add_run(summary: &mut Summary, plan: &Plan, job: &Job, result: &RunResult, cu
             .entry(pair.clone())
             .or_default()
             .push(stats::binned(&per_task, plan.budget, BINS));
+        summary
+            .cos_updates
+            .entry(job.method.clone())
+            .or_default()
+            .entry(pair.clone())
+            .or_default()
+            .push(per_task);
     }
 }
 

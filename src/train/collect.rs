@@ -134,12 +134,7 @@ pub fn copy_to(tensor: &Tensor, dst: &mut [f32], indices: &mut Vec<i64>) {
 pub fn write_env_actions(space: &Space, sampled: &[f32], env_actions: &mut [f32]) {
     match space {
         Space::Discrete(_) => env_actions.copy_from_slice(sampled),
-        Space::Box(b) => {
-            let bounds = b.low.iter().zip(&b.high).cycle();
-            for ((dst, &a), (&lo, &hi)) in env_actions.iter_mut().zip(sampled).zip(bounds) {
-                *dst = a.clamp(lo, hi);
-            }
-        }
+        Space::Box(b) => b.clip(sampled, env_actions),
     }
 }
 

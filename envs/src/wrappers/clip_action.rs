@@ -74,11 +74,8 @@ impl<E: Env> Wrapper for ClipAction<E> {
             // Wrong length: nothing to clip; the wrapped environment reports the error.
             return this.env.step(action, obs);
         }
-        let bounds = b.low.iter().zip(&b.high);
-        for ((c, &x), (&lo, &hi)) in this.clipped.iter_mut().zip(a).zip(bounds) {
-            // As np.clip: NaN stays NaN (and the wrapped environment rejects it).
-            *c = if x.is_nan() { x } else { x.max(lo).min(hi) };
-        }
+        // As np.clip: NaN stays NaN (and the wrapped environment rejects it).
+        b.clip(a, &mut this.clipped);
         this.env.step(Action::Continuous(&this.clipped), obs)
     }
 }
