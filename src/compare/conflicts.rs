@@ -16,8 +16,12 @@ use super::stats;
 pub const STRONG: f64 = -0.1;
 
 /// The share of strongly conflicting updates of some pair from which the task set is said to
+/// have occasional conflicts.
+pub const OCCASIONAL: f64 = 0.05;
+
+/// The share of strongly conflicting updates of some pair from which the task set is said to
 /// have conflicts worth resolving.
-pub const WORTH_RESOLVING: f64 = 0.1;
+pub const WORTH_RESOLVING: f64 = 0.25;
 
 /// Above this many task pairs the report shows one pooled row per method.
 pub const MAX_PAIRS: usize = 45;
@@ -94,8 +98,10 @@ pub fn over_training(
 }
 
 /// One line saying whether the task set has conflicts worth resolving, from each method's
-/// pooled cosines by pair: yes when some pair is below [`STRONG`] in at least
-/// [`WORTH_RESOLVING`] of its updates (under some method).
+/// pooled cosines by pair, by the largest share of updates of one pair (under one method)
+/// below [`STRONG`] (where a projection changes the update by more than a tenth of its norm):
+/// at least [`WORTH_RESOLVING`], conflicts worth resolving; at least [`OCCASIONAL`],
+/// occasional conflicts; below, none.
 pub fn verdict(by_method: &BTreeMap<String, BTreeMap<String, Vec<f64>>>) -> String {
     let worst = (by_method.iter())
         .flat_map(|(method, pairs)| pairs.iter().map(move |(pair, xs)| (method, pair, xs)))
@@ -110,6 +116,12 @@ pub fn verdict(by_method: &BTreeMap<String, BTreeMap<String, Vec<f64>>>) -> Stri
         format!(
             "**Conflicts worth resolving**: under `{method}`, `{pair}` has cos < {STRONG} in \
              {pct:.0}% of updates (mean |cos| {abs:.3})."
+        )
+    } else if c.strong >= OCCASIONAL {
+        format!(
+            "**Occasional conflicts**: at most {pct:.0}% of any pair's updates have \
+             cos < {STRONG} (`{pair}` under `{method}`, mean |cos| {abs:.3}); surgery changes \
+             a minority of updates by more than a tenth of their norm."
         )
     } else {
         format!(

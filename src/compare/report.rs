@@ -287,8 +287,9 @@ const GUIDE: &str = "## How to read this report
   over all seeds: the share of updates where they conflict (cos < 0), where they conflict
   strongly (cos < −0.1), the mean |cos| and the 10th percentile. Near-zero cosines with
   conflicts in about half of the updates mean nearly orthogonal gradients: surgery then has
-  little to resolve. The verdict calls a task set's conflicts worth resolving when some pair
-  is below −0.1 in at least 10% of its updates.
+  little to resolve. The verdict reads the pair (under any method) with the largest share of
+  updates below −0.1, where a projection changes the update by more than a tenth of its
+  norm: at least 25%, conflicts worth resolving; 5–25%, occasional conflicts; below, none.
 - `results.csv` holds every training episode (`method,seed,task,step,return`), `final.csv`
   the per-run numbers behind the tables; `runs/` holds each run's TensorBoard events
   (`tensorboard --logdir runs`).
