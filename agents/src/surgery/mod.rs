@@ -104,6 +104,23 @@ fn decode_state<T: serde::de::DeserializeOwned>(
     crate::state::decode(aggregator, bytes).map_err(|reason| state_error(aggregator, reason))
 }
 
+/// The state of a method whose only memory between calls is its random number generator
+/// (PCGrad's task orders, random weighting's draws).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RngState {
+    rng: rand_pcg::Pcg64,
+}
+
+/// [`Aggregator::save_state`] of `aggregator`, whose state is the generator `rng`.
+fn save_rng(aggregator: &str, rng: &rand_pcg::Pcg64) -> Vec<u8> {
+    crate::state::encode(aggregator, &RngState { rng: rng.clone() })
+}
+
+/// The generator saved by [`save_rng`] for `aggregator` in `bytes`, or why not.
+fn load_rng(aggregator: &str, bytes: &[u8]) -> Result<rand_pcg::Pcg64, SurgeryError> {
+    decode_state::<RngState>(aggregator, bytes).map(|state| state.rng)
+}
+
 /// What can go wrong choosing an aggregator.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SurgeryError {

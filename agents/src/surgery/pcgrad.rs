@@ -14,19 +14,13 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use tch::Tensor;
 
-use super::{combine, decode_state, Aggregator, GradMatrix, SurgeryError};
+use super::{combine, load_rng, save_rng, Aggregator, GradMatrix, SurgeryError};
 
 /// PCGrad with a seeded random task order.
 #[derive(Debug, Clone)]
 pub struct PcGrad {
     rng: Pcg64,
     last: Vec<f64>,
-}
-
-/// What PCGrad carries between calls: the generator of its task orders.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct State {
-    rng: Pcg64,
 }
 
 impl PcGrad {
@@ -82,17 +76,11 @@ impl Aggregator for PcGrad {
     }
 
     fn save_state(&self) -> Vec<u8> {
-        crate::state::encode(
-            self.name(),
-            &State {
-                rng: self.rng.clone(),
-            },
-        )
+        save_rng(self.name(), &self.rng)
     }
 
     fn load_state(&mut self, bytes: &[u8]) -> Result<(), SurgeryError> {
-        let state: State = decode_state(self.name(), bytes)?;
-        self.rng = state.rng;
+        self.rng = load_rng(self.name(), bytes)?;
         Ok(())
     }
 }

@@ -9,19 +9,13 @@ use rand_distr::StandardNormal;
 use rand_pcg::Pcg64;
 use tch::Tensor;
 
-use super::{combine, decode_state, Aggregator, GradMatrix, SurgeryError};
+use super::{combine, load_rng, save_rng, Aggregator, GradMatrix, SurgeryError};
 
 /// Random weighting with a seeded generator.
 #[derive(Debug, Clone)]
 pub struct RandomWeighting {
     rng: Pcg64,
     weights: Vec<f64>,
-}
-
-/// What random weighting carries between calls: the generator of its draws.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct State {
-    rng: Pcg64,
 }
 
 impl RandomWeighting {
@@ -61,17 +55,11 @@ impl Aggregator for RandomWeighting {
     }
 
     fn save_state(&self) -> Vec<u8> {
-        crate::state::encode(
-            self.name(),
-            &State {
-                rng: self.rng.clone(),
-            },
-        )
+        save_rng(self.name(), &self.rng)
     }
 
     fn load_state(&mut self, bytes: &[u8]) -> Result<(), SurgeryError> {
-        let state: State = decode_state(self.name(), bytes)?;
-        self.rng = state.rng;
+        self.rng = load_rng(self.name(), bytes)?;
         Ok(())
     }
 
