@@ -251,28 +251,51 @@ fn bytes_that_are_not_an_aggregators_state_are_an_error_naming_it() {
         .collect();
     for (name, saved) in &states {
         let mut method = trained(name, &mut rng);
-        let before = method.save_state();
         let others: Vec<Vec<u8>> = states
             .iter()
             .filter(|(n, _)| n != name)
             .map(|(_, s)| s.clone())
             .collect();
-        for bytes in wrong_versions(saved, &others) {
-            if bytes.is_empty() && saved.is_empty() {
-                continue;
-            }
-            let err = method.load_state(&bytes).unwrap_err();
-            assert!(
-                err.to_string().contains(&format!("aggregator `{name}`")),
-                "{err}"
-            );
-            assert_eq!(
-                method.save_state(),
-                before,
-                "{name}: a failed load changed it"
-            );
-        }
+        refuses_wrong_bytes(&mut method, &format!("aggregator `{name}`"), saved, &others);
         method.load_state(saved).unwrap();
+    }
+}
+
+/// A method whose state can be saved and loaded (an aggregator or a weighting).
+trait Stateful {
+    fn save(&self) -> Vec<u8>;
+    fn load(&mut self, bytes: &[u8]) -> Result<(), String>;
+}
+
+impl Stateful for Box<dyn Aggregator> {
+    fn save(&self) -> Vec<u8> {
+        self.save_state()
+    }
+    fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.load_state(bytes).map_err(|e| e.to_string())
+    }
+}
+
+impl Stateful for Box<dyn Weighting> {
+    fn save(&self) -> Vec<u8> {
+        self.save_state()
+    }
+    fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.load_state(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// Every wrong version of `saved` (see [`wrong_versions`]) fails to load into `method` with an
+/// error naming `who`, and leaves it as it was.
+fn refuses_wrong_bytes(method: &mut dyn Stateful, who: &str, saved: &[u8], others: &[Vec<u8>]) {
+    let before = method.save();
+    for bytes in wrong_versions(saved, others) {
+        if bytes.is_empty() && saved.is_empty() {
+            continue;
+        }
+        let err = method.load(&bytes).unwrap_err();
+        assert!(err.contains(who), "{err}");
+        assert_eq!(method.save(), before, "{who}: a failed load changed it");
     }
 }
 
@@ -294,28 +317,13 @@ fn bytes_that_are_not_a_weightings_state_are_an_error_naming_it() {
     let two = [Role::Main, Role::Auxiliary];
     for (name, saved) in &states {
         let mut method = trained(name, &roles());
-        let before = method.save_state();
         let mut others: Vec<Vec<u8>> = states
             .iter()
             .filter(|(n, _)| n != name)
             .map(|(_, s)| s.clone())
             .collect();
         others.push(trained(name, &two).save_state());
-        for bytes in wrong_versions(saved, &others) {
-            if bytes.is_empty() && saved.is_empty() {
-                continue;
-            }
-            let err = method.load_state(&bytes).unwrap_err();
-            assert!(
-                err.to_string().contains(&format!("weighting `{name}`")),
-                "{err}"
-            );
-            assert_eq!(
-                method.save_state(),
-                before,
-                "{name}: a failed load changed it"
-            );
-        }
+        refuses_wrong_bytes(&mut method, &format!("weighting `{name}`"), saved, &others);
         method.load_state(saved).unwrap();
     }
 }
