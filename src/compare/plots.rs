@@ -8,11 +8,13 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use super::conflicts;
 use super::plan::Plan;
+use super::stats;
 use super::summary::{band, Summary, BINS};
 use crate::config::Role;
 
@@ -52,7 +54,7 @@ pub fn draw_all(out: &Path, plan: &Plan, summary: &Summary) -> anyhow::Result<Ve
     learning_curves(&out.join(LEARNING_CURVES), plan, summary)
         .map_err(|e| fail(LEARNING_CURVES, e))?;
     let mut written = vec![LEARNING_CURVES];
-    if !summary.cos_sim.is_empty() {
+    if !summary.cos_updates.is_empty() {
         gradient_conflict(&out.join(GRADIENT_CONFLICT), plan, summary)
             .map_err(|e| fail(GRADIENT_CONFLICT, e))?;
         written.push(GRADIENT_CONFLICT);
@@ -111,25 +113,14 @@ fn learning_curves(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult {
             Role::Main => task.name.clone(),
             Role::Auxiliary => format!("{} (auxiliary)", task.name),
         };
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, ("sans-serif", 22).into_font().style(FontStyle::Bold))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..plan.budget as f64, y.clone())?;
         let span = y.end - y.start;
-        chart
-            .configure_mesh()
-            .x_desc("environment steps (this task)")
-            .y_desc("episodic return")
-            .x_labels(6)
-            .y_labels(8)
-            .x_label_formatter(&|x| short(*x))
-            .y_label_formatter(&|y| y_tick(*y, span))
-            .light_line_style(RGBColor(246, 246, 246))
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 16))
-            .draw()?;
+        let axes = Axes {
+            x: "environment steps (this task)",
+            y: Some("episodic return"),
+            y_labels: 8,
+            y_tick: &|y| y_tick(*y, span),
+        };
+        let mut chart = panel(area, &title, plan.budget, y, &axes)?;
         if let Some(th) = task.threshold {
             let style = ShapeStyle::from(&BLACK.mix(0.5)).stroke_width(1);
             chart
@@ -182,7 +173,7 @@ fn gradient_conflict(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult 
     let methods: Vec<&String> = plan
         .methods
         .iter()
-        .filter(|m| summary.cos_sim.contains_key(*m))
+        .filter(|m| summary.cos_updates.contains_key(*m))
         .collect();
     let (rows, cols) = grid(methods.len());
     let size = ((PANEL.0 + LEGEND) * cols as u32, PANEL.1 * rows as u32);
@@ -190,10 +181,13 @@ fn gradient_conflict(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult 
     root.fill(&WHITE)?;
     let panels = root.split_evenly((rows, cols));
     for (method, area) in methods.iter().zip(&panels) {
-        let pairs: Vec<(String, Vec<(f64, f64)>)> = summary.cos_sim[*method]
+        let pairs: Vec<(String, Vec<(f64, f64)>)> = summary.cos_updates[*method]
             .iter()
             .map(|(pair, seeds)| {
-                let points = band(seeds)
+                let binned: Vec<Vec<f64>> = (seeds.iter())
+                    .map(|curve| stats::binned(curve, plan.budget, BINS))
+                    .collect();
+                let points = band(&binned)
                     .iter()
                     .enumerate()
                     .filter(|(_, (m, _))| !m.is_nan())
@@ -206,26 +200,14 @@ fn gradient_conflict(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult 
         let y = y_range(values.chain([-0.1, 0.1]), None);
         let y = y.start.max(-1.0)..y.end.min(1.0);
         let (plot, legend) = area.split_horizontally(PANEL.0);
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(
-                format!("{method}: gradient cosine similarity"),
-                ("sans-serif", 22).into_font().style(FontStyle::Bold),
-            )
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..plan.budget as f64, y)?;
-        chart
-            .configure_mesh()
-            .x_desc("environment steps per task")
-            .y_desc("cos(g_a, g_b), mean over seeds")
-            .x_labels(6)
-            .x_label_formatter(&|x| short(*x))
-            .y_label_formatter(&|y| format!("{:.2}", if y.abs() < 0.005 { 0.0 } else { *y }))
-            .light_line_style(RGBColor(246, 246, 246))
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 16))
-            .draw()?;
+        let title = format!("{method}: gradient cosine similarity");
+        let axes = Axes {
+            x: "environment steps per task",
+            y: Some("cos(g_a, g_b), mean over seeds"),
+            y_labels: 11,
+            y_tick: &|y| format!("{:.2}", if y.abs() < 0.005 { 0.0 } else { *y }),
+        };
+        let mut chart = panel(&plot, &title, plan.budget, y, &axes)?;
         let zero = ShapeStyle::from(&BLACK.mix(0.6)).stroke_width(1);
         chart.draw_series(LineSeries::new(
             [(0.0, 0.0), (plan.budget as f64, 0.0)],
@@ -238,9 +220,7 @@ fn gradient_conflict(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult 
                 color.stroke_width(2),
             ))?;
             // The legend sits beside the plot: with many pairs it would hide the curves.
-            let y = 48 + 22 * i as i32;
-            legend.draw(&PathElement::new([(4, y), (28, y)], color.stroke_width(3)))?;
-            legend.draw(&Text::new(label.clone(), (34, y - 8), ("sans-serif", 14)))?;
+            legend_entry(&legend, i, label)?;
         }
     }
     root.present()?;
@@ -267,22 +247,13 @@ fn conflict_frequency(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult
         ("mean |cos|", 0.0..top, false),
     ];
     for ((title, y, share), area) in panes.into_iter().zip(&panels) {
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, ("sans-serif", 22).into_font().style(FontStyle::Bold))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..plan.budget as f64, y)?;
-        chart
-            .configure_mesh()
-            .x_desc("environment steps per task")
-            .x_labels(6)
-            .x_label_formatter(&|x| short(*x))
-            .y_label_formatter(&|y| format!("{y:.2}"))
-            .light_line_style(RGBColor(246, 246, 246))
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 16))
-            .draw()?;
+        let axes = Axes {
+            x: "environment steps per task",
+            y: None,
+            y_labels: 11,
+            y_tick: &|y| format!("{y:.2}"),
+        };
+        let mut chart = panel(area, title, plan.budget, y, &axes)?;
         for (i, (_, bins)) in lines.iter().enumerate() {
             let points = (bins.iter().enumerate())
                 .map(|(k, &(neg, abs))| (bin_x(plan, k), if share { neg } else { abs }))
@@ -292,15 +263,66 @@ fn conflict_frequency(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult
         }
     }
     for (i, (method, _)) in lines.iter().enumerate() {
-        let (color, y) = (COLORS[i % COLORS.len()], 48 + 22 * i as i32);
-        legend.draw(&PathElement::new([(4, y), (28, y)], color.stroke_width(3)))?;
-        legend.draw(&Text::new(
-            method.to_string(),
-            (34, y - 8),
-            ("sans-serif", 14),
-        ))?;
+        legend_entry(&legend, i, method)?;
     }
     root.present()?;
+    Ok(())
+}
+
+/// The axes of a panel: descriptions (none for y when the title says it), the number of y
+/// ticks (plotters' default is 11) and their labels (the x axis is always environment steps,
+/// labelled `12.5k`).
+struct Axes<'f> {
+    x: &'static str,
+    y: Option<&'static str>,
+    y_labels: usize,
+    y_tick: &'f dyn Fn(&f64) -> String,
+}
+
+type Area<'b> = DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>;
+type Panel<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A panel of every figure's style on `area`: `title` above, the budget's steps on x, `y` on
+/// y, a light grid.
+fn panel<'a, 'b>(
+    area: &'a Area<'b>,
+    title: &str,
+    budget: u64,
+    y: Range<f64>,
+    axes: &Axes<'_>,
+) -> Result<Panel<'a, 'b>, Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22).into_font().style(FontStyle::Bold))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..budget as f64, y)?;
+    let mut mesh = chart.configure_mesh();
+    if let Some(y) = axes.y {
+        mesh.y_desc(y);
+    }
+    mesh.x_desc(axes.x)
+        .x_labels(6)
+        .y_labels(axes.y_labels)
+        .x_label_formatter(&|x| short(*x))
+        .y_label_formatter(axes.y_tick)
+        .light_line_style(RGBColor(246, 246, 246))
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 16))
+        .draw()?;
+    Ok(chart)
+}
+
+/// Entry `i` of a legend column beside a panel: a line of the `i`-th colour and `label`.
+fn legend_entry(legend: &Area<'_>, i: usize, label: &str) -> PlotResult {
+    let (color, y) = (COLORS[i % COLORS.len()], 48 + 22 * i as i32);
+    legend.draw(&PathElement::new([(4, y), (28, y)], color.stroke_width(3)))?;
+    legend.draw(&Text::new(
+        label.to_string(),
+        (34, y - 8),
+        ("sans-serif", 14),
+    ))?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! The numbers of a finished comparison, per method and task: each seed's final evaluation
 //! return, binned learning curve, area under it and steps to the task's threshold; and per
-//! multi-task method the binned gradient cosine similarity of each task pair.
+//! multi-task method the gradient cosine similarity of each task pair at every logged update.
 
 use std::collections::BTreeMap;
 
@@ -30,8 +30,6 @@ pub struct Cell {
 pub struct Summary {
     /// `(method, task)` → its cell.
     pub cells: BTreeMap<(String, String), Cell>,
-    /// `method` → task pair `a__b` → each seed's binned cosine similarity.
-    pub cos_sim: BTreeMap<String, BTreeMap<String, Vec<Vec<f64>>>>,
     /// `method` → task pair `a__b` → each seed's cosine of every logged update, at the
     /// task's environment step.
     pub cos_updates: BTreeMap<String, BTreeMap<String, Vec<Curve>>>,
@@ -88,13 +86,6 @@ fn add_run(summary: &mut Summary, plan: &Plan, job: &Job, result: &RunResult, cu
         // Logged at the global step; with equal environments per task, a task's own step
         // is the global step over the number of tasks.
         let per_task: Curve = curve.iter().map(|&(s, v)| (s / tasks, v)).collect();
-        summary
-            .cos_sim
-            .entry(job.method.clone())
-            .or_default()
-            .entry(pair.clone())
-            .or_default()
-            .push(stats::binned(&per_task, plan.budget, BINS));
         summary
             .cos_updates
             .entry(job.method.clone())
