@@ -62,22 +62,16 @@ impl AuxBatch {
         }
     }
 
-    /// The rows `idx` (a minibatch).
-    pub fn select(&self, idx: &Tensor) -> Self {
-        let pick = |x: &Tensor| x.index_select(0, idx);
+    /// The rows `idx` (a minibatch), or all rows (the same tensors) for `None`.
+    pub fn rows(&self, idx: Option<&Tensor>) -> Self {
+        let pick = |x: &Tensor| match idx {
+            Some(idx) => x.index_select(0, idx),
+            None => x.shallow_clone(),
+        };
         Self {
             inputs: pick(&self.inputs),
             targets: pick(&self.targets),
             mask: pick(&self.mask),
-        }
-    }
-
-    /// The same tensors.
-    pub fn shallow_clone(&self) -> Self {
-        Self {
-            inputs: self.inputs.shallow_clone(),
-            targets: self.targets.shallow_clone(),
-            mask: self.mask.shallow_clone(),
         }
     }
 

@@ -142,10 +142,7 @@ impl Rollout {
             .map(|(b, idx)| b.rows(idx.as_ref()))
             .collect();
         let aux = (self.aux.iter().zip(&self.aux_tasks))
-            .map(|(b, &task)| match &rows[task] {
-                Some(idx) => b.select(idx),
-                None => b.shallow_clone(),
-            })
+            .map(|(b, &task)| b.rows(rows[task].as_ref()))
             .collect();
         Minibatch { tasks, aux }
     }
