@@ -68,11 +68,6 @@ impl Combiner {
         self.weighting.as_deref()
     }
 
-    /// Whether [`Combiner::combine`] will read the loss signals (there is a weighting).
-    pub fn wants_signals(&self) -> bool {
-        self.weighting.is_some()
-    }
-
     /// Whether the weighting wants [`Combiner::after_step`] (FAMO).
     pub fn wants_losses_after_step(&self) -> bool {
         (self.weighting.as_ref()).is_some_and(|w| w.wants_losses_after_step())
@@ -213,7 +208,6 @@ mod tests {
         let stats = combined.stats.unwrap();
         assert_eq!(stats.conflicts, 1, "g_0 · g_1 = -1");
         assert!((stats.norms[0] - 5f64.sqrt()).abs() < 1e-12);
-        assert!(!combiner.wants_signals());
     }
 
     #[test]

@@ -2,13 +2,13 @@
 //! loss differentiated by hand at the network's heads ([`ppo_grads`], [`a2c_grads`],
 //! [`AuxBatch::loss_and_grad`]), ready for [`ActorCritic::backward_into`].
 //!
+//! [`AuxBatch::loss_and_grad`]: super::aux_batch::AuxBatch::loss_and_grad
 //! [`ActorCritic::backward_into`]: polytask_agents::actor_critic::ActorCritic::backward_into
 
 use polytask_agents::actor_critic::{HeadGradients, Output};
 use polytask_agents::ppo::{a2c_grads, a2c_loss, ppo_grads, ppo_loss, Batch, LossTerms, PpoConfig};
 use tch::{Kind, Tensor};
 
-use super::aux_batch::AuxBatch;
 use super::minibatch::Minibatch;
 use crate::config::{AlgorithmConfig, AlgorithmName, AuxLoss};
 
@@ -109,11 +109,7 @@ impl Loss {
     pub fn aux_losses(&self, mb: &Minibatch, out: &Output) -> Vec<Tensor> {
         let tasks = mb.tasks.len();
         (mb.aux.iter().zip(&self.aux_coefs).enumerate())
-            .map(|(j, (b, &coef))| aux_loss(b, &out.dists[tasks + j].mode(), coef))
+            .map(|(j, (b, &coef))| b.loss_and_grad(&out.dists[tasks + j].mode(), coef).0)
             .collect()
     }
-}
-
-fn aux_loss(b: &AuxBatch, pred: &Tensor, coef: f64) -> Tensor {
-    b.loss_and_grad(pred, coef).0
 }
