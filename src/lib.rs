@@ -12,6 +12,7 @@ pub mod bench;
 pub mod commands;
 pub mod compare;
 pub mod config;
+pub mod cpu;
 pub mod durable;
 pub mod error;
 pub mod interrupt;

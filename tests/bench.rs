@@ -1,20 +1,44 @@
-//! `polytask bench envs` runs and reports every mode with its ratio to the baseline.
+//! `polytask bench envs` runs and reports every mode with its ratio to the baseline;
+//! `polytask bench kernels` times every learner kernel both ways.
 
-use std::process::Command;
+use std::process::{Command, Output};
 
-#[test]
-fn bench_envs_reports_the_baseline_and_the_vector_env() {
+/// `polytask bench ARGS`, with its standard output as text.
+fn bench(args: &[&str]) -> (Output, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_polytask"))
-        .args(["bench", "envs", "--env", "Pendulum-v1", "--num-envs", "8"])
-        .args(["--threads", "2", "--steps", "2000", "--repeat", "3"])
+        .arg("bench")
+        .args(args)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out, text)
+}
+
+/// Fails with the standard error when the command failed.
+fn assert_success(out: &Output) {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn bench_envs_reports_the_baseline_and_the_vector_env() {
+    let (out, text) = bench(&[
+        "envs",
+        "--env",
+        "Pendulum-v1",
+        "--num-envs",
+        "8",
+        "--threads",
+        "2",
+        "--steps",
+        "2000",
+        "--repeat",
+        "3",
+    ]);
+    assert_success(&out);
     assert!(text.starts_with("Pendulum-v1: 8 envs, 2 threads"), "{text}");
     for mode in [
         "plain loop, 1 thread (baseline)",
@@ -28,10 +52,37 @@ fn bench_envs_reports_the_baseline_and_the_vector_env() {
         assert!(line.contains("steps/s") && line.contains('x'), "{line}");
     }
 
-    let out = Command::new(env!("CARGO_BIN_EXE_polytask"))
-        .args(["bench", "envs", "--env", "Nope-v0"])
-        .output()
-        .unwrap();
+    let (out, _) = bench(&["envs", "--env", "Nope-v0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Nope-v0"));
+}
+
+#[test]
+fn bench_kernels_times_every_kernel_both_ways_and_names_the_cpu() {
+    let (out, text) = bench(&["kernels", "--rows", "16", "--layer", "4,8", "--rounds", "3"]);
+    assert_success(&out);
+    assert!(
+        text.contains("layer 4→8") && text.contains("1 thread, "),
+        "{text}"
+    );
+    let kernels = [
+        "tanh",
+        "tanh_backward",
+        "linear",
+        "weight_grad",
+        "input_grad",
+    ];
+    for kernel in kernels {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(kernel))
+            .unwrap_or_else(|| panic!("no {kernel} in {text}"));
+        assert!(
+            line.ends_with("host") || line.ends_with("libtorch"),
+            "{line}"
+        );
+    }
+    let (out, _) = bench(&["kernels", "--layer", "64"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--layer"));
 }

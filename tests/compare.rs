@@ -9,8 +9,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use polytask::config::{RawConfig, RawKernels};
 use polytask::logger::read_scalars;
 use polytask::train::RunResult;
+use polytask_agents::kernels::KernelChoice;
 
 const CONFIG: &str = r#"
 seed = 3
@@ -111,6 +113,18 @@ fn a_tiny_comparison_reports_what_its_runs_logged_and_resumes() {
     }
     let rows = csv_rows(&out.join("results.csv"));
     assert_eq!(rows.len(), 2 * 2 * 2, "method × seed × task");
+    // `kernels = "auto"`: one choice, recorded in the comparison's folder, for every job.
+    let recorded: KernelChoice =
+        toml::from_str(&fs::read_to_string(out.join("kernels.toml")).unwrap()).unwrap();
+    for (method, seed, task) in rows.keys() {
+        let config = run_dir(&out, method, *seed, task).join("config.toml");
+        let raw: RawConfig = toml::from_str(&fs::read_to_string(config).unwrap()).unwrap();
+        assert_eq!(
+            raw.kernels,
+            RawKernels::Each(recorded),
+            "{method} {seed} {task}"
+        );
+    }
     for ((method, seed, task), points) in &rows {
         let logged: Vec<(u64, f64)> = read_scalars(&run_dir(&out, method, *seed, task))
             .unwrap()

@@ -164,6 +164,42 @@ fn environments_stepped_by_worker_threads_resume_bit_identically_too() {
 }
 
 #[test]
+fn a_resumed_run_keeps_the_kernel_choice_its_checkpoint_recorded() {
+    let dir = setup("kernels");
+    let out = train(&dir, "r", false, None);
+    assert!(out.status.success(), "{}", text(&out));
+    let state_path = dir.join("runs/r/checkpoint/state.json");
+    let read = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap()
+    };
+    let mut state = read();
+    let kernels = state["kernels"]
+        .as_object_mut()
+        .expect("the choice is recorded");
+    assert_eq!(kernels.len(), 5);
+    // Every kernel the other way from what `auto` chose on this machine.
+    for backend in kernels.values_mut() {
+        let other = if backend == "host" {
+            "libtorch"
+        } else {
+            "host"
+        };
+        *backend = other.into();
+    }
+    let flipped = state["kernels"].clone();
+    std::fs::write(&state_path, serde_json::to_string(&state).unwrap()).unwrap();
+    let extended = train_with(&dir, "r", true, None, &["--set", "total_timesteps=320"]);
+    assert!(extended.status.success(), "{}", text(&extended));
+    assert!(read()["iteration"].as_u64().unwrap() > ITERATIONS);
+    assert_eq!(
+        read()["kernels"],
+        flipped,
+        "the resumed run kept the recorded choice"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_crash_at_each_step_of_a_checkpoint_save_loses_nothing() {
     // The second save of the run: there is a previous checkpoint to lose.
     for point in [

@@ -8,7 +8,9 @@
 //! involved is a contiguous CPU tensor of the expected kind; elsewhere (CUDA) they stay
 //! tensor operations. Both forms compute the same formulas and are tested against each other.
 //!
-//! All the `unsafe` of those loops is here, behind [`Lease`]: it lends a tensor's elements as
+//! All the `unsafe` of those loops is here: behind [`Lease`], and in [`gemm`], which hands
+//! slices that a lease lent to `matrixmultiply`'s `sgemm` after checking that every element
+//! it touches lies inside them. [`Lease`] lends a tensor's elements as
 //! a slice only after checking what makes the slice valid, and answers `None` for a tensor
 //! that fails a check, so that the caller takes the tensor operations instead.
 //!
@@ -237,6 +239,99 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[inline(always)]
 pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
+}
+
+/// A matrix inside a slice: element `(i, j)` at `i · row_stride + j · col_stride`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Matrix {
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// Distance between consecutive rows' elements.
+    pub row_stride: usize,
+    /// Distance between consecutive columns' elements.
+    pub col_stride: usize,
+}
+
+impl Matrix {
+    /// A `rows × cols` matrix stored row after row.
+    pub(crate) fn row_major(rows: usize, cols: usize) -> Self {
+        Self {
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The same elements read as the transposed matrix.
+    pub(crate) fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+
+    /// One past the offset of the last element (0 when empty).
+    fn span(self) -> usize {
+        match self.rows * self.cols {
+            0 => 0,
+            _ => (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride + 1,
+        }
+    }
+
+    /// Whether distinct elements sit at distinct offsets (rows apart by at least a row's
+    /// reach, or columns apart by at least a column's).
+    fn distinct(self) -> bool {
+        let (rows, cols) = (self.rows, self.cols);
+        let row_reach = (cols.saturating_sub(1)) * self.col_stride;
+        let col_reach = (rows.saturating_sub(1)) * self.row_stride;
+        (rows <= 1 || self.row_stride > row_reach) && (cols <= 1 || self.col_stride > 0)
+            || (cols <= 1 || self.col_stride > col_reach) && (rows <= 1 || self.row_stride > 0)
+    }
+}
+
+/// `c ← α a b + β c` on host memory (`matrixmultiply`'s `sgemm`, one thread); with `β = 0`
+/// `c`'s old elements are not read.
+///
+/// # Panics
+/// When the shapes disagree, a matrix reaches past its slice, or two elements of `c` share
+/// an offset: callers build the matrices from the shapes of the tensors they lent.
+pub(crate) fn gemm(
+    alpha: f32,
+    (a, am): (&[f32], Matrix),
+    (b, bm): (&[f32], Matrix),
+    beta: f32,
+    (c, cm): (&mut [f32], Matrix),
+) {
+    assert!(am.cols == bm.rows && cm.rows == am.rows && cm.cols == bm.cols);
+    assert!(am.span() <= a.len() && bm.span() <= b.len() && cm.span() <= c.len());
+    assert!(cm.distinct());
+    let stride = |s: usize| isize::try_from(s).expect("slice strides fit in isize");
+    // SAFETY: the asserts keep every element that sgemm reads or writes inside its slice
+    // (each matrix's furthest element is at `span − 1`), and no two elements of `c` alias;
+    // `c` is a `&mut` slice, so it overlaps neither `a` nor `b`.
+    unsafe {
+        matrixmultiply::sgemm(
+            am.rows,
+            am.cols,
+            bm.cols,
+            alpha,
+            a.as_ptr(),
+            stride(am.row_stride),
+            stride(am.col_stride),
+            b.as_ptr(),
+            stride(bm.row_stride),
+            stride(bm.col_stride),
+            beta,
+            c.as_mut_ptr(),
+            stride(cm.row_stride),
+            stride(cm.col_stride),
+        );
+    }
 }
 
 /// A copy of `t` that is not contiguous (every other element of a larger buffer), for tests

@@ -4,15 +4,18 @@
 
 pub mod actor_critic;
 pub mod adam;
+pub mod calibrate;
 pub mod combine;
 pub mod device;
 pub mod distribution;
 mod error;
 pub mod gae;
 mod host;
+pub mod kernels;
 mod linear;
 mod params;
 pub mod ppo;
+pub mod profile;
 mod state;
 pub mod surgery;
 mod tower;

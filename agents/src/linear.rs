@@ -8,6 +8,7 @@ use multiversion::multiversion;
 use tch::{nn, Kind, Tensor};
 
 use crate::host::{self, axpy, dot, Lease};
+use crate::profile::{self, Part};
 
 /// Layers with at most this many outputs run on host memory when they can.
 const HOST_OUTPUTS: i64 = 8;
@@ -43,12 +44,14 @@ impl Linear {
 
     /// Applies the layer to `x` `[B, in]`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        if self.shape()[0] <= HOST_OUTPUTS && !host::grad_enabled() {
-            if let Some(out) = self.forward_on_host(x) {
-                return out;
+        profile::time(Part::Products, || {
+            if self.shape()[0] <= HOST_OUTPUTS && !host::grad_enabled() {
+                if let Some(out) = self.forward_on_host(x) {
+                    return out;
+                }
             }
-        }
-        x.linear(&self.weight, Some(&self.bias))
+            x.linear(&self.weight, Some(&self.bias))
+        })
     }
 
     /// [`Linear::forward`] as a loop over host memory, or `None` unless `x` and the layer are
@@ -76,6 +79,13 @@ impl Linear {
         grads: [&Tensor; 3],
         accumulate: bool,
     ) {
+        profile::time(Part::Products, || {
+            self.backward_any(dz, x, grads, accumulate)
+        });
+    }
+
+    /// [`Linear::backward_into`] on host memory where it can, else by tensor operations.
+    fn backward_any(&self, dz: &Tensor, x: &Tensor, grads: [&Tensor; 3], accumulate: bool) {
         if self.shape()[0] <= HOST_OUTPUTS
             && self.backward_on_host(dz, x, grads, accumulate).is_some()
         {

@@ -6,10 +6,17 @@
 //!
 //! [`TowerStack::backward`] computes the weight gradients by hand from the recorded
 //! activations: per task for the shared trunk, directly for each task's stem.
+//!
+//! On the CPU each of their kernels — tanh, its backward pass, the products — runs as
+//! libtorch's operation or as the host loop of [`crate::kernels`], as the network's
+//! [`KernelChoice`] says.
 
 use tch::{nn, Kind, Tensor};
 
+use crate::host::Lease;
+use crate::kernels::{layer, tanh, Backend, Kernel, KernelChoice};
 use crate::linear::Linear;
+use crate::profile::{self, Part};
 
 /// One MLP: a stem per task, then the shared trunk.
 #[derive(Debug)]
@@ -68,22 +75,51 @@ impl Tower {
 }
 
 /// A layer of the `k` towers stacked: weights `[k, out, in]`, the same transposed
-/// `[k, in, out]`, biases `[k, 1, out]`.
+/// `[k, in, out]`, biases `[k, 1, out]`; for a layer bound to the flat buffer, also that
+/// buffer and the layer's place in it, for the host kernels.
 #[derive(Debug)]
-struct StackedLinear {
+pub(crate) struct StackedLinear {
     weight: Tensor,
     weight_t: Tensor,
     bias: Tensor,
+    host: Option<HostLayer>,
+}
+
+/// A stacked layer's parameters as the host kernels read them.
+#[derive(Debug)]
+struct HostLayer {
+    flat: Tensor,
+    shape: layer::Shape,
+    place: layer::Placement,
 }
 
 impl StackedLinear {
     /// Views of `flat` for `k` layers whose weights start at `offset`, `stride` apart, each
     /// followed by its bias.
-    fn view(flat: &Tensor, k: i64, [out, inputs]: [i64; 2], offset: i64, stride: i64) -> Self {
+    pub(crate) fn view(
+        flat: &Tensor,
+        k: i64,
+        [out, inputs]: [i64; 2],
+        offset: i64,
+        stride: i64,
+    ) -> Self {
         Self {
             weight: flat.as_strided([k, out, inputs], [stride, inputs, 1], offset),
             weight_t: flat.as_strided([k, inputs, out], [stride, 1, inputs], offset),
             bias: flat.as_strided([k, 1, out], [stride, out, 1], offset + out * inputs),
+            host: Some(HostLayer {
+                flat: flat.shallow_clone(),
+                shape: layer::Shape {
+                    towers: k as usize,
+                    out: out as usize,
+                    inputs: inputs as usize,
+                },
+                place: layer::Placement {
+                    offset: offset as usize,
+                    tower_stride: stride as usize,
+                    task_stride: 0,
+                },
+            }),
         }
     }
 
@@ -96,14 +132,85 @@ impl StackedLinear {
             weight_t: weight.transpose(1, 2),
             weight,
             bias: Tensor::stack(&biases, 0).unsqueeze(1),
+            host: None,
         }
     }
 
-    /// `tanh(x Wᵀ + b)` for each of the `k` layers, `x` `[k, B, in]`.
-    fn forward(&self, x: &Tensor) -> Tensor {
-        let mut z = self.bias.baddbmm(x, &self.weight_t, 1.0, 1.0);
-        let _ = z.tanh_();
+    /// `tanh(x Wᵀ + b)` for each of the `k` layers, `x` `[k, B, in]`, or `[B, in]` for all
+    /// of them when `shared_input`.
+    fn forward(&self, x: &Tensor, shared_input: bool, kernels: &KernelChoice) -> Tensor {
+        let mut z = profile::time(Part::Products, || {
+            self.product(x, shared_input, kernels.get(Kernel::Linear))
+        });
+        profile::time(Part::Activations, || {
+            tanh_(&mut z, kernels.get(Kernel::Tanh))
+        });
         z
+    }
+
+    /// `x Wᵀ + b` for each of the `k` layers (see [`StackedLinear::forward`]).
+    pub(crate) fn product(&self, x: &Tensor, shared_input: bool, backend: Backend) -> Tensor {
+        if backend == Backend::Host && !crate::host::grad_enabled() {
+            if let Some(z) = self.product_on_host(x, shared_input) {
+                return z;
+            }
+        }
+        let k = self.weight.size()[0];
+        let x = match shared_input {
+            true => x.expand([k, x.size()[0], x.size()[1]], false),
+            false => x.shallow_clone(),
+        };
+        self.bias.baddbmm(&x, &self.weight_t, 1.0, 1.0)
+    }
+
+    fn product_on_host(&self, x: &Tensor, shared_input: bool) -> Option<Tensor> {
+        let host = self.host.as_ref()?;
+        let lease = Lease::take()?;
+        let (input, params) = (lease.read(x)?, lease.read(&host.flat)?);
+        let rows = x.size()[x.dim() - 2];
+        let z = crate::host::empty_f32(&[host.shape.towers as i64, rows, host.shape.out as i64]);
+        let out = lease.write(&z)?;
+        layer::linear(input, shared_input, params, host.shape, host.place, out);
+        Some(z)
+    }
+
+    /// Writes `dz W` `[k, B, in]` into `dx` from `dz` `[k, B, out]`.
+    pub(crate) fn input_grads(&self, dz: &Tensor, dx: &Tensor, backend: Backend) {
+        let on_host = || {
+            let host = self.host.as_ref()?;
+            let lease = Lease::take()?;
+            let (dz, params) = (lease.read(dz)?, lease.read(&host.flat)?);
+            layer::input_grads(dz, params, host.shape, host.place, lease.write(dx)?);
+            Some(())
+        };
+        if backend == Backend::Libtorch || on_host().is_none() {
+            let _ = dz.bmm_out(dx, &self.weight);
+        }
+    }
+}
+
+/// `z ← tanh(z)`.
+pub(crate) fn tanh_(z: &mut Tensor, backend: Backend) {
+    let on_host = || {
+        let lease = Lease::take()?;
+        tanh::tanh_in_place(lease.write(z)?);
+        Some(())
+    };
+    if backend == Backend::Libtorch || crate::host::grad_enabled() || on_host().is_none() {
+        let _ = z.tanh_();
+    }
+}
+
+/// `dx = dy (1 − y²)` into `dx`, through a tanh of output `y`.
+pub(crate) fn tanh_backward(dx: &Tensor, dy: &Tensor, y: &Tensor, backend: Backend) {
+    let on_host = || {
+        let lease = Lease::take()?;
+        let (dy, y) = (lease.read(dy)?, lease.read(y)?);
+        tanh::tanh_backward(lease.write(dx)?, dy, y);
+        Some(())
+    };
+    if backend == Backend::Libtorch || on_host().is_none() {
+        let _ = Tensor::tanh_backward_grad_input(dx, dy, y);
     }
 }
 
@@ -117,6 +224,8 @@ pub(crate) struct TowerStack {
     trunk: Vec<StackedLinear>,
     /// Where task `t`'s stem of the first tower starts in the flat buffer.
     stem_offsets: Vec<i64>,
+    /// Which implementation runs each CPU kernel.
+    kernels: KernelChoice,
 }
 
 /// What the towers saw and produced on one batch: the stems' inputs, every activation, and
@@ -153,6 +262,10 @@ pub(crate) struct TowerSlots {
     /// and `[k, out]`; for equal shares `[k, T, out, in]` and `[k, T, out]`; else one pair
     /// per task.
     trunk: Vec<Vec<[Tensor; 2]>>,
+    /// The per-task gradient matrix `[T, P]` that `trunk` views, and where each trunk
+    /// layer's gradients sit in it, for the host kernels.
+    shared: Tensor,
+    trunk_places: Vec<layer::Placement>,
     /// Per task, where its stems' gradients go.
     stems: Vec<StemSlots>,
     /// Scratch for the backward pass, reused by every step: the gradient at each layer's
@@ -165,12 +278,13 @@ pub(crate) struct TowerSlots {
 impl TowerStack {
     /// The towers (all of the same shapes) as one; [`TowerStack::bind`] must follow once the
     /// parameters live in the flat buffer.
-    pub(crate) fn new(towers: Vec<Tower>) -> Self {
+    pub(crate) fn new(towers: Vec<Tower>, kernels: KernelChoice) -> Self {
         Self {
             towers,
             stems: Vec::new(),
             trunk: Vec::new(),
             stem_offsets: Vec::new(),
+            kernels,
         }
     }
 
@@ -218,6 +332,17 @@ impl TowerStack {
         let first = &self.towers[0];
         let tasks = rows.len() as i64;
         let mut offset = 0;
+        let trunk_places = (first.trunk.iter())
+            .scan(0, |offset, l| {
+                let place = layer::Placement {
+                    offset: *offset as usize,
+                    tower_stride: first.shared_len() as usize,
+                    task_stride: shared.size()[1] as usize,
+                };
+                *offset += l.numel();
+                Some(place)
+            })
+            .collect();
         let trunk = first
             .trunk
             .iter()
@@ -272,6 +397,8 @@ impl TowerStack {
             .collect();
         TowerSlots {
             trunk,
+            shared: shared.shallow_clone(),
+            trunk_places,
             stems,
             pre_activation,
             inputs,
@@ -304,10 +431,8 @@ impl TowerStack {
                 .collect::<Vec<_>>();
             (stemmed, &stacked_trunk)
         } else {
-            let stemmed = obs
-                .iter()
-                .zip(&self.stems)
-                .map(|(o, stem)| stem.forward(&o.expand([k, o.size()[0], o.size()[1]], false)))
+            let stemmed = (obs.iter().zip(&self.stems))
+                .map(|(o, stem)| stem.forward(o, true, &self.kernels))
                 .collect();
             (stemmed, &self.trunk)
         };
@@ -317,7 +442,7 @@ impl TowerStack {
         };
         let mut activations = Vec::with_capacity(trunk.len() + 1);
         for layer in trunk {
-            let next = layer.forward(&h);
+            let next = layer.forward(&h, false, &self.kernels);
             activations.push(std::mem::replace(&mut h, next));
         }
         let features = (0..k).map(|c| split_rows(&h.get(c), &rows)).collect();
@@ -337,17 +462,39 @@ impl TowerStack {
     /// For a shared layer `z = x Wᵀ + b`, `∂L_t/∂W = Σ_{rows r of t} (∂L/∂z_r)ᵀ x_r` since
     /// `L_t` depends only on task `t`'s rows: one batched product over towers and tasks.
     pub(crate) fn backward(&self, trace: &TowerTrace, d_features: &Tensor, slots: &TowerSlots) {
+        let kernels = &self.kernels;
+        let through_tanh = |dz: &Tensor, dh: &Tensor, y: &Tensor| {
+            let backend = kernels.get(Kernel::TanhBackward);
+            profile::time(Part::Activations, || tanh_backward(dz, dh, y, backend));
+        };
         let mut dh = d_features.shallow_clone();
         for (i, layer) in self.trunk.iter().enumerate().rev() {
             let (dz, input) = (&slots.pre_activation[i + 1], &slots.inputs[i]);
-            let _ = Tensor::tanh_backward_grad_input(dz, &dh, &trace.activations[i + 1]);
-            per_task_linear_grads(dz, &trace.activations[i], &trace.rows, &slots.trunk[i]);
-            dh = dz.bmm_out(input, &layer.weight);
+            through_tanh(dz, &dh, &trace.activations[i + 1]);
+            profile::time(Part::Products, || {
+                let grads = TrunkGrads {
+                    views: &slots.trunk[i],
+                    buffer: &slots.shared,
+                    place: slots.trunk_places[i],
+                };
+                let backend = kernels.get(Kernel::WeightGrad);
+                per_task_linear_grads(dz, &trace.activations[i], &trace.rows, grads, backend);
+                layer.input_grads(dz, input, kernels.get(Kernel::InputGrad));
+            });
+            dh = input.shallow_clone();
         }
         let dz = &slots.pre_activation[0];
-        let _ = Tensor::tanh_backward_grad_input(dz, &dh, &trace.activations[0]);
+        through_tanh(dz, &dh, &trace.activations[0]);
+        profile::time(Part::Products, || stem_grads(dz, trace, &slots.stems));
+    }
+}
+
+/// Writes each task's stem gradients into `stems` from the gradient `dz` `[k, B, h1]` at the
+/// stems' outputs (before tanh).
+fn stem_grads(dz: &Tensor, trace: &TowerTrace, stems: &[StemSlots]) {
+    {
         let mut start = 0;
-        for ((obs, &n), stem) in trace.obs.iter().zip(&trace.rows).zip(&slots.stems) {
+        for ((obs, &n), stem) in trace.obs.iter().zip(&trace.rows).zip(stems) {
             let on_host =
                 (stem.dz.iter().zip(&stem.weights).zip(&stem.biases)).all(|((dz, w), b)| {
                     crate::linear::weight_grads_on_host(dz, obs, [w, b], &stem.transposed)
@@ -389,17 +536,17 @@ struct StemSlots {
 
 /// Where the gradients of one stacked layer go in `buffer`: tower `c`'s weight of task `t`
 /// at `offset + c · tower_stride + t · task_stride`, its bias right after.
-struct Slots<'a> {
-    buffer: &'a Tensor,
-    towers: i64,
-    offset: i64,
-    tower_stride: i64,
-    task_stride: i64,
+pub(crate) struct Slots<'a> {
+    pub buffer: &'a Tensor,
+    pub towers: i64,
+    pub offset: i64,
+    pub tower_stride: i64,
+    pub task_stride: i64,
 }
 
 impl Slots<'_> {
     /// Task `t`'s views: weights `[k, out, in]`, biases `[k, out]`.
-    fn task(&self, [out, inputs]: [i64; 2], t: i64) -> [Tensor; 2] {
+    pub(crate) fn task(&self, [out, inputs]: [i64; 2], t: i64) -> [Tensor; 2] {
         let (k, offset) = (self.towers, self.offset + t * self.task_stride);
         [
             (self.buffer).as_strided([k, out, inputs], [self.tower_stride, inputs, 1], offset),
@@ -408,7 +555,7 @@ impl Slots<'_> {
     }
 
     /// Every task's views: weights `[k, T, out, in]`, biases `[k, T, out]`.
-    fn all(&self, [out, inputs]: [i64; 2], tasks: i64) -> [Tensor; 2] {
+    pub(crate) fn all(&self, [out, inputs]: [i64; 2], tasks: i64) -> [Tensor; 2] {
         let (k, offset) = (self.towers, self.offset);
         let (tower, task) = (self.tower_stride, self.task_stride);
         [
@@ -418,14 +565,43 @@ impl Slots<'_> {
     }
 }
 
-/// Writes the per-task gradients of a stacked linear layer into `slots` (as made by
-/// [`TowerStack::slots`]), from the gradient `dz` `[k, B, out]` at its output and its input
-/// `x` `[k, B, in]`, rows grouped by task (`rows[t]` each): `∂L_t/∂W = dz_tᵀ x_t`,
-/// `∂L_t/∂b = Σ_rows dz_t`.
-fn per_task_linear_grads(dz: &Tensor, x: &Tensor, rows: &[i64], slots: &[[Tensor; 2]]) {
+/// Where a trunk layer's per-task gradients go: the views made by [`TowerStack::slots`], and
+/// the same places in the gradient matrix for the host kernel.
+pub(crate) struct TrunkGrads<'a> {
+    pub views: &'a [[Tensor; 2]],
+    pub buffer: &'a Tensor,
+    pub place: layer::Placement,
+}
+
+/// Writes the per-task gradients of a stacked linear layer into `grads`, from the gradient
+/// `dz` `[k, B, out]` at its output and its input `x` `[k, B, in]`, rows grouped by task
+/// (`rows[t]` each): `∂L_t/∂W = dz_tᵀ x_t`, `∂L_t/∂b = Σ_rows dz_t`.
+pub(crate) fn per_task_linear_grads(
+    dz: &Tensor,
+    x: &Tensor,
+    rows: &[i64],
+    grads: TrunkGrads<'_>,
+    backend: Backend,
+) {
+    let on_host = || {
+        let lease = Lease::take()?;
+        let (dz_rows, x_rows) = (lease.read(dz)?, lease.read(x)?);
+        let size = dz.size();
+        let shape = layer::Shape {
+            towers: size[0] as usize,
+            out: size[2] as usize,
+            inputs: x.size()[2] as usize,
+        };
+        let buffer = lease.write(grads.buffer)?;
+        layer::weight_grads(dz_rows, x_rows, rows, shape, grads.place, buffer);
+        Some(())
+    };
+    if backend == Backend::Host && on_host().is_some() {
+        return;
+    }
     let tasks = rows.len() as i64;
     let dims = [1i64].as_slice();
-    match slots {
+    match grads.views {
         [[weight, bias]] if tasks == 1 => {
             let _ = dz.transpose(1, 2).bmm_out(weight, x);
             let _ = dz.sum_intlist_out(bias, dims, false, Kind::Float);
@@ -444,7 +620,7 @@ fn per_task_linear_grads(dz: &Tensor, x: &Tensor, rows: &[i64], slots: &[[Tensor
         }
         _ => {
             let mut start = 0;
-            for (&n, [weight, bias]) in rows.iter().zip(slots) {
+            for (&n, [weight, bias]) in rows.iter().zip(grads.views) {
                 let (dz, x) = (dz.narrow(1, start, n), x.narrow(1, start, n));
                 let _ = dz.transpose(1, 2).bmm_out(weight, &x);
                 let _ = dz.sum_intlist_out(bias, dims, false, Kind::Float);

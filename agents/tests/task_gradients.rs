@@ -1,6 +1,7 @@
 //! The per-task gradients from one backward pass equal T separate backward passes.
 
 use polytask_agents::actor_critic::{ActionSpec, ActorCritic, NetConfig, TaskShape};
+use polytask_agents::kernels::{Backend, KernelChoice};
 use tch::{Device, Kind, Tensor};
 
 fn tasks() -> Vec<TaskShape> {
@@ -198,31 +199,50 @@ fn check_hand_written(config: &NetConfig, rows: &[i64]) {
     }
 }
 
+/// Every kernel on the host, every kernel on libtorch, and one mix.
+fn kernel_choices() -> Vec<KernelChoice> {
+    let mut mixed = KernelChoice::all(Backend::Host);
+    mixed.tanh_backward = Backend::Libtorch;
+    mixed.weight_grad = Backend::Libtorch;
+    vec![
+        KernelChoice::all(Backend::Host),
+        KernelChoice::all(Backend::Libtorch),
+        mixed,
+    ]
+}
+
 #[test]
 fn the_learners_hand_written_path_gives_each_tasks_gradient() {
     // Two shared layers, with a separate or a shared critic; and no shared layer at all.
-    for (hidden, shared_critic) in [
-        (vec![16, 12, 8], false),
-        (vec![16, 12, 8], true),
-        (vec![16], false),
-    ] {
-        let config = NetConfig {
-            hidden,
-            shared_critic,
-            ..NetConfig::default()
-        };
-        check_hand_written(&config, &[5, 7, 4]);
-        check_hand_written(&config, &[6, 6, 6]);
+    for kernels in kernel_choices() {
+        for (hidden, shared_critic) in [
+            (vec![16, 12, 8], false),
+            (vec![16, 12, 8], true),
+            (vec![16], false),
+        ] {
+            let config = NetConfig {
+                hidden,
+                shared_critic,
+                kernels,
+                ..NetConfig::default()
+            };
+            check_hand_written(&config, &[5, 7, 4]);
+            check_hand_written(&config, &[6, 6, 6]);
+        }
     }
 }
 
 #[test]
 fn forward_without_a_graph_matches_forward_with_one() {
-    for shared_critic in [false, true] {
+    let cases = kernel_choices()
+        .into_iter()
+        .flat_map(|k| [(k, false), (k, true)]);
+    for (kernels, shared_critic) in cases {
         tch::manual_seed(9);
         let config = NetConfig {
             hidden: vec![16, 12, 8],
             shared_critic,
+            kernels,
             ..NetConfig::default()
         };
         let shapes = tasks();
@@ -238,6 +258,41 @@ fn forward_without_a_graph_matches_forward_with_one() {
             );
             let (a, b) = (&with.dists[t], &without.dists[t]);
             assert!(same(&a.log_prob(action), &b.log_prob(action)), "task {t}");
+        }
+    }
+}
+
+#[test]
+fn every_kernel_choice_gives_libtorchs_outputs_even_for_a_task_without_rows() {
+    let config = |kernels| NetConfig {
+        hidden: vec![16, 12],
+        kernels,
+        ..NetConfig::default()
+    };
+    let shapes = tasks();
+    tch::manual_seed(4);
+    let reference = ActorCritic::new(&shapes, &config(KernelChoice::default()), Device::Cpu);
+    for rows in [[0, 3, 2], [1, 0, 0]] {
+        let (obs, actions) = batch(&shapes, &rows);
+        let expected = tch::no_grad(|| reference.forward(&obs));
+        for kernels in kernel_choices() {
+            let net = ActorCritic::new(&shapes, &config(kernels), Device::Cpu);
+            // The same weights (libtorch's generator is shared with tests running alongside).
+            tch::no_grad(|| {
+                net.flat_params()
+                    .shallow_clone()
+                    .copy_(reference.flat_params())
+            });
+            let out = tch::no_grad(|| net.forward(&obs));
+            for (t, action) in actions.iter().enumerate() {
+                let close = |a: &Tensor, b: &Tensor| {
+                    a.size() == b.size()
+                        && (a.numel() == 0 || (a - b).abs().max().double_value(&[]) < 1e-6)
+                };
+                assert!(close(&out.values[t], &expected.values[t]), "{rows:?}");
+                let (a, b) = (&out.dists[t], &expected.dists[t]);
+                assert!(close(&a.log_prob(action), &b.log_prob(action)), "{rows:?}");
+            }
         }
     }
 }

@@ -15,12 +15,15 @@ use std::time::{Duration, Instant};
 
 use polytask_agents::actor_critic::{ActionSpec, ActorCritic, NetConfig, TaskShape};
 use polytask_agents::adam::AdamConfig;
+use polytask_agents::calibrate::LayerShapes;
 use polytask_agents::combine::Combiner;
+use polytask_agents::kernels::KernelChoice;
+use polytask_agents::profile::{Part, Profile, Split};
 use polytask_agents::surgery;
 use polytask_agents::update::MultiTaskOptimizer;
 use tch::{Device, Kind, Tensor};
 
-use crate::config::{AlgorithmConfig, AlgorithmName};
+use crate::config::{AlgorithmConfig, AlgorithmName, KernelRequest, RawKernels};
 use crate::error::usage;
 use crate::train::optimize::optimize;
 use crate::train::storage::TaskStorage;
@@ -50,6 +53,10 @@ pub struct LearnerArgs {
     /// Runs of each; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// The kernel settings to measure, each in its own table: `auto` (this machine's
+    /// calibrated choice), `host`, `libtorch`.
+    #[arg(long, value_delimiter = ',', default_value = "auto")]
+    pub kernels: Vec<String>,
 }
 
 /// Runs the benchmark and returns its report.
@@ -64,13 +71,50 @@ pub fn run(args: &LearnerArgs) -> anyhow::Result<String> {
     for name in &names {
         surgery::by_name(name).map_err(usage)?;
     }
+    if args.hidden.is_empty() || args.hidden.iter().any(|&h| h < 1) {
+        return Err(usage("bench learner: --hidden needs widths of at least 1"));
+    }
     tch::set_num_threads(1);
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "learner step on the trainer's path: {} rows per task, hidden {:?}, CPU, 1 thread",
-        args.rows, args.hidden
+        "learner step on the trainer's path: {} rows per task, hidden {:?}, 1 thread, {}",
+        args.rows,
+        args.hidden,
+        crate::cpu::model()
     );
+    for setting in &args.kernels {
+        let request = RawKernels::Name(setting.clone()).validate()?;
+        table(args, &names, request, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// The kernel choice that `request` makes for `tasks` tasks of `args`' shapes.
+fn kernel_choice(
+    args: &LearnerArgs,
+    tasks: usize,
+    request: KernelRequest,
+) -> anyhow::Result<KernelChoice> {
+    match request {
+        KernelRequest::Pinned(choice) => Ok(choice),
+        KernelRequest::Auto => crate::train::kernels::calibrated(&LayerShapes {
+            towers: 2,
+            rows: vec![args.rows as i64; tasks],
+            inputs: args.hidden[0],
+            out: *args.hidden.get(1).unwrap_or(&args.hidden[0]),
+        }),
+    }
+}
+
+/// Appends the table of one kernel setting to `report`: every aggregator at every T, and
+/// the split of the summed step.
+fn table(
+    args: &LearnerArgs,
+    names: &[String],
+    request: KernelRequest,
+    report: &mut String,
+) -> anyhow::Result<()> {
     let _ = writeln!(
         report,
         "  {:>3}  {:<10} {:>10} {:>11} {:>8}",
@@ -78,7 +122,9 @@ pub fn run(args: &LearnerArgs) -> anyhow::Result<String> {
     );
     let mut per_row_t1 = None;
     for &tasks in &args.tasks {
-        let times = measure(args, tasks, &names)?;
+        let kernels = kernel_choice(args, tasks, request)?;
+        let _ = writeln!(report, "  kernels: {}", kernels.summary());
+        let (times, split) = measure(args, tasks, names, kernels)?;
         let sum = times[0];
         let per_row = |d: Duration| d.as_secs_f64() * 1e9 / (tasks * args.rows) as f64;
         if tasks == 1 {
@@ -100,12 +146,40 @@ pub fn run(args: &LearnerArgs) -> anyhow::Result<String> {
                 per_row(sum) / t1
             );
         }
+        let _ = writeln!(
+            report,
+            "       `sum` step split: {}",
+            describe(&split, args.steps)
+        );
     }
-    Ok(report)
+    Ok(())
 }
 
-/// The median step time of each aggregator in `names` with `tasks` tasks.
-fn measure(args: &LearnerArgs, tasks: usize, names: &[String]) -> anyhow::Result<Vec<Duration>> {
+/// `products 40.1 µs (35%), …` per learner step.
+pub fn describe(split: &Split, steps: usize) -> String {
+    let total = split.total.as_secs_f64();
+    let part = |name: &str, d: Duration| {
+        let us = d.as_secs_f64() * 1e6 / steps as f64;
+        format!(
+            "{name} {us:.1} µs ({:.0}%)",
+            100.0 * d.as_secs_f64() / total
+        )
+    };
+    let mut parts: Vec<String> = (Part::ALL.iter().zip(split.parts))
+        .map(|(p, d)| part(p.name(), d))
+        .collect();
+    parts.push(part("other", split.other()));
+    parts.join(", ")
+}
+
+/// The median step time of each aggregator in `names` with `tasks` tasks, and the split of
+/// one more run of the first.
+pub(crate) fn measure(
+    args: &LearnerArgs,
+    tasks: usize,
+    names: &[String],
+    kernels: KernelChoice,
+) -> anyhow::Result<(Vec<Duration>, Split)> {
     tch::manual_seed(0);
     let shape = TaskShape {
         obs_dim: 4,
@@ -113,6 +187,7 @@ fn measure(args: &LearnerArgs, tasks: usize, names: &[String]) -> anyhow::Result
     };
     let config = NetConfig {
         hidden: args.hidden.clone(),
+        kernels,
         ..NetConfig::default()
     };
     let net = ActorCritic::new(&vec![shape; tasks], &config, Device::Cpu);
@@ -123,29 +198,29 @@ fn measure(args: &LearnerArgs, tasks: usize, names: &[String]) -> anyhow::Result
         update_epochs: args.steps,
         ..AlgorithmConfig::default()
     };
+    let update = |name: &str| -> anyhow::Result<()> {
+        let aggregator = surgery::by_name(name).map_err(usage)?;
+        let mut combiner = Combiner::new(aggregator, None);
+        let mut opt = MultiTaskOptimizer::new(&net, AdamConfig::default(), 0.5);
+        let (storage, lr) = (&storage, 1e-9);
+        optimize(&net, &mut opt, &mut combiner, storage, &[], &algorithm, lr)?;
+        Ok(())
+    };
     let mut times = vec![Vec::new(); names.len()];
     // The first round warms up (allocator, caches) and is not kept.
     for round in 0..=args.repeat {
         for (name, times) in names.iter().zip(&mut times) {
-            let aggregator = surgery::by_name(name).map_err(usage)?;
-            let mut combiner = Combiner::new(aggregator, None);
-            let mut opt = MultiTaskOptimizer::new(&net, AdamConfig::default(), 0.5);
             let start = Instant::now();
-            optimize(
-                &net,
-                &mut opt,
-                &mut combiner,
-                &storage,
-                &[],
-                &algorithm,
-                1e-9,
-            )?;
+            update(name)?;
             if round > 0 {
                 times.push(start.elapsed() / args.steps as u32);
             }
         }
     }
-    Ok(times.into_iter().map(median).collect())
+    let profile = Profile::start();
+    update(&names[0])?;
+    let split = profile.finish();
+    Ok((times.into_iter().map(median).collect(), split))
 }
 
 /// A CartPole-shaped rollout of `rows` transitions with random contents.

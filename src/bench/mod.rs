@@ -2,6 +2,7 @@
 //! each printed next to a plain baseline measured in the same run.
 
 pub mod envs;
+pub mod kernels;
 pub mod learner;
 pub mod surgery;
 pub mod train;

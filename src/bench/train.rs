@@ -10,7 +10,9 @@ use std::time::Instant;
 use anyhow::Context;
 use polytask_envs::Registry;
 
-use crate::config::RawConfig;
+use polytask_agents::kernels::KernelChoice;
+
+use crate::config::{Config, RawConfig, RawKernels};
 use crate::error::usage;
 use crate::logger::MemoryLogger;
 
@@ -26,6 +28,12 @@ pub struct TrainArgs {
     /// A Python interpreter with stable-baselines3 installed: also time SB3 and print the ratio.
     #[arg(long, env = "POLYTASK_SB3_PYTHON")]
     pub sb3_python: Option<PathBuf>,
+    /// Runs of each (alternating polytask and SB3); the median ratio is reported.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// polytask's kernel setting: `auto`, `host` or `libtorch`.
+    #[arg(long, default_value = "auto")]
+    pub kernels: String,
 }
 
 /// The rl-zoo CartPole-v1 configuration, as shipped in `configs/cartpole.toml`.
@@ -33,49 +41,93 @@ const CARTPOLE: &str = include_str!("../../configs/cartpole.toml");
 
 /// Runs the benchmark and returns its report.
 pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<String> {
-    if args.steps == 0 || args.threads == 0 {
+    if args.steps == 0 || args.threads == 0 || args.repeat == 0 {
         return Err(usage(
-            "bench train: --steps and --threads must be at least 1",
+            "bench train: --steps, --threads and --repeat must be at least 1",
         ));
     }
-    let ours = polytask_sps(args, registry)?;
+    let config = cartpole(args, registry)?;
+    let kernels = crate::train::kernels::resolve(&config, tch::Device::Cpu, None)?;
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "PPO, CartPole-v1, rl-zoo hyperparameters, {} steps, CPU",
-        args.steps
+        "PPO, CartPole-v1, rl-zoo hyperparameters, {} steps, CPU: {}",
+        args.steps,
+        crate::cpu::model()
     );
-    let _ = writeln!(report, "  polytask          {ours:>10.0} steps/s");
-    if let Some(python) = &args.sb3_python {
-        let steps = args.steps.to_string();
-        let (sb3, versions) =
-            super::python_baseline(python, "bench_sb3.py", &["--steps", &steps], "sb3 ", "# ")?;
-        let _ = writeln!(
-            report,
-            "  stable-baselines3 {sb3:>10.0} steps/s   ({versions})"
-        );
-        let _ = writeln!(report, "  ratio             {:>10.1}×", ours / sb3);
-    } else {
+    let _ = writeln!(report, "  kernels: {}", kernels.summary());
+    let mut ratios = Vec::new();
+    for _ in 0..args.repeat {
+        let ours = polytask_sps(&config, registry)?;
+        let _ = writeln!(report, "  polytask          {ours:>10.0} steps/s");
+        if let Some(python) = &args.sb3_python {
+            let steps = args.steps.to_string();
+            let (sb3, versions) =
+                super::python_baseline(python, "bench_sb3.py", &["--steps", &steps], "sb3 ", "# ")?;
+            let _ = writeln!(
+                report,
+                "  stable-baselines3 {sb3:>10.0} steps/s   ({versions})"
+            );
+            let _ = writeln!(report, "  ratio             {:>10.1}×", ours / sb3);
+            ratios.push(ours / sb3);
+        }
+    }
+    if args.sb3_python.is_none() {
         let _ = writeln!(
             report,
             "  (pass --sb3-python PYTHON to time stable-baselines3 alongside)"
         );
+    } else if args.repeat > 1 {
+        ratios.sort_by(f64::total_cmp);
+        let _ = writeln!(
+            report,
+            "  median ratio      {:>10.1}×",
+            ratios[ratios.len() / 2]
+        );
     }
+    let _ = writeln!(report, "  one learner step: {}", learner_split(kernels)?);
     Ok(report)
 }
 
-fn polytask_sps(args: &TrainArgs, registry: &Registry) -> anyhow::Result<f64> {
+/// The split of one learner step of this configuration (one minibatch of 256 rows, the
+/// 64 × 64 network), timed over 200 steps.
+fn learner_split(kernels: KernelChoice) -> anyhow::Result<String> {
+    let steps = 200;
+    let args = super::learner::LearnerArgs {
+        tasks: vec![1],
+        rows: 256,
+        hidden: vec![64, 64],
+        aggregators: Vec::new(),
+        steps,
+        repeat: 1,
+        kernels: Vec::new(),
+    };
+    tch::set_num_threads(1);
+    let (times, split) = super::learner::measure(&args, 1, &["sum".to_string()], kernels)?;
+    Ok(format!(
+        "{:.1} µs: {}",
+        times[0].as_secs_f64() * 1e6,
+        super::learner::describe(&split, steps)
+    ))
+}
+
+/// The shipped CartPole config with `args`' steps, threads and kernels.
+fn cartpole(args: &TrainArgs, registry: &Registry) -> anyhow::Result<Config> {
     let mut raw: RawConfig = toml::from_str(CARTPOLE).context("configs/cartpole.toml parses")?;
-    let dir = std::env::temp_dir().join(format!("polytask-bench-train-{}", std::process::id()));
     raw.total_timesteps = args.steps;
     raw.threads = args.threads;
+    raw.kernels = RawKernels::Name(args.kernels.clone());
     raw.logging.quiet = true;
     raw.logging.eval_episodes = 0;
-    let config = raw.validate(registry)?;
+    raw.validate(registry)
+}
+
+fn polytask_sps(config: &Config, registry: &Registry) -> anyhow::Result<f64> {
+    let dir = std::env::temp_dir().join(format!("polytask-bench-train-{}", std::process::id()));
     // A bench run left behind by an interrupted bench would be refused as an existing run.
     let _ = std::fs::remove_dir_all(&dir);
     let start = Instant::now();
-    let outcome = crate::train::train(&config, registry, &dir, &mut MemoryLogger::new())?;
+    let outcome = crate::train::train(config, registry, &dir, &mut MemoryLogger::new())?;
     let sps = outcome.task_steps.iter().sum::<u64>() as f64 / start.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&dir);
     Ok(sps)

@@ -50,7 +50,8 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
     let mut norms = train::normalizers(&config, &layouts);
     checkpoint.restore_normalizers(&mut norms)?;
     tch::manual_seed(args.seed as i64);
-    let mut net = ActorCritic::new(&shapes, &train::net_config(&config), device);
+    let net_config = train::net_config(&config, state.kernels);
+    let mut net = ActorCritic::new(&shapes, &net_config, device);
     checkpoint.load_weights(&mut net)?;
     let options = EvalOptions {
         seed: args.seed,

@@ -3,15 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+use polytask_agents::kernels::KernelChoice;
 use polytask_envs::Registry;
 use serde::Deserialize;
 
-use crate::config::{set_key, CompareSection, RawConfig, Role, SINGLE_TASK};
+use crate::config::{set_key, CompareSection, Config, KernelRequest, RawConfig, Role, SINGLE_TASK};
 use crate::error::usage;
 
 /// Checkpoints every this many iterations when the config asks for none, so that an
 /// interrupted comparison can resume its runs.
 const RESUMABLE_CHECKPOINT_INTERVAL: i64 = 25;
+
+/// The file in a comparison's folder that records its jobs' kernel choice.
+pub const KERNELS_FILE: &str = "kernels.toml";
 
 /// One training run of a comparison.
 #[derive(Debug, Clone)]
@@ -105,6 +110,11 @@ pub fn plan(
         );
     }
     set(&mut table, "logging.quiet", true);
+    if base_config.kernels == KernelRequest::Auto {
+        let choice = comparison_kernels(&base_config, out)?;
+        let value = toml::Value::try_from(choice).expect("a kernel choice serialises");
+        table.insert("kernels".into(), value);
+    }
     let seeds: Vec<u64> = (0..section.seeds as u64).map(|k| base.seed + k).collect();
     let mut jobs = Vec::new();
     for method in &section.methods {
@@ -219,6 +229,28 @@ fn apply_method(
         }
     }
     Ok(())
+}
+
+/// The kernel choice of every job of a comparison whose config says `kernels = "auto"`: the
+/// one recorded in `out/kernels.toml` by an earlier start of the comparison, else this
+/// machine's choice for the multi-task runs' shapes, recorded there, so that every job, on
+/// this machine or another, and every resumption computes with the same kernels.
+fn comparison_kernels(config: &Config, out: &Path) -> anyhow::Result<KernelChoice> {
+    let path = out.join(KERNELS_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return toml::from_str(&text).map_err(|e| {
+            usage(format!(
+                "{} does not hold a kernel choice ({e}); delete it to choose again",
+                path.display()
+            ))
+        });
+    }
+    let choice = crate::train::kernels::resolve(config, tch::Device::Cpu, None)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let text = toml::to_string(&choice).expect("a kernel choice serialises");
+    crate::durable::replace_file(&path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(choice)
 }
 
 fn set(table: &mut toml::Table, key: &str, value: impl Into<toml::Value>) {

@@ -4,6 +4,7 @@
 
 mod aux_loss;
 mod compare;
+mod kernels;
 mod sections;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use aux_loss::{AuxLoss, AuxLossKind, RawAuxLoss};
 pub use compare::{CompareSection, SINGLE_TASK};
+pub use kernels::{KernelRequest, RawKernels};
 pub use polytask_agents::weighting::Role;
 pub use sections::{
     AlgorithmConfig, AlgorithmName, LoggingConfig, NetworkConfig, OnNonFinite, SurgeryConfig,
@@ -39,6 +41,9 @@ pub struct RawConfig {
     /// cheap (under 50 µs, e.g. classic control), else one per core.
     #[serde(default)]
     pub threads: usize,
+    /// Which implementation runs each of the learner's CPU kernels (see [`RawKernels`]).
+    #[serde(default)]
+    pub kernels: RawKernels,
     /// The update rule.
     #[serde(default)]
     pub algorithm: AlgorithmConfig,
@@ -130,6 +135,8 @@ pub struct Config {
     pub device: DeviceRequest,
     /// Environment threads (0: automatic, see [`RawConfig::threads`]).
     pub threads: usize,
+    /// The checked [`RawConfig::kernels`].
+    pub kernels: KernelRequest,
     /// As [`RawConfig::algorithm`], checked.
     pub algorithm: AlgorithmConfig,
     /// As [`RawConfig::network`], checked.
@@ -230,6 +237,7 @@ impl RawConfig {
             .device
             .parse()
             .map_err(|e| usage(format!("config: `device`: {e}")))?;
+        let kernels = self.kernels.validate()?;
         check_algorithm(&self.algorithm, &tasks)?;
         check_rollout_memory(&self.algorithm, &tasks, &sizes)?;
         check_network(&self.network)?;
@@ -246,6 +254,7 @@ impl RawConfig {
             total_timesteps: self.total_timesteps,
             device,
             threads: self.threads,
+            kernels,
             algorithm: self.algorithm,
             network: self.network,
             surgery: self.surgery,

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use polytask_agents::actor_critic::ActorCritic;
+use polytask_agents::kernels::KernelChoice;
 use polytask_agents::update::MultiTaskOptimizer;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -49,6 +50,10 @@ pub struct CheckpointState {
     pub optimizer_steps: i64,
     /// Each task's observation and reward normalisation statistics.
     pub normalizers: Vec<super::NormalizerState>,
+    /// The learner's kernel choice, which a resumed run keeps (absent from checkpoints
+    /// saved before the choice existed: those ran libtorch's kernels).
+    #[serde(default)]
+    pub kernels: KernelChoice,
 }
 
 /// The current format version (2: normalisers with every running sum, `resume.bin`).

@@ -7,6 +7,7 @@ mod checkpoint;
 mod collect;
 mod episodes;
 mod evaluate;
+pub mod kernels;
 mod loss_gradients;
 mod metrics;
 mod minibatch;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use polytask_agents::actor_critic::{ActionSpec, NetConfig, TaskShape};
+use polytask_agents::kernels::KernelChoice;
 use polytask_envs::{Registry, Space};
 
 pub use checkpoint::{Checkpoint, CheckpointState, VERSION as CHECKPOINT_VERSION};
@@ -224,10 +226,11 @@ pub fn normalizers(config: &Config, layouts: &[TaskLayout]) -> Vec<TaskNormalize
 }
 
 /// The network options of `config`.
-pub fn net_config(config: &Config) -> NetConfig {
+pub fn net_config(config: &Config, kernels: KernelChoice) -> NetConfig {
     NetConfig {
         hidden: config.network.hidden.clone(),
         shared_critic: config.network.shared_critic,
         init_log_std: config.network.init_log_std,
+        kernels,
     }
 }

@@ -11,6 +11,7 @@
 use polytask_agents::actor_critic::ActorCritic;
 use polytask_agents::combine::{Combined, Combiner};
 use polytask_agents::ppo::LossTerms;
+use polytask_agents::profile::{self, Part};
 use polytask_agents::surgery::GradStats;
 use polytask_agents::update::MultiTaskOptimizer;
 use polytask_agents::weighting::Diagnostic;
@@ -79,12 +80,15 @@ pub fn optimize(
                 m + 1 == minibatches && (config.target_kl.is_some() || epoch + 1 == epochs);
             let mb = rollout.minibatch(&order, m);
             let out = net.forward(&mb.inputs());
-            let losses = loss.gradients(&mb, &out, reported);
+            let losses = profile::time(Part::Losses, || loss.gradients(&mb, &out, reported));
             let buffers = buffers.get_or_insert_with(|| net.grad_buffers(out.rows()));
             net.backward_into(&out, &losses.heads, buffers);
             let signals = || mb.signals(&out.values, &losses.aux_losses);
-            let combined = combiner.combine(buffers.gradients_mut(), signals, lr, reported);
-            let grad_norm = match opt.apply(net, buffers.gradients(), lr) {
+            let (combined, applied) = profile::time(Part::Optimizer, || {
+                let combined = combiner.combine(buffers.gradients_mut(), signals, lr, reported);
+                (combined, opt.apply(net, buffers.gradients(), lr))
+            });
+            let grad_norm = match applied {
                 Ok(step) => {
                     if combiner.wants_losses_after_step() {
                         combiner.after_step(&signals_after_step(net, &loss, &mb));

@@ -9,6 +9,7 @@ use std::time::Instant;
 use polytask_agents::actor_critic::ActorCritic;
 use polytask_agents::adam::AdamConfig;
 use polytask_agents::combine::Combiner;
+use polytask_agents::kernels::KernelChoice;
 use polytask_agents::update::{MultiTaskOptimizer, NonFinite};
 use polytask_agents::{device, surgery, weighting};
 use polytask_envs::Registry;
@@ -59,6 +60,8 @@ pub(super) struct Trainer<'c> {
     pub log: EpisodeLog,
     tags: Tags,
     skipped_updates: u64,
+    /// The learner's kernel choice, recorded in checkpoints.
+    pub kernels: KernelChoice,
 }
 
 impl<'c> Trainer<'c> {
@@ -73,10 +76,13 @@ impl<'c> Trainer<'c> {
         // First: libtorch caches its CUDA hooks at its first use (seeding included), so CUDA
         // support must be loaded before anything else touches libtorch.
         let device = device::resolve(config.device).map_err(crate::error::usage)?;
-        tch::manual_seed(config.seed as i64);
         // Small networks gain nothing from intra-op threads; they would only compete with
         // the environment workers for the cores.
         tch::set_num_threads(1);
+        // Before seeding, although a calibration draws no random numbers.
+        let recorded = resuming.map(|cp| cp.state.kernels);
+        let kernels = super::kernels::resolve(config, device, recorded)?;
+        tch::manual_seed(config.seed as i64);
         let restart = resuming.map_or(0, |cp| cp.state.iteration);
         let env_seed = config
             .seed
@@ -84,7 +90,7 @@ impl<'c> Trainer<'c> {
         let envs = VecEnv::new(&config.tasks, registry, env_seed, config.threads)?;
         let net = ActorCritic::new(
             &network_shapes(config, envs.tasks()),
-            &net_config(config),
+            &net_config(config, kernels),
             device,
         );
         let adam = AdamConfig {
@@ -122,6 +128,7 @@ impl<'c> Trainer<'c> {
             log: EpisodeLog::new(&envs_per_task),
             tags: Tags::new(&names, &aux_names, &aux_tasks),
             skipped_updates: 0,
+            kernels,
         })
     }
 
@@ -277,6 +284,7 @@ impl<'c> Trainer<'c> {
             task_steps: self.task_steps(),
             optimizer_steps: self.opt.adam().steps(),
             normalizers: self.norms.iter().map(TaskNormalizer::state).collect(),
+            kernels: self.kernels,
         };
         let resume = ResumeState {
             envs: self.envs.save_state(),

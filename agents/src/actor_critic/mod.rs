@@ -20,6 +20,7 @@
 use tch::{nn, Kind, Tensor};
 
 use crate::distribution::Distribution;
+use crate::kernels::KernelChoice;
 use crate::linear::Linear;
 use crate::tower::{Tower, TowerSlots, TowerStack, TowerTrace};
 
@@ -54,6 +55,8 @@ pub struct NetConfig {
     pub shared_critic: bool,
     /// Initial log standard deviation of Gaussian policies.
     pub init_log_std: f64,
+    /// Which implementation runs each of the towers' CPU kernels.
+    pub kernels: KernelChoice,
 }
 
 impl Default for NetConfig {
@@ -63,6 +66,7 @@ impl Default for NetConfig {
             hidden: vec![64, 64],
             shared_critic: false,
             init_log_std: 0.0,
+            kernels: KernelChoice::default(),
         }
     }
 }
@@ -167,7 +171,7 @@ impl ActorCritic {
             shared_len: 0,
             own_offsets: Vec::new(),
             tasks: tasks.to_vec(),
-            towers: TowerStack::new(towers),
+            towers: TowerStack::new(towers, config.kernels),
             policy_heads,
             value_heads,
             log_std,

@@ -1,0 +1,225 @@
+//! Times each of the towers' CPU kernels (see [`crate::kernels`]) both ways — libtorch's
+//! operation and the host loop — on random tensors of a network's shapes, and picks the
+//! faster of each: what `kernels = "auto"` runs once per machine and shape.
+//!
+//! Each round times one call of every kernel in both forms, alternating which goes first;
+//! the minimum over the rounds is kept, which is what the kernel costs when nothing else
+//! disturbs it (noise only adds time). A host kernel is chosen when its minimum is no more
+//! than libtorch's.
+
+use std::time::{Duration, Instant};
+
+use tch::{Device, Kind, Tensor};
+
+use crate::kernels::{layer, Backend, Kernel, KernelChoice};
+use crate::tower::{self, Slots, StackedLinear, TrunkGrads};
+
+/// The shapes a calibration times: `towers` stacked layers `inputs → out` on `rows[t]` rows
+/// of each task `t`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerShapes {
+    /// Stacked towers (2 for separate actor and critic, 1 with a shared critic).
+    pub towers: i64,
+    /// Rows of each task in one minibatch.
+    pub rows: Vec<i64>,
+    /// Inputs of the layer.
+    pub inputs: i64,
+    /// Outputs of the layer.
+    pub out: i64,
+}
+
+/// One kernel's fastest call in each form.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KernelTiming {
+    /// Which kernel.
+    pub kernel: Kernel,
+    /// The host loop's fastest call.
+    pub host: Duration,
+    /// libtorch's fastest call.
+    pub libtorch: Duration,
+}
+
+impl KernelTiming {
+    /// The faster form (host on a tie).
+    pub fn faster(&self) -> Backend {
+        match self.host <= self.libtorch {
+            true => Backend::Host,
+            false => Backend::Libtorch,
+        }
+    }
+}
+
+/// Every kernel's timing, in [`Kernel::ALL`] order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    /// One per kernel.
+    pub timings: Vec<KernelTiming>,
+}
+
+impl Calibration {
+    /// The faster form of each kernel.
+    pub fn choice(&self) -> KernelChoice {
+        let mut choice = KernelChoice::default();
+        for t in &self.timings {
+            choice.set(t.kernel, t.faster());
+        }
+        choice
+    }
+}
+
+/// The tensors one layer's kernels read and write.
+struct Bench {
+    layer: StackedLinear,
+    shapes: LayerShapes,
+    x: Tensor,
+    z: Tensor,
+    dz: Tensor,
+    /// The gradient before the tanh `[k, B, out]`, and at the input `[k, B, in]`.
+    dz_before: Tensor,
+    dx: Tensor,
+    grads: Tensor,
+}
+
+/// A tensor of `shape` with values spread over `[-scale, scale]`, drawn from no random
+/// generator: a calibration must not move libtorch's global stream, which seeds the network.
+fn spread(shape: &[i64], scale: f64) -> Tensor {
+    let n: i64 = shape.iter().product();
+    let f = (Kind::Float, Device::Cpu);
+    (Tensor::arange(n, f) * 0.7).sin().view(shape) * scale
+}
+
+impl Bench {
+    fn new(shapes: &LayerShapes) -> Self {
+        let f = (Kind::Float, Device::Cpu);
+        let (k, out, inputs) = (shapes.towers, shapes.out, shapes.inputs);
+        let batch: i64 = shapes.rows.iter().sum();
+        let stride = out * inputs + out;
+        let flat = spread(&[k * stride], 0.1);
+        let tasks = shapes.rows.len() as i64;
+        Self {
+            layer: StackedLinear::view(&flat, k, [out, inputs], 0, stride),
+            shapes: shapes.clone(),
+            x: spread(&[k, batch, inputs], 1.0),
+            z: spread(&[k, batch, out], 2.0),
+            dz: spread(&[k, batch, out], 1.0),
+            dz_before: Tensor::empty([k, batch, out], f),
+            dx: Tensor::empty([k, batch, inputs], f),
+            grads: Tensor::empty([tasks, k * stride], f),
+        }
+    }
+
+    /// One call of `kernel` computed by `backend`.
+    fn run(&mut self, kernel: Kernel, backend: Backend) {
+        match kernel {
+            Kernel::Tanh => tower::tanh_(&mut self.z, backend),
+            Kernel::TanhBackward => {
+                tower::tanh_backward(&self.dz_before, &self.dz, &self.z, backend)
+            }
+            Kernel::Linear => drop(self.layer.product(&self.x, false, backend)),
+            Kernel::WeightGrad => self.weight_grads(backend),
+            Kernel::InputGrad => self.layer.input_grads(&self.dz, &self.dx, backend),
+        }
+    }
+
+    fn weight_grads(&self, backend: Backend) {
+        let LayerShapes {
+            towers,
+            rows,
+            inputs,
+            out,
+        } = &self.shapes;
+        let tasks = rows.len() as i64;
+        let slots = Slots {
+            buffer: &self.grads,
+            towers: *towers,
+            offset: 0,
+            tower_stride: out * inputs + out,
+            task_stride: self.grads.size()[1],
+        };
+        let shape = [*out, *inputs];
+        let views = match tasks > 1 && rows.iter().all(|&n| n == rows[0]) {
+            true => vec![slots.all(shape, tasks)],
+            false => (0..tasks).map(|t| slots.task(shape, t)).collect(),
+        };
+        let grads = TrunkGrads {
+            views: &views,
+            buffer: &self.grads,
+            place: layer::Placement {
+                offset: 0,
+                tower_stride: slots.tower_stride as usize,
+                task_stride: slots.task_stride as usize,
+            },
+        };
+        tower::per_task_linear_grads(&self.dz, &self.x, rows, grads, backend);
+    }
+}
+
+/// Times every kernel at `shapes` over `rounds` rounds (plus one warm-up round), on the CPU
+/// with libtorch's current thread count.
+pub fn calibrate(shapes: &LayerShapes, rounds: usize) -> Calibration {
+    let mut bench = tch::no_grad(|| Bench::new(shapes));
+    let mut best = [[Duration::MAX; 2]; Kernel::ALL.len()];
+    tch::no_grad(|| {
+        for round in 0..=rounds {
+            for (k, &kernel) in Kernel::ALL.iter().enumerate() {
+                let order = match round % 2 {
+                    0 => [Backend::Host, Backend::Libtorch],
+                    _ => [Backend::Libtorch, Backend::Host],
+                };
+                for backend in order {
+                    let start = Instant::now();
+                    bench.run(kernel, backend);
+                    let elapsed = start.elapsed();
+                    let slot = &mut best[k][(backend == Backend::Libtorch) as usize];
+                    if round > 0 {
+                        *slot = (*slot).min(elapsed);
+                    }
+                }
+            }
+        }
+    });
+    let timings = (Kernel::ALL.iter().zip(best))
+        .map(|(&kernel, [host, libtorch])| KernelTiming {
+            kernel,
+            host,
+            libtorch,
+        })
+        .collect();
+    Calibration { timings }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_calibration_times_every_kernel_both_ways_and_picks_the_faster() {
+        let shapes = LayerShapes {
+            towers: 2,
+            rows: vec![8, 8],
+            inputs: 5,
+            out: 16,
+        };
+        tch::manual_seed(8);
+        let before = Tensor::randn([4], (Kind::Float, Device::Cpu));
+        tch::manual_seed(8);
+        let calibration = calibrate(&shapes, 3);
+        let after = Tensor::randn([4], (Kind::Float, Device::Cpu));
+        assert!(
+            before.equal(&after),
+            "the calibration drew from libtorch's generator"
+        );
+        assert_eq!(calibration.timings.len(), Kernel::ALL.len());
+        let choice = calibration.choice();
+        for t in &calibration.timings {
+            assert!(t.host > Duration::ZERO && t.libtorch > Duration::ZERO);
+            assert!(t.host < Duration::MAX && t.libtorch < Duration::MAX);
+            let faster = if t.host <= t.libtorch {
+                Backend::Host
+            } else {
+                Backend::Libtorch
+            };
+            assert_eq!(choice.get(t.kernel), faster);
+        }
+    }
+}
