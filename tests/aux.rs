@@ -151,3 +151,59 @@ fn bad_roles_weightings_and_auxiliary_losses_name_their_key() {
         "{err}"
     );
 }
+
+/// A MinAtar game with SXL's Moran's I maps as an auxiliary loss, at three resolutions.
+const MORANS_I: &str = r#"
+seed = 4
+total_timesteps = 4096
+[algorithm]
+num_steps = 64
+update_epochs = 4
+[logging]
+eval_episodes = 0
+[[tasks]]
+name = "breakout"
+env = "MinAtar/Breakout-v1"
+num_envs = 8
+[[aux_losses]]
+kind = "morans-i"
+task = "breakout"
+resolutions = [1, 2, 5]
+"#;
+
+#[test]
+fn the_morans_i_head_learns_the_maps_of_a_minatar_game() {
+    let raw: RawConfig = toml::from_str(MORANS_I).unwrap();
+    let c = raw.validate(&Registry::builtin()).unwrap();
+    assert_eq!(c.aux_losses[0].image, Some([10, 10, 4]));
+    let dir = std::env::temp_dir().join(format!("polytask-aux-sxl-{}", std::process::id()));
+    let mut logger = MemoryLogger::new();
+    polytask::train::train(&c, &Registry::builtin(), &dir, &mut logger).unwrap();
+    let losses = logger.scalars("losses/breakout-morans-i/prediction_loss");
+    assert_eq!(losses.len(), 8, "one per update");
+    let (first, last) = (losses[0].1, losses[losses.len() - 1].1);
+    assert!(last < 0.7 * first, "{first} -> {last}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn morans_i_needs_an_image_task_and_factors_that_divide_it() {
+    let err = |text: String| {
+        let raw: RawConfig = toml::from_str(&text).unwrap();
+        raw.validate(&Registry::builtin()).unwrap_err().to_string()
+    };
+    let e = err(MORANS_I.replace("[1, 2, 5]", "[1, 4]"));
+    assert!(
+        e.contains("aux_losses[0].resolutions") && e.contains("10 × 10"),
+        "{e}"
+    );
+    let e = err(MORANS_I.replace("[1, 2, 5]", "[]"));
+    assert!(e.contains("aux_losses[0].resolutions"), "{e}");
+    let e = err(MORANS_I.replace("MinAtar/Breakout-v1", "CartPole-v1"));
+    assert!(e.contains("aux_losses[0]") && e.contains("image"), "{e}");
+    let e = err(MORANS_I.replace("\"morans-i\"", "\"reward-prediction\""));
+    assert!(
+        e.contains("aux_losses[0].resolutions") && e.contains("morans-i"),
+        "{e}"
+    );
+}

@@ -65,6 +65,7 @@ fn every_environment_contributes_its_share_of_episodes_whatever_their_length() {
         normalize_obs: false,
         normalize_reward: false,
         threshold: None,
+        obs_shape: Vec::new(),
     };
     let shape = TaskShape {
         obs_dim: 1,

@@ -24,6 +24,7 @@ fn task(name: &str, env: &str, num_envs: usize, params: &[(&str, f64)]) -> Task 
         normalize_obs: false,
         normalize_reward: false,
         threshold: None,
+        obs_shape: Vec::new(),
     }
 }
 

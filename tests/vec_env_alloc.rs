@@ -50,6 +50,7 @@ fn a_step_allocates_nothing() {
         normalize_obs: false,
         normalize_reward: false,
         threshold: None,
+        obs_shape: Vec::new(),
     };
     let tasks = [
         task("CartPole-v1", 16, Some(30.0)),

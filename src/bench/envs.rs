@@ -73,6 +73,7 @@ pub fn run(args: &EnvsArgs, registry: &Registry) -> anyhow::Result<String> {
         normalize_obs: false,
         normalize_reward: false,
         threshold: None,
+        obs_shape: Vec::new(),
     };
     let obs_dim = registry
         .make(&task.env, &task.params)

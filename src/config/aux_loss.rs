@@ -1,10 +1,14 @@
 //! `[[aux_losses]]`: auxiliary losses computed on a task's own rollout through extra heads on
 //! the shared trunk — reward prediction and forward dynamics, as in UNREAL (Jaderberg et al.
-//! 2017) and Shelhamer et al. 2017 ("Loss is its own reward"). Each is an auxiliary task of the
+//! 2017) and Shelhamer et al. 2017 ("Loss is its own reward"), and SXL's local Moran's I maps
+//! of image observations (Klemmer and Neill 2021). Each is an auxiliary task of the
 //! multi-task learner: its own input stem (the observation and the action taken), the shared
 //! trunk, its own linear prediction head, and its own row of per-task gradients.
 
 use serde::{Deserialize, Serialize};
+
+use super::Task;
+use crate::error::usage;
 
 /// What an auxiliary head predicts from `(s_t, a_t)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -17,6 +21,10 @@ pub enum AuxLossKind {
     /// normalises them); loss `coef · mean_t mean_j (Δ̂_tj − Δ_tj)²` over the transitions
     /// whose next observation is known (not the last of an episode or of the rollout).
     ForwardDynamics,
+    /// The local Moran's I maps of the observation `s_t` (an image `[H, W, C]`), one per
+    /// channel and resolution, each scaled to `[−1, 1]` (see `crate::train::morans_i`); loss
+    /// `coef · mean_t mean_j (Î_tj − I_tj)²`.
+    MoransI,
 }
 
 impl AuxLossKind {
@@ -25,6 +33,7 @@ impl AuxLossKind {
         match self {
             Self::RewardPrediction => "reward-prediction",
             Self::ForwardDynamics => "forward-dynamics",
+            Self::MoransI => "morans-i",
         }
     }
 }
@@ -35,13 +44,17 @@ impl AuxLossKind {
 pub struct RawAuxLoss {
     /// The name in logs and reports; defaults to `<task>-<kind>`.
     pub name: Option<String>,
-    /// `reward-prediction` or `forward-dynamics`.
+    /// `reward-prediction`, `forward-dynamics` or `morans-i`.
     pub kind: AuxLossKind,
     /// The name of the task whose rollouts it learns from.
     pub task: String,
     /// Multiplies the loss.
     #[serde(default = "default_coef")]
     pub coef: f64,
+    /// `morans-i` only: the pooling factors of its maps, each dividing the image's height
+    /// and width (default `[1]`; e.g. `[1, 2, 5]` on MinAtar's 10 × 10 grid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolutions: Option<Vec<usize>>,
 }
 
 fn default_coef() -> f64 {
@@ -59,4 +72,43 @@ pub struct AuxLoss {
     pub task: usize,
     /// As [`RawAuxLoss::coef`], finite and positive.
     pub coef: f64,
+    /// As [`RawAuxLoss::resolutions`], checked (empty for the other kinds).
+    pub resolutions: Vec<usize>,
+    /// `morans-i` only: its task's image shape `[height, width, channels]`.
+    pub image: Option<[usize; 3]>,
+}
+
+/// The checked `resolutions` of `aux_losses[i]`, learning from `task`, and the task's image
+/// shape: only `morans-i` has them, on an image task, and each factor divides the image's
+/// height and width.
+pub(super) fn check_resolutions(
+    i: usize,
+    raw: &RawAuxLoss,
+    task: &Task,
+) -> anyhow::Result<(Vec<usize>, Option<[usize; 3]>)> {
+    if raw.kind != AuxLossKind::MoransI {
+        return match raw.resolutions {
+            Some(_) => Err(usage(format!(
+                "config: `aux_losses[{i}].resolutions` is for kind = \"morans-i\" only"
+            ))),
+            None => Ok((Vec::new(), None)),
+        };
+    }
+    let &[height, width, channels] = task.obs_shape.as_slice() else {
+        return Err(usage(format!(
+            "config: aux_losses[{i}] (kind \"morans-i\") needs a task with image observations \
+             [height, width, channels]; task `{}` observes {:?}",
+            task.name, task.obs_shape
+        )));
+    };
+    let resolutions = raw.resolutions.clone().unwrap_or_else(|| vec![1]);
+    let fits = |&f: &usize| f >= 1 && height % f == 0 && width % f == 0;
+    if resolutions.is_empty() || !resolutions.iter().all(fits) {
+        return Err(usage(format!(
+            "config: `aux_losses[{i}].resolutions` = {resolutions:?}: each factor must divide \
+             the {height} × {width} image of task `{}` (and at least one is needed)",
+            task.name
+        )));
+    }
+    Ok((resolutions, Some([height, width, channels])))
 }

@@ -177,6 +177,8 @@ pub struct Task {
     pub normalize_reward: bool,
     /// As [`RawTask::threshold`], resolved (`None`: the task has no threshold).
     pub threshold: Option<f64>,
+    /// The shape of its observations (`[H, W, C]` for an image, `[n]` for a vector).
+    pub obs_shape: Vec<usize>,
 }
 
 impl RawConfig {
@@ -279,6 +281,10 @@ impl RawTask {
             env.observation_space().flat_dim(),
             env.action_space().flat_dim(),
         ];
+        let obs_shape = match env.observation_space() {
+            polytask_envs::Space::Box(b) => b.shape.clone(),
+            polytask_envs::Space::Discrete(_) => vec![1],
+        };
         let rescaled = params.iter().any(|(n, v)| n == "reward_scale" && v != 1.0);
         let threshold = self.threshold.or_else(|| {
             let spec = registry.spec(&self.env).ok()?;
@@ -303,6 +309,7 @@ impl RawTask {
             normalize_obs: self.normalize_obs,
             normalize_reward: self.normalize_reward,
             threshold,
+            obs_shape,
         };
         Ok((task, size))
     }
@@ -469,9 +476,7 @@ fn check_aux_losses(raw: Vec<RawAuxLoss>, tasks: &[Task]) -> anyhow::Result<Vec<
                 "config: `aux_losses[{i}].coef` must be a positive number"
             )));
         }
-        let name = a
-            .name
-            .unwrap_or_else(|| format!("{}-{}", a.task, a.kind.as_str()));
+        let name = (a.name.clone()).unwrap_or_else(|| format!("{}-{}", a.task, a.kind.as_str()));
         let taken = tasks.iter().any(|t| t.name == name) || checked.iter().any(|c| c.name == name);
         if taken {
             return Err(usage(format!(
@@ -479,11 +484,14 @@ fn check_aux_losses(raw: Vec<RawAuxLoss>, tasks: &[Task]) -> anyhow::Result<Vec<
                  loss; give it a unique `name`"
             )));
         }
+        let (resolutions, image) = aux_loss::check_resolutions(i, &a, &tasks[task])?;
         checked.push(AuxLoss {
             name,
             kind: a.kind,
             task,
             coef: a.coef,
+            resolutions,
+            image,
         });
     }
     Ok(checked)

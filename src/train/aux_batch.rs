@@ -5,6 +5,7 @@
 use polytask_agents::actor_critic::{ActionSpec, TaskShape};
 use tch::{Device, Kind, Tensor};
 
+use super::morans_i::{Grid, MoransI};
 use super::storage::TaskStorage;
 use crate::config::{AuxLoss, AuxLossKind};
 
@@ -18,6 +19,7 @@ pub fn aux_shape(aux: &AuxLoss, source: &TaskShape) -> TaskShape {
     let outputs = match aux.kind {
         AuxLossKind::RewardPrediction => 1,
         AuxLossKind::ForwardDynamics => source.obs_dim,
+        AuxLossKind::MoransI => aux.resolutions.len() as i64 * source.obs_dim,
     };
     TaskShape {
         obs_dim: source.obs_dim + action_inputs,
@@ -53,6 +55,10 @@ impl AuxBatch {
                 Tensor::ones([n], (Kind::Float, Device::Cpu)),
             ),
             AuxLossKind::ForwardDynamics => dynamics(s, &obs),
+            AuxLossKind::MoransI => (
+                morans_i_maps(aux, s),
+                Tensor::ones([n], (Kind::Float, Device::Cpu)),
+            ),
         };
         let to = |t: Tensor| t.to_device(device);
         Self {
@@ -86,6 +92,27 @@ impl AuxBatch {
         let grad = err * (2.0 * coef) / scale;
         (loss, grad)
     }
+}
+
+/// The Moran's I maps `[N, resolutions × obs_dim]` of every observation in `s`.
+fn morans_i_maps(aux: &AuxLoss, s: &TaskStorage) -> Tensor {
+    let [height, width, channels] = aux.image.expect("a checked morans-i loss has an image");
+    let grid = Grid {
+        height,
+        width,
+        channels,
+    };
+    let mut maps = MoransI::new(grid, &aux.resolutions);
+    let outputs = maps.outputs();
+    let mut targets = vec![0.0f32; s.values.len() * outputs];
+    for (obs, out) in s
+        .obs
+        .chunks_exact(s.obs_dim)
+        .zip(targets.chunks_exact_mut(outputs))
+    {
+        maps.maps(obs, out);
+    }
+    Tensor::from_slice(&targets).view([s.values.len() as i64, outputs as i64])
 }
 
 /// Targets `s_{t+1} − s_t` and the mask of rows whose next observation is in the rollout
@@ -134,6 +161,8 @@ mod tests {
             kind,
             task: 0,
             coef: 1.0,
+            resolutions: Vec::new(),
+            image: None,
         }
     }
 
@@ -185,5 +214,47 @@ mod tests {
         );
         let rewards: Vec<f32> = r.targets.view([-1]).try_into().unwrap();
         assert_eq!(rewards, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn morans_i_targets_are_each_observations_maps() {
+        // 2 steps of 1 environment, 2 × 2 images of 1 channel, 2 actions.
+        let mut s = TaskStorage::new(2, 1, 4, 1);
+        s.obs
+            .copy_from_slice(&[0.0, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0]);
+        let loss = AuxLoss {
+            resolutions: vec![1, 2],
+            image: Some([2, 2, 1]),
+            ..aux(AuxLossKind::MoransI)
+        };
+        let source = TaskShape {
+            obs_dim: 4,
+            action: ActionSpec::Discrete(2),
+        };
+        let shape = aux_shape(&loss, &source);
+        assert_eq!(
+            (shape.obs_dim, shape.action),
+            (6, ActionSpec::Continuous(8))
+        );
+        let b = AuxBatch::new(&loss, &s, ActionSpec::Discrete(2), Device::Cpu);
+        assert_eq!(b.targets.size(), [2, 8]);
+        let targets: Vec<f32> = b.targets.view([-1]).try_into().unwrap();
+        let mut maps = MoransI::new(
+            Grid {
+                height: 2,
+                width: 2,
+                channels: 1,
+            },
+            &[1, 2],
+        );
+        let mut expected = vec![0.0; 8];
+        maps.maps(&s.obs[..4], &mut expected);
+        assert_eq!(targets[..8], expected[..]);
+        assert!(expected[..4].iter().any(|&v| v != 0.0));
+        // The second image is constant, and a 1 × 1 grid has no spatial structure.
+        assert_eq!(targets[8..], [0.0; 8]);
+        assert_eq!(targets[4..8], [0.0; 4]);
+        let mask: Vec<f32> = b.mask.try_into().unwrap();
+        assert_eq!(mask, vec![1.0, 1.0]);
     }
 }

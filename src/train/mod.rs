@@ -11,6 +11,7 @@ pub mod kernels;
 mod loss_gradients;
 mod metrics;
 mod minibatch;
+pub mod morans_i;
 mod normalize;
 pub(crate) mod optimize;
 mod result;

@@ -635,6 +635,7 @@ mod tests {
             normalize_obs: false,
             normalize_reward: false,
             threshold: None,
+            obs_shape: Vec::new(),
         }
     }
 
