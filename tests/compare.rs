@@ -137,6 +137,9 @@ fn a_tiny_comparison_reports_what_its_runs_logged_and_resumes() {
     }
 
     let report = fs::read_to_string(out.join("report.md")).unwrap();
+    // Both tasks are CartPoles: positive single-task returns, so the score is defined.
+    assert!(report.contains("## Normalised score"), "{report}");
+    assert!(report.contains("| `single-task` | 1.00") && report.contains("| `pcgrad` | "));
     let final_csv = fs::read_to_string(out.join("final.csv")).unwrap();
     for (method, seed, task) in rows.keys() {
         let result = RunResult::read(&run_dir(&out, method, *seed, task))

@@ -7,6 +7,7 @@
 pub mod conflicts;
 mod curves;
 pub mod jobs;
+pub mod normalised;
 mod plan;
 pub mod plots;
 pub mod report;

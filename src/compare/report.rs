@@ -8,11 +8,11 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::conflicts;
 use super::plan::{Plan, TaskInfo};
 use super::stats::{self, mean_ci95, welch};
 use super::summary::{Cell, Summary};
-use crate::config::Role;
+use super::{conflicts, normalised};
+use crate::config::{Role, SINGLE_TASK};
 
 /// Significance level of the verdicts.
 pub const ALPHA: f64 = 0.05;
@@ -111,6 +111,7 @@ pub fn report(plan: &Plan, summary: &Summary, plots: &[&str]) -> String {
         },
     );
     verdicts(&mut md, plan, summary);
+    normalised_scores(&mut md, plan, summary);
     conflicts(&mut md, plan, summary);
     for plot in plots {
         writeln!(md, "![{plot}]({plot})\n").unwrap();
@@ -168,6 +169,43 @@ fn conflicts(md: &mut String, plan: &Plan, summary: &Summary) {
         by_method.insert(method.clone(), pooled);
     }
     writeln!(md, "\n{}\n", conflicts::verdict(&by_method)).unwrap();
+}
+
+/// The normalised-score table (see [`normalised`]), or the reason there is none; nothing for
+/// a comparison without `single-task` runs.
+fn normalised_scores(md: &mut String, plan: &Plan, summary: &Summary) {
+    if !plan.methods.iter().any(|m| m == SINGLE_TASK) {
+        return;
+    }
+    writeln!(
+        md,
+        "## Normalised score (each main task's final return ÷ `{SINGLE_TASK}`'s mean, \
+         averaged over the main tasks)\n"
+    )
+    .unwrap();
+    match normalised::scores(plan, summary) {
+        Err(why) => writeln!(md, "Not defined: {why}.\n").unwrap(),
+        Ok(scores) => {
+            writeln!(
+                md,
+                "| method | score (mean ± 95% CI over seeds) | per task |"
+            )
+            .unwrap();
+            writeln!(md, "|---|---|---|").unwrap();
+            for s in scores {
+                let (mean, half) = mean_ci95(&s.per_seed);
+                let score = match half.is_nan() {
+                    true => format!("{mean:.2}"),
+                    false => format!("{mean:.2} ± {half:.2}"),
+                };
+                let tasks: Vec<String> = (s.per_task.iter())
+                    .map(|(t, r)| format!("{t} {r:.2}"))
+                    .collect();
+                writeln!(md, "| `{}` | {score} | {} |", s.method, tasks.join(", ")).unwrap();
+            }
+            md.push('\n');
+        }
+    }
 }
 
 /// `mean ± half-width` of the 95% CI over seeds (the mean alone for one seed).
@@ -282,6 +320,10 @@ const GUIDE: &str = "## How to read this report
   baseline's, two-sided at α = 0.05, with the difference of mean final returns. \"n.s.\"
   (not significant) is not evidence that the methods are equal; more seeds (`--seeds`) give
   the test more power.
+- *Normalised score*: each main task's final return divided by the single-task agent's mean
+  final return on that task, averaged over the main tasks, per seed: 1 is as good as
+  training each task alone, whatever the tasks' scales (defined only when every main task's
+  single-task mean return is positive).
 - *Gradient conflicts*: for each multi-task method and task pair, the cosine similarity of
   the two tasks' gradients of the shared weights at every logged update (before surgery),
   over all seeds: the share of updates where they conflict (cos < 0), where they conflict
