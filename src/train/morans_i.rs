@@ -37,12 +37,14 @@ impl Grid {
     }
 }
 
-/// Reusable buffers for [`MoransI::maps`]: one pooled map and its statistics.
+/// Reusable buffers for [`MoransI::maps`]: one pooled map, its standardised values and its
+/// local statistics.
 #[derive(Debug)]
 pub struct MoransI {
     grid: Grid,
     resolutions: Vec<usize>,
     pooled: Vec<f64>,
+    z: Vec<f64>,
     local: Vec<f64>,
 }
 
@@ -55,6 +57,7 @@ impl MoransI {
             grid,
             resolutions: resolutions.to_vec(),
             pooled: Vec::with_capacity(cells),
+            z: Vec::with_capacity(cells),
             local: Vec::with_capacity(cells),
         }
     }
@@ -78,7 +81,7 @@ impl MoransI {
             let (h, w) = (height / f, width / f);
             for c in 0..channels {
                 self.pool(obs, c, f);
-                local_morans_i(&self.pooled, h, w, &mut self.local);
+                local_morans_i(&self.pooled, h, w, &mut self.z, &mut self.local);
                 scale_to_unit(&mut self.local);
                 for y in 0..height {
                     for x in 0..width {
@@ -111,9 +114,9 @@ impl MoransI {
 }
 
 /// The local Moran's I of each cell of the `h × w` map `values` (row-major) with binary
-/// queen contiguity, into `out` (see the module documentation); zeros for a map without
-/// variance or with fewer than two cells.
-pub fn local_morans_i(values: &[f64], h: usize, w: usize, out: &mut Vec<f64>) {
+/// queen contiguity, into `out` (see the module documentation), with `z` as scratch; zeros
+/// for a map without variance or with fewer than two cells.
+pub fn local_morans_i(values: &[f64], h: usize, w: usize, z: &mut Vec<f64>, out: &mut Vec<f64>) {
     let n = values.len();
     out.clear();
     out.resize(n, 0.0);
@@ -126,19 +129,20 @@ pub fn local_morans_i(values: &[f64], h: usize, w: usize, out: &mut Vec<f64>) {
     if std == 0.0 || !std.is_finite() {
         return;
     }
-    let z = |i: usize| (values[i] - mean) / std;
-    let den: f64 = (0..n).map(|i| z(i).powi(2)).sum();
+    z.clear();
+    z.extend(values.iter().map(|v| (v - mean) / std));
+    let den: f64 = z.iter().map(|v| v.powi(2)).sum();
     for y in 0..h {
         for x in 0..w {
             let mut lag = 0.0;
             for ny in y.saturating_sub(1)..(y + 2).min(h) {
                 for nx in x.saturating_sub(1)..(x + 2).min(w) {
                     if (ny, nx) != (y, x) {
-                        lag += z(ny * w + nx);
+                        lag += z[ny * w + nx];
                     }
                 }
             }
-            out[y * w + x] = (n - 1) as f64 * z(y * w + x) * lag / den;
+            out[y * w + x] = (n - 1) as f64 * z[y * w + x] * lag / den;
         }
     }
 }
@@ -168,8 +172,8 @@ mod tests {
     fn a_checkerboard_is_perfectly_dispersed_and_stripes_are_clustered() {
         // 3 × 3 checkerboard: every cell's rook neighbours differ, its diagonal ones agree.
         let board: Vec<f64> = (0..9).map(|i| (i % 2) as f64).collect();
-        let mut out = Vec::new();
-        local_morans_i(&board, 3, 3, &mut out);
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        local_morans_i(&board, 3, 3, &mut scratch, &mut out);
         // By hand: mean 4/9, the unbiased std; the centre (index 4, value 0) has its 4 rook
         // neighbours at 1 and its 4 diagonal ones at 0; the corner (value 0) has 2 at 1, 1 at 0.
         let mean = 4.0 / 9.0;
@@ -182,7 +186,7 @@ mod tests {
         assert!((out[0] - corner).abs() < 1e-12);
         // Two halves: every cell looks like its neighbours, so every I is positive.
         let halves: Vec<f64> = (0..16).map(|i| if i % 4 < 2 { 0.0 } else { 1.0 }).collect();
-        local_morans_i(&halves, 4, 4, &mut out);
+        local_morans_i(&halves, 4, 4, &mut scratch, &mut out);
         assert_eq!(out.len(), 16);
         assert!(out.iter().all(|&v| v > 0.0), "{out:?}");
     }
@@ -202,14 +206,20 @@ mod tests {
                 .map(|x| x.as_f64().unwrap())
                 .collect()
         };
-        let mut out = Vec::new();
+        let (mut z, mut out) = (Vec::new(), Vec::new());
         for case in cases {
             let (h, w) = (
                 case["height"].as_u64().unwrap(),
                 case["width"].as_u64().unwrap(),
             );
             let expected = floats(&case["local_i"]);
-            local_morans_i(&floats(&case["values"]), h as usize, w as usize, &mut out);
+            local_morans_i(
+                &floats(&case["values"]),
+                h as usize,
+                w as usize,
+                &mut z,
+                &mut out,
+            );
             assert_eq!(out.len(), expected.len());
             for (ours, theirs) in out.iter().zip(&expected) {
                 assert!((ours - theirs).abs() < 1e-9, "{h}×{w}: {ours} vs {theirs}");
@@ -219,10 +229,10 @@ mod tests {
 
     #[test]
     fn constant_and_tiny_maps_give_zeros() {
-        let mut out = Vec::new();
-        local_morans_i(&[3.0; 25], 5, 5, &mut out);
+        let (mut z, mut out) = (Vec::new(), Vec::new());
+        local_morans_i(&[3.0; 25], 5, 5, &mut z, &mut out);
         assert_eq!(out, vec![0.0; 25]);
-        local_morans_i(&[3.0], 1, 1, &mut out);
+        local_morans_i(&[3.0], 1, 1, &mut z, &mut out);
         assert_eq!(out, vec![0.0]);
         let mut values = vec![0.5; 4];
         scale_to_unit(&mut values);
@@ -275,7 +285,7 @@ mod tests {
             })
             .collect();
         let mut expected = Vec::new();
-        local_morans_i(&pooled, 2, 2, &mut expected);
+        local_morans_i(&pooled, 2, 2, &mut Vec::new(), &mut expected);
         scale_to_unit(&mut expected);
         for y in 0..4 {
             for x in 0..4 {
