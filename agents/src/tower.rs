@@ -638,3 +638,83 @@ fn split_rows(x: &Tensor, rows: &[i64]) -> Vec<Tensor> {
         x.split_with_sizes(rows, 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    /// The largest `|a − b|` over the largest `|b|`.
+    fn relative(a: &Tensor, b: &Tensor) -> f64 {
+        let scale = b.abs().max().double_value(&[]).max(1e-30);
+        (a - b).abs().max().double_value(&[]) / scale
+    }
+
+    #[test]
+    fn host_products_and_tanh_match_libtorchs_to_1e5_relative() {
+        let f = (Kind::Float, Device::Cpu);
+        tch::manual_seed(12);
+        for (k, rows, inputs, out) in [
+            (2i64, vec![37i64], 19i64, 23i64),
+            (1, vec![8, 8, 8], 64, 64),
+            (2, vec![5, 0, 11], 4, 16),
+        ] {
+            let stride = out * inputs + out;
+            let flat = Tensor::randn([k * stride + 3], f);
+            let layer = StackedLinear::view(&flat, k, [out, inputs], 3, stride);
+            let batch: i64 = rows.iter().sum();
+            let x = Tensor::randn([k, batch, inputs], f);
+            let shared_x = Tensor::randn([batch, inputs], f);
+            let dz = Tensor::randn([k, batch, out], f);
+            let run = |backend: Backend| {
+                let z = layer.product(&x, false, backend);
+                let z_shared = layer.product(&shared_x, true, backend);
+                let mut activated = z.copy();
+                tanh_(&mut activated, backend);
+                let dx = Tensor::zeros([k, batch, inputs], f);
+                layer.input_grads(&dz, &dx, backend);
+                let tasks = rows.len() as i64;
+                let grads = Tensor::zeros([tasks, k * stride], f);
+                let slots = Slots {
+                    buffer: &grads,
+                    towers: k,
+                    offset: 0,
+                    tower_stride: stride,
+                    task_stride: k * stride,
+                };
+                let views: Vec<[Tensor; 2]> =
+                    (0..tasks).map(|t| slots.task([out, inputs], t)).collect();
+                let place = layer::Placement {
+                    offset: 0,
+                    tower_stride: stride as usize,
+                    task_stride: (k * stride) as usize,
+                };
+                let trunk = TrunkGrads {
+                    views: &views,
+                    buffer: &grads,
+                    place,
+                };
+                per_task_linear_grads(&dz, &x, &rows, trunk, backend);
+                [z, z_shared, activated, dx, grads]
+            };
+            let calls = layer::CALLS.get();
+            let host = tch::no_grad(|| run(Backend::Host));
+            // Two forward products, the input and the weight gradients, all on the host: no
+            // loan was refused.
+            assert_eq!(layer::CALLS.get(), calls + 4);
+            let reference = tch::no_grad(|| run(Backend::Libtorch));
+            assert_eq!(layer::CALLS.get(), calls + 4);
+            let names = [
+                "linear",
+                "linear, shared input",
+                "tanh",
+                "input_grad",
+                "weight_grad",
+            ];
+            for ((name, a), b) in names.iter().zip(&host).zip(&reference) {
+                let err = relative(a, b);
+                assert!(err < 1e-5, "{name} ({k}, {rows:?}, {inputs}, {out}): {err}");
+            }
+        }
+    }
+}

@@ -7,6 +7,18 @@ use multiversion::multiversion;
 
 use crate::host::{gemm, Matrix};
 
+#[cfg(test)]
+thread_local! {
+    /// Calls of this file's kernels on this thread, for tests that check the host path ran.
+    pub(crate) static CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a kernel call (tests only).
+fn count() {
+    #[cfg(test)]
+    CALLS.set(CALLS.get() + 1);
+}
+
 /// The shape of `towers` stacked layers `inputs → out`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Shape {
@@ -48,6 +60,7 @@ pub(crate) fn linear(
     place: Placement,
     z: &mut [f32],
 ) {
+    count();
     let Shape { out, inputs, .. } = shape;
     let rows = z.len() / (shape.towers * out).max(1);
     if rows == 0 {
@@ -86,6 +99,7 @@ pub(crate) fn weight_grads(
     place: Placement,
     grads: &mut [f32],
 ) {
+    count();
     let Shape { out, inputs, .. } = shape;
     let batch = rows.iter().sum::<i64>() as usize;
     for c in 0..shape.towers {
@@ -121,6 +135,7 @@ pub(crate) fn input_grads(
     place: Placement,
     dx: &mut [f32],
 ) {
+    count();
     let Shape { out, inputs, .. } = shape;
     let rows = dx.len() / (shape.towers * inputs).max(1);
     if rows == 0 {
