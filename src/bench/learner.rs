@@ -98,12 +98,12 @@ fn kernel_choice(
 ) -> anyhow::Result<KernelChoice> {
     match request {
         KernelRequest::Pinned(choice) => Ok(choice),
-        KernelRequest::Auto => crate::train::kernels::calibrated(&LayerShapes {
+        KernelRequest::Auto => Ok(crate::train::kernels::calibrated(&LayerShapes {
             towers: 2,
             rows: vec![args.rows as i64; tasks],
             inputs: args.hidden[0],
             out: *args.hidden.get(1).unwrap_or(&args.hidden[0]),
-        }),
+        })),
     }
 }
 

@@ -9,7 +9,8 @@
 //! shape,
 //! under an exclusive lock: every later run of that shape on the machine, and every job of a
 //! comparison, makes the same choice, so two runs with one seed stay identical whatever the
-//! timing noise of the day. Delete the file to calibrate again.
+//! timing noise of the day. Delete the file to calibrate again. A cache that cannot be used
+//! (a read-only folder) costs a warning and a calibration per run, never the run.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -36,7 +37,7 @@ pub fn resolve(
     Ok(match (recorded, config.kernels) {
         (Some(choice), _) | (None, KernelRequest::Pinned(choice)) => choice,
         (None, KernelRequest::Auto) if device.is_cuda() => KernelChoice::default(),
-        (None, KernelRequest::Auto) => calibrated(&layer_shapes(config))?,
+        (None, KernelRequest::Auto) => calibrated(&layer_shapes(config)),
     })
 }
 
@@ -58,33 +59,79 @@ pub fn layer_shapes(config: &Config) -> LayerShapes {
 }
 
 /// The cached choice for `shapes` on this machine, calibrating (and caching) it first if
-/// there is none. Without a usable cache folder the calibration is not kept.
-pub fn calibrated(shapes: &LayerShapes) -> anyhow::Result<KernelChoice> {
+/// there is none. Without a usable cache folder (none, read-only, a damaged lock) the
+/// calibration is used and not kept, with a warning: the run goes on either way.
+pub fn calibrated(shapes: &LayerShapes) -> KernelChoice {
     calibrated_in(cache_folder().as_deref(), shapes)
 }
 
 /// [`calibrated`] with the cache in `folder`.
-fn calibrated_in(folder: Option<&Path>, shapes: &LayerShapes) -> anyhow::Result<KernelChoice> {
+fn calibrated_in(folder: Option<&Path>, shapes: &LayerShapes) -> KernelChoice {
+    let fresh = || calibrate(shapes, CALIBRATION_ROUNDS).choice();
     let Some(folder) = folder else {
-        return Ok(calibrate(shapes, CALIBRATION_ROUNDS).choice());
+        return fresh();
     };
-    if std::fs::create_dir_all(folder).is_err() {
-        return Ok(calibrate(shapes, CALIBRATION_ROUNDS).choice());
-    }
-    let _lock = lock(&folder.join("kernels.lock"))?;
-    let path = folder.join(CACHE_FILE);
-    let mut cache = read_cache(&path)?;
+    let warn = |e: anyhow::Error| {
+        eprintln!("polytask: the kernel choice is not cached ({e:#}); it is timed again next run")
+    };
+    let mut cache = match Cache::open(folder) {
+        Ok(cache) => cache,
+        Err(e) => {
+            warn(e);
+            return fresh();
+        }
+    };
     let key = cache_key(shapes);
-    if let Some(choice) = cache.get(&key).and_then(|v| v.clone().try_into().ok()) {
-        return Ok(choice);
+    if let Some(choice) = cache.get(&key) {
+        return choice;
     }
-    let choice = calibrate(shapes, CALIBRATION_ROUNDS).choice();
-    let entry = toml::Value::try_from(choice).expect("a kernel choice serialises");
-    cache.insert(key, entry);
-    let text = toml::to_string(&cache).expect("a table serialises");
-    crate::durable::replace_file(&path, text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(choice)
+    let choice = fresh();
+    if let Err(e) = cache.insert(key, choice) {
+        warn(e);
+    }
+    choice
+}
+
+/// The cache file, read and held under its lock.
+struct Cache {
+    path: PathBuf,
+    entries: toml::Table,
+    _lock: File,
+}
+
+impl Cache {
+    /// Takes the lock of the cache in `folder` (created if missing) and reads its entries;
+    /// an unreadable file (from another version, or damaged) is started afresh.
+    fn open(folder: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+        let lock = lock(&folder.join("kernels.lock"))?;
+        let path = folder.join(CACHE_FILE);
+        let entries = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        Ok(Self {
+            path,
+            entries,
+            _lock: lock,
+        })
+    }
+
+    /// The choice cached under `key`.
+    fn get(&self, key: &str) -> Option<KernelChoice> {
+        self.entries.get(key)?.clone().try_into().ok()
+    }
+
+    /// Caches `choice` under `key` and writes the file.
+    fn insert(&mut self, key: String, choice: KernelChoice) -> anyhow::Result<()> {
+        let entry = toml::Value::try_from(choice).expect("a kernel choice serialises");
+        self.entries.insert(key, entry);
+        let text = toml::to_string(&self.entries).expect("a table serialises");
+        crate::durable::replace_file(&self.path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
 }
 
 /// The cache entry's key: what the timings depend on (a debug build's host loops are
@@ -131,16 +178,6 @@ fn lock(path: &Path) -> anyhow::Result<File> {
     Ok(file)
 }
 
-/// The cache's entries; a missing file is empty, and an unreadable one (from another
-/// version, or damaged) is started afresh.
-fn read_cache(path: &Path) -> anyhow::Result<toml::Table> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(toml::from_str(&text).unwrap_or_default()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(toml::Table::new()),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,16 +192,24 @@ mod tests {
             inputs: 8,
             out: 8,
         };
-        let first = calibrated_in(Some(&dir), &shapes).unwrap();
-        let cache = read_cache(&dir.join(CACHE_FILE)).unwrap();
-        assert_eq!(cache.len(), 1);
+        let first = calibrated_in(Some(&dir), &shapes);
+        let cache = Cache::open(&dir).unwrap();
+        assert_eq!(cache.get(&cache_key(&shapes)), Some(first));
+        assert_eq!(cache.entries.len(), 1);
+        drop(cache);
         // An entry written by hand is what every later run uses.
         let pinned = KernelChoice::all(polytask_agents::kernels::Backend::Libtorch);
         let mut edited = toml::Table::new();
         edited.insert(cache_key(&shapes), toml::Value::try_from(pinned).unwrap());
         std::fs::write(dir.join(CACHE_FILE), toml::to_string(&edited).unwrap()).unwrap();
-        assert_eq!(calibrated_in(Some(&dir), &shapes).unwrap(), pinned);
-        let _ = first;
+        assert_eq!(calibrated_in(Some(&dir), &shapes), pinned);
+        // A cache folder that cannot be made (a file stands there) only warns: the run gets
+        // a fresh calibration and the file is left alone.
+        let blocked = dir.join("blocked");
+        std::fs::write(&blocked, "x").unwrap();
+        assert!(Cache::open(&blocked).is_err());
+        calibrated_in(Some(&blocked), &shapes);
+        assert_eq!(std::fs::read_to_string(&blocked).unwrap(), "x");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
