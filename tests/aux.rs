@@ -175,7 +175,11 @@ resolutions = [1, 2, 5]
 fn the_morans_i_head_learns_the_maps_of_a_minatar_game() {
     let raw: RawConfig = toml::from_str(MORANS_I).unwrap();
     let c = raw.validate(&Registry::builtin()).unwrap();
-    assert_eq!(c.aux_losses[0].image, Some([10, 10, 4]));
+    let maps = c.aux_losses[0]
+        .maps
+        .as_ref()
+        .map(|m| (m.image, m.resolutions.clone()));
+    assert_eq!(maps, Some(([10, 10, 4], vec![1, 2, 5])));
     let dir = std::env::temp_dir().join(format!("polytask-aux-sxl-{}", std::process::id()));
     let mut logger = MemoryLogger::new();
     polytask::train::train(&c, &Registry::builtin(), &dir, &mut logger).unwrap();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tch::{Device, Kind, Tensor};
 
-use crate::kernels::{layer, Backend, Kernel, KernelChoice};
+use crate::kernels::{Backend, Kernel, KernelChoice};
 use crate::tower::{self, Slots, StackedLinear, TrunkGrads};
 
 /// The shapes a calibration times: `towers` stacked layers `inputs → out` on `rows[t]` rows
@@ -134,7 +134,6 @@ impl Bench {
             inputs,
             out,
         } = &self.shapes;
-        let tasks = rows.len() as i64;
         let slots = Slots {
             buffer: &self.grads,
             towers: *towers,
@@ -142,19 +141,11 @@ impl Bench {
             tower_stride: out * inputs + out,
             task_stride: self.grads.size()[1],
         };
-        let shape = [*out, *inputs];
-        let views = match tasks > 1 && rows.iter().all(|&n| n == rows[0]) {
-            true => vec![slots.all(shape, tasks)],
-            false => (0..tasks).map(|t| slots.task(shape, t)).collect(),
-        };
+        let views = slots.views([*out, *inputs], rows);
         let grads = TrunkGrads {
             views: &views,
             buffer: &self.grads,
-            place: layer::Placement {
-                offset: 0,
-                tower_stride: slots.tower_stride as usize,
-                task_stride: slots.task_stride as usize,
-            },
+            place: slots.placement(),
         };
         tower::per_task_linear_grads(&self.dz, &self.x, rows, grads, backend);
     }

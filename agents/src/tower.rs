@@ -330,20 +330,8 @@ impl TowerStack {
     pub(crate) fn slots(&self, shared: &Tensor, flat: &Tensor, rows: &[i64]) -> TowerSlots {
         let k = self.towers.len() as i64;
         let first = &self.towers[0];
-        let tasks = rows.len() as i64;
         let mut offset = 0;
-        let trunk_places = (first.trunk.iter())
-            .scan(0, |offset, l| {
-                let place = layer::Placement {
-                    offset: *offset as usize,
-                    tower_stride: first.shared_len() as usize,
-                    task_stride: shared.size()[1] as usize,
-                };
-                *offset += l.numel();
-                Some(place)
-            })
-            .collect();
-        let trunk = first
+        let (trunk, trunk_places) = first
             .trunk
             .iter()
             .map(|l| {
@@ -355,13 +343,9 @@ impl TowerStack {
                     task_stride: shared.size()[1],
                 };
                 offset += l.numel();
-                if tasks > 1 && rows.iter().all(|&n| n == rows[0]) {
-                    vec![slots.all(l.shape(), tasks)]
-                } else {
-                    (0..tasks).map(|t| slots.task(l.shape(), t)).collect()
-                }
+                (slots.views(l.shape(), rows), slots.placement())
             })
-            .collect();
+            .unzip();
         let batch = rows.iter().sum::<i64>();
         let scratch = |width: i64| Tensor::empty([k, batch, width], (Kind::Float, flat.device()));
         let widths = std::iter::once(first.stems[0].shape()[0]);
@@ -492,30 +476,27 @@ impl TowerStack {
 /// Writes each task's stem gradients into `stems` from the gradient `dz` `[k, B, h1]` at the
 /// stems' outputs (before tanh).
 fn stem_grads(dz: &Tensor, trace: &TowerTrace, stems: &[StemSlots]) {
-    {
-        let mut start = 0;
-        for ((obs, &n), stem) in trace.obs.iter().zip(&trace.rows).zip(stems) {
-            let on_host =
-                (stem.dz.iter().zip(&stem.weights).zip(&stem.biases)).all(|((dz, w), b)| {
-                    crate::linear::weight_grads_on_host(dz, obs, [w, b], &stem.transposed)
-                });
-            if on_host {
-                start += n;
-                continue;
-            }
-            let dz = if trace.rows.len() == 1 {
-                dz.shallow_clone()
-            } else {
-                dz.narrow(1, start, n)
-            };
+    let mut start = 0;
+    for ((obs, &n), stem) in trace.obs.iter().zip(&trace.rows).zip(stems) {
+        let on_host = (stem.dz.iter().zip(&stem.weights).zip(&stem.biases)).all(|((dz, w), b)| {
+            crate::linear::weight_grads_on_host(dz, obs, [w, b], &stem.transposed)
+        });
+        if on_host {
             start += n;
-            // One product per tower: a batched one would read the shared input `[k, B, in]`
-            // through a zero stride, which libtorch copies first.
-            for (c, weight) in stem.weights.iter().enumerate() {
-                let _ = dz.get(c as i64).tr().mm_out(weight, obs);
-            }
-            let _ = dz.sum_intlist_out(&stem.bias, [1i64].as_slice(), false, Kind::Float);
+            continue;
         }
+        let dz = if trace.rows.len() == 1 {
+            dz.shallow_clone()
+        } else {
+            dz.narrow(1, start, n)
+        };
+        start += n;
+        // One product per tower: a batched one would read the shared input `[k, B, in]`
+        // through a zero stride, which libtorch copies first.
+        for (c, weight) in stem.weights.iter().enumerate() {
+            let _ = dz.get(c as i64).tr().mm_out(weight, obs);
+        }
+        let _ = dz.sum_intlist_out(&stem.bias, [1i64].as_slice(), false, Kind::Float);
     }
 }
 
@@ -545,6 +526,25 @@ pub(crate) struct Slots<'a> {
 }
 
 impl Slots<'_> {
+    /// The views of a layer `[out, in]` for batches of `rows[t]` rows per task: one pair for
+    /// all tasks when they have equal shares (one batched product), else one per task.
+    pub(crate) fn views(&self, shape: [i64; 2], rows: &[i64]) -> Vec<[Tensor; 2]> {
+        let tasks = rows.len() as i64;
+        match tasks > 1 && rows.iter().all(|&n| n == rows[0]) {
+            true => vec![self.all(shape, tasks)],
+            false => (0..tasks).map(|t| self.task(shape, t)).collect(),
+        }
+    }
+
+    /// The same places, as the host kernels read them.
+    pub(crate) fn placement(&self) -> layer::Placement {
+        layer::Placement {
+            offset: self.offset as usize,
+            tower_stride: self.tower_stride as usize,
+            task_stride: self.task_stride as usize,
+        }
+    }
+
     /// Task `t`'s views: weights `[k, out, in]`, biases `[k, out]`.
     pub(crate) fn task(&self, [out, inputs]: [i64; 2], t: i64) -> [Tensor; 2] {
         let (k, offset) = (self.towers, self.offset + t * self.task_stride);
@@ -682,17 +682,11 @@ mod tests {
                     tower_stride: stride,
                     task_stride: k * stride,
                 };
-                let views: Vec<[Tensor; 2]> =
-                    (0..tasks).map(|t| slots.task([out, inputs], t)).collect();
-                let place = layer::Placement {
-                    offset: 0,
-                    tower_stride: stride as usize,
-                    task_stride: (k * stride) as usize,
-                };
+                let views = slots.views([out, inputs], &rows);
                 let trunk = TrunkGrads {
                     views: &views,
                     buffer: &grads,
-                    place,
+                    place: slots.placement(),
                 };
                 per_task_linear_grads(&dz, &x, &rows, trunk, backend);
                 [z, z_shared, activated, dx, grads]

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use polytask_agents::actor_critic::{ActionSpec, ActorCritic, NetConfig, TaskShape};
 use polytask_agents::adam::AdamConfig;
-use polytask_agents::calibrate::LayerShapes;
 use polytask_agents::combine::Combiner;
 use polytask_agents::kernels::KernelChoice;
 use polytask_agents::profile::{Part, Profile, Split};
@@ -25,6 +24,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::{AlgorithmConfig, AlgorithmName, KernelRequest, RawKernels};
 use crate::error::usage;
+use crate::train::kernels;
 use crate::train::optimize::optimize;
 use crate::train::storage::TaskStorage;
 
@@ -91,19 +91,13 @@ pub fn run(args: &LearnerArgs) -> anyhow::Result<String> {
 }
 
 /// The kernel choice that `request` makes for `tasks` tasks of `args`' shapes.
-fn kernel_choice(
-    args: &LearnerArgs,
-    tasks: usize,
-    request: KernelRequest,
-) -> anyhow::Result<KernelChoice> {
+fn kernel_choice(args: &LearnerArgs, tasks: usize, request: KernelRequest) -> KernelChoice {
     match request {
-        KernelRequest::Pinned(choice) => Ok(choice),
-        KernelRequest::Auto => Ok(crate::train::kernels::calibrated(&LayerShapes {
-            towers: 2,
-            rows: vec![args.rows as i64; tasks],
-            inputs: args.hidden[0],
-            out: *args.hidden.get(1).unwrap_or(&args.hidden[0]),
-        })),
+        KernelRequest::Pinned(choice) => choice,
+        KernelRequest::Auto => {
+            let rows = vec![args.rows as i64; tasks];
+            kernels::calibrated(&kernels::shapes(2, rows, &args.hidden))
+        }
     }
 }
 
@@ -122,7 +116,7 @@ fn table(
     );
     let mut per_row_t1 = None;
     for &tasks in &args.tasks {
-        let kernels = kernel_choice(args, tasks, request)?;
+        let kernels = kernel_choice(args, tasks, request);
         let _ = writeln!(report, "  kernels: {}", kernels.summary());
         let (times, split) = measure(args, tasks, names, kernels)?;
         let sum = times[0];

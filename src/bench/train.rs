@@ -78,12 +78,8 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<String> {
             "  (pass --sb3-python PYTHON to time stable-baselines3 alongside)"
         );
     } else if args.repeat > 1 {
-        ratios.sort_by(f64::total_cmp);
-        let _ = writeln!(
-            report,
-            "  median ratio      {:>10.1}×",
-            ratios[ratios.len() / 2]
-        );
+        let median = crate::compare::median(&ratios);
+        let _ = writeln!(report, "  median ratio      {median:>10.1}×");
     }
     let _ = writeln!(report, "  one learner step: {}", learner_split(kernels)?);
     Ok(report)

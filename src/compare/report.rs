@@ -193,11 +193,7 @@ fn normalised_scores(md: &mut String, plan: &Plan, summary: &Summary) {
             .unwrap();
             writeln!(md, "|---|---|---|").unwrap();
             for s in scores {
-                let (mean, half) = mean_ci95(&s.per_seed);
-                let score = match half.is_nan() {
-                    true => format!("{mean:.2}"),
-                    false => format!("{mean:.2} ± {half:.2}"),
-                };
+                let score = with_ci_to(&s.per_seed, 2);
                 let tasks: Vec<String> = (s.per_task.iter())
                     .map(|(t, r)| format!("{t} {r:.2}"))
                     .collect();
@@ -208,12 +204,17 @@ fn normalised_scores(md: &mut String, plan: &Plan, summary: &Summary) {
     }
 }
 
-/// `mean ± half-width` of the 95% CI over seeds (the mean alone for one seed).
+/// `mean ± half-width` of the 95% CI over seeds (the mean alone for one seed), one decimal.
 fn with_ci(xs: &[f64]) -> String {
+    with_ci_to(xs, 1)
+}
+
+/// [`with_ci`] with `decimals` decimals.
+fn with_ci_to(xs: &[f64], decimals: usize) -> String {
     match mean_ci95(xs) {
         (m, _) if m.is_nan() => "—".to_string(),
-        (m, h) if h.is_nan() => format!("{m:.1}"),
-        (m, h) => format!("{m:.1} ± {h:.1}"),
+        (m, h) if h.is_nan() => format!("{m:.decimals$}"),
+        (m, h) => format!("{m:.decimals$} ± {h:.decimals$}"),
     }
 }
 

@@ -72,26 +72,32 @@ pub struct AuxLoss {
     pub task: usize,
     /// As [`RawAuxLoss::coef`], finite and positive.
     pub coef: f64,
-    /// As [`RawAuxLoss::resolutions`], checked (empty for the other kinds).
-    pub resolutions: Vec<usize>,
-    /// `morans-i` only: its task's image shape `[height, width, channels]`.
-    pub image: Option<[usize; 3]>,
+    /// `morans-i` only: the maps it predicts.
+    pub maps: Option<ImageMaps>,
 }
 
-/// The checked `resolutions` of `aux_losses[i]`, learning from `task`, and the task's image
-/// shape: only `morans-i` has them, on an image task, and each factor divides the image's
-/// height and width.
-pub(super) fn check_resolutions(
+/// The Moran's I maps a `morans-i` loss predicts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageMaps {
+    /// Its task's image shape `[height, width, channels]`.
+    pub image: [usize; 3],
+    /// As [`RawAuxLoss::resolutions`], checked.
+    pub resolutions: Vec<usize>,
+}
+
+/// The maps of `aux_losses[i]`, learning from `task`: only `morans-i` has them, on an image
+/// task, and each factor of its `resolutions` divides the image's height and width.
+pub(super) fn check_maps(
     i: usize,
     raw: &RawAuxLoss,
     task: &Task,
-) -> anyhow::Result<(Vec<usize>, Option<[usize; 3]>)> {
+) -> anyhow::Result<Option<ImageMaps>> {
     if raw.kind != AuxLossKind::MoransI {
         return match raw.resolutions {
             Some(_) => Err(usage(format!(
                 "config: `aux_losses[{i}].resolutions` is for kind = \"morans-i\" only"
             ))),
-            None => Ok((Vec::new(), None)),
+            None => Ok(None),
         };
     }
     let &[height, width, channels] = task.obs_shape.as_slice() else {
@@ -110,5 +116,8 @@ pub(super) fn check_resolutions(
             task.name
         )));
     }
-    Ok((resolutions, Some([height, width, channels])))
+    Ok(Some(ImageMaps {
+        image: [height, width, channels],
+        resolutions,
+    }))
 }

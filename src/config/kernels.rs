@@ -64,10 +64,8 @@ impl RawKernels {
                 "host" => Ok(KernelRequest::Pinned(KernelChoice::all(Backend::Host))),
                 "libtorch" => Ok(KernelRequest::Pinned(KernelChoice::all(Backend::Libtorch))),
                 other => Err(usage(format!(
-                    "config: `kernels` = \"{other}\" is not a kernel setting; use \"auto\" (the \
-                     default), \"host\", \"libtorch\", or a table such as {{ tanh = \"host\", \
-                     tanh_backward = \"host\", linear = \"libtorch\", weight_grad = \"host\", \
-                     input_grad = \"host\" }}"
+                    "config: `kernels` = \"{other}\" is not a kernel setting; {EXPECTED} (auto \
+                     is the default)"
                 ))),
             },
         }

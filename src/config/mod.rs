@@ -14,7 +14,7 @@ use polytask_agents::device::DeviceRequest;
 use polytask_envs::{Params, Registry};
 use serde::{Deserialize, Serialize};
 
-pub use aux_loss::{AuxLoss, AuxLossKind, RawAuxLoss};
+pub use aux_loss::{AuxLoss, AuxLossKind, ImageMaps, RawAuxLoss};
 pub use compare::{CompareSection, SINGLE_TASK};
 pub use kernels::{KernelRequest, RawKernels};
 pub use polytask_agents::weighting::Role;
@@ -484,14 +484,13 @@ fn check_aux_losses(raw: Vec<RawAuxLoss>, tasks: &[Task]) -> anyhow::Result<Vec<
                  loss; give it a unique `name`"
             )));
         }
-        let (resolutions, image) = aux_loss::check_resolutions(i, &a, &tasks[task])?;
+        let maps = aux_loss::check_maps(i, &a, &tasks[task])?;
         checked.push(AuxLoss {
             name,
             kind: a.kind,
             task,
             coef: a.coef,
-            resolutions,
-            image,
+            maps,
         });
     }
     Ok(checked)

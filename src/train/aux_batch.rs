@@ -19,7 +19,13 @@ pub fn aux_shape(aux: &AuxLoss, source: &TaskShape) -> TaskShape {
     let outputs = match aux.kind {
         AuxLossKind::RewardPrediction => 1,
         AuxLossKind::ForwardDynamics => source.obs_dim,
-        AuxLossKind::MoransI => aux.resolutions.len() as i64 * source.obs_dim,
+        AuxLossKind::MoransI => {
+            let maps = aux
+                .maps
+                .as_ref()
+                .expect("a checked morans-i loss has its maps");
+            maps.resolutions.len() as i64 * source.obs_dim
+        }
     };
     TaskShape {
         obs_dim: source.obs_dim + action_inputs,
@@ -96,13 +102,17 @@ impl AuxBatch {
 
 /// The Moran's I maps `[N, resolutions × obs_dim]` of every observation in `s`.
 fn morans_i_maps(aux: &AuxLoss, s: &TaskStorage) -> Tensor {
-    let [height, width, channels] = aux.image.expect("a checked morans-i loss has an image");
+    let maps = aux
+        .maps
+        .as_ref()
+        .expect("a checked morans-i loss has its maps");
+    let [height, width, channels] = maps.image;
     let grid = Grid {
         height,
         width,
         channels,
     };
-    let mut maps = MoransI::new(grid, &aux.resolutions);
+    let mut maps = MoransI::new(grid, &maps.resolutions);
     let outputs = maps.outputs();
     let mut targets = vec![0.0f32; s.values.len() * outputs];
     for (obs, out) in s
@@ -144,6 +154,7 @@ fn dynamics(s: &TaskStorage, obs: &Tensor) -> (Tensor, Tensor) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ImageMaps;
 
     fn storage() -> TaskStorage {
         // 3 steps of 2 environments with 1-D observations; env 1's episode ends at step 0.
@@ -161,8 +172,7 @@ mod tests {
             kind,
             task: 0,
             coef: 1.0,
-            resolutions: Vec::new(),
-            image: None,
+            maps: None,
         }
     }
 
@@ -223,8 +233,10 @@ mod tests {
         s.obs
             .copy_from_slice(&[0.0, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0]);
         let loss = AuxLoss {
-            resolutions: vec![1, 2],
-            image: Some([2, 2, 1]),
+            maps: Some(ImageMaps {
+                image: [2, 2, 1],
+                resolutions: vec![1, 2],
+            }),
             ..aux(AuxLossKind::MoransI)
         };
         let source = TaskShape {

@@ -41,18 +41,24 @@ pub fn resolve(
     })
 }
 
-/// The shapes of `config`'s learner step that a calibration times: the first shared layer
-/// (the stem's width to itself without one) on one minibatch of every task.
+/// The shapes of `config`'s learner step that a calibration times (see [`shapes`]), on one
+/// minibatch of every task.
 pub fn layer_shapes(config: &Config) -> LayerShapes {
-    let hidden = &config.network.hidden;
     let alg = &config.algorithm;
     let rows = config.tasks.iter().map(|t| {
         let rollout = alg.num_steps * t.num_envs;
         (rollout / alg.num_minibatches.max(1)).max(1) as i64
     });
+    let towers = if config.network.shared_critic { 1 } else { 2 };
+    shapes(towers, rows.collect(), &config.network.hidden)
+}
+
+/// What a calibration times for a network of `hidden` widths with `towers` towers and `rows`
+/// rows per task: its first shared layer (the stem's width to itself without one).
+pub fn shapes(towers: i64, rows: Vec<i64>, hidden: &[i64]) -> LayerShapes {
     LayerShapes {
-        towers: if config.network.shared_critic { 1 } else { 2 },
-        rows: rows.collect(),
+        towers,
+        rows,
         inputs: hidden[0],
         out: *hidden.get(1).unwrap_or(&hidden[0]),
     }

@@ -61,7 +61,7 @@ pub(super) struct Trainer<'c> {
     tags: Tags,
     skipped_updates: u64,
     /// The learner's kernel choice, recorded in checkpoints.
-    pub kernels: KernelChoice,
+    kernels: KernelChoice,
 }
 
 impl<'c> Trainer<'c> {
