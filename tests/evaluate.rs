@@ -67,10 +67,7 @@ fn every_environment_contributes_its_share_of_episodes_whatever_their_length() {
         threshold: None,
         obs_shape: Vec::new(),
     };
-    let shape = TaskShape {
-        obs_dim: 1,
-        action: ActionSpec::Discrete(2),
-    };
+    let shape = TaskShape::vector(1, ActionSpec::Discrete(2));
     let net = ActorCritic::new(&[shape], &NetConfig::default(), tch::Device::Cpu);
     let norms = [TaskNormalizer::new(1, 8, false, false, 0.99)];
     let seed = 5;

@@ -1,5 +1,6 @@
-//! The actor's and the critic's tanh MLPs — each a stem per task, then trunk layers shared by
-//! all tasks — run together as one batched MLP: their weights stacked `[k, …]` (`k` = 2, or 1
+//! The actor's and the critic's towers — each a stem per task (see `stem.rs`), the shared
+//! convolution of image tasks under the adapter scheme, then tanh trunk layers shared by all
+//! tasks — run together as one batched MLP: their weights stacked `[k, …]` (`k` = 2, or 1
 //! with a shared critic), one batched product per layer for both. The stacked weights are
 //! views of the network's flat parameter buffer, or (with gradient tracking on) stacks of the
 //! parameter leaves, so that libtorch's graph reaches every parameter.
@@ -17,41 +18,51 @@ use crate::host::Lease;
 use crate::kernels::{layer, tanh, Backend, Kernel, KernelChoice};
 use crate::linear::Linear;
 use crate::profile::{self, Part};
+use crate::stem::{self, ImageInputs, Layout, SharedConvSlots, StemKind};
 
-/// One MLP: a stem per task, then the shared trunk.
+/// One tower: a stem per task, the shared convolution if any, then the shared trunk.
 #[derive(Debug)]
 pub(crate) struct Tower {
     stems: Vec<Linear>,
+    conv: Option<Linear>,
     trunk: Vec<Linear>,
 }
 
 impl Tower {
-    /// Stems `obs_dims[t] → hidden[0]`, trunk `hidden[i-1] → hidden[i]`, gain √2.
-    pub(crate) fn new(path: &nn::Path<'_>, obs_dims: &[i64], hidden: &[i64]) -> Self {
+    /// The layers of `layout`, orthogonal with gain √2.
+    pub(crate) fn new(path: &nn::Path<'_>, layout: &Layout) -> Self {
         let gain = std::f64::consts::SQRT_2;
-        let stems = obs_dims
-            .iter()
-            .enumerate()
-            .map(|(t, &d)| Linear::new(&(path / format!("stem{t}")), d, hidden[0], gain))
+        let layer =
+            |name: String, [out, inputs]: [i64; 2]| Linear::new(&(path / name), inputs, out, gain);
+        let stems = (layout.stems.iter().enumerate())
+            .map(|(t, &shape)| layer(format!("stem{t}"), shape))
             .collect();
-        let trunk = hidden
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| Linear::new(&(path / format!("trunk{i}")), w[0], w[1], gain))
+        let conv = layout.conv.map(|shape| layer("conv".into(), shape));
+        let trunk = (layout.widths.windows(2).enumerate())
+            .map(|(i, w)| layer(format!("trunk{i}"), [w[1], w[0]]))
             .collect();
-        Self { stems, trunk }
+        Self { stems, conv, trunk }
     }
 
-    /// Number of trunk parameters.
+    /// Number of shared parameters: the shared convolution's, then the trunk's.
     pub(crate) fn shared_len(&self) -> i64 {
-        self.trunk.iter().map(Linear::numel).sum()
+        self.shared_layers().map(Linear::numel).sum()
     }
 
+    fn shared_layers(&self) -> impl Iterator<Item = &Linear> {
+        self.conv.iter().chain(&self.trunk)
+    }
+
+    /// The shared convolution's weight and bias if any, then the trunk's, in order.
     pub(crate) fn shared_params(&self) -> Vec<&Tensor> {
-        self.trunk
-            .iter()
+        (self.shared_layers())
             .flat_map(|l| [&l.weight, &l.bias])
             .collect()
+    }
+
+    /// Whether the tower has a shared convolution.
+    pub(crate) fn has_conv(&self) -> bool {
+        self.conv.is_some()
     }
 
     pub(crate) fn stem_params(&self, t: usize) -> Vec<&Tensor> {
@@ -60,9 +71,7 @@ impl Tower {
 
     /// The trunk's weights and biases, and each task's stem weight and bias, mutably.
     pub(crate) fn params_mut(&mut self) -> (Vec<&mut Tensor>, Vec<Vec<&mut Tensor>>) {
-        let shared = self
-            .trunk
-            .iter_mut()
+        let shared = (self.conv.iter_mut().chain(&mut self.trunk))
             .flat_map(|l| [&mut l.weight, &mut l.bias])
             .collect();
         let stems = self
@@ -121,6 +130,11 @@ impl StackedLinear {
                 },
             }),
         }
+    }
+
+    /// The stacked weights `[k, out, in]`.
+    pub(crate) fn weight(&self) -> &Tensor {
+        &self.weight
     }
 
     /// Stacks of the layers' own tensors, differentiable with respect to them.
@@ -218,9 +232,14 @@ pub(crate) fn tanh_backward(dx: &Tensor, dy: &Tensor, y: &Tensor, backend: Backe
 #[derive(Debug)]
 pub(crate) struct TowerStack {
     towers: Vec<Tower>,
-    /// Stacked views of the flat buffer per task's stem and per trunk layer (see
-    /// [`TowerStack::bind`]).
+    /// Each task's stem kind.
+    kinds: Vec<StemKind>,
+    /// The stems' output width, the trunk's input.
+    stem_width: i64,
+    /// Stacked views of the flat buffer per task's stem, for the shared convolution and per
+    /// trunk layer (see [`TowerStack::bind`]).
     stems: Vec<StackedLinear>,
+    conv: Option<StackedLinear>,
     trunk: Vec<StackedLinear>,
     /// Where task `t`'s stem of the first tower starts in the flat buffer.
     stem_offsets: Vec<i64>,
@@ -232,8 +251,11 @@ pub(crate) struct TowerStack {
 /// the task grouping of the rows.
 #[derive(Debug)]
 pub(crate) struct TowerTrace {
-    /// Each task's observations `[B_t, obs_dim_t]`.
-    obs: Vec<Tensor>,
+    /// Each task's stem input: its observations `[B_t, obs_dim_t]`, or an image stem's
+    /// patches or cells (see [`ImageInputs`]).
+    inputs: Vec<Tensor>,
+    /// Each adapter task's input patches of the shared convolution.
+    conv_inputs: Vec<Option<Tensor>>,
     /// `activations[0]` `[k, B, h1]` is the stems' output over all rows; `activations[i + 1]`
     /// is the output of trunk layer `i` (after tanh).
     activations: Vec<Tensor>,
@@ -268,6 +290,8 @@ pub(crate) struct TowerSlots {
     trunk_places: Vec<layer::Placement>,
     /// Per task, where its stems' gradients go.
     stems: Vec<StemSlots>,
+    /// Per task, where its gradient of the shared convolution goes (if the network has one).
+    conv: Vec<SharedConvSlots>,
     /// Scratch for the backward pass, reused by every step: the gradient at each layer's
     /// output before tanh, `[k, B, width]` (the stems', then each trunk layer's).
     pre_activation: Vec<Tensor>,
@@ -278,10 +302,13 @@ pub(crate) struct TowerSlots {
 impl TowerStack {
     /// The towers (all of the same shapes) as one; [`TowerStack::bind`] must follow once the
     /// parameters live in the flat buffer.
-    pub(crate) fn new(towers: Vec<Tower>, kernels: KernelChoice) -> Self {
+    pub(crate) fn new(towers: Vec<Tower>, layout: &Layout, kernels: KernelChoice) -> Self {
         Self {
             towers,
+            kinds: layout.kinds.clone(),
+            stem_width: layout.widths[0],
             stems: Vec::new(),
+            conv: None,
             trunk: Vec::new(),
             stem_offsets: Vec::new(),
             kernels,
@@ -306,6 +333,10 @@ impl TowerStack {
         let first = &self.towers[0];
         let stride = first.shared_len();
         let mut offset = 0;
+        self.conv = first.conv.as_ref().map(|l| {
+            offset += l.numel();
+            StackedLinear::view(flat, k, l.shape(), 0, stride)
+        });
         self.trunk = first
             .trunk
             .iter()
@@ -330,25 +361,34 @@ impl TowerStack {
     pub(crate) fn slots(&self, shared: &Tensor, flat: &Tensor, rows: &[i64]) -> TowerSlots {
         let k = self.towers.len() as i64;
         let first = &self.towers[0];
-        let mut offset = 0;
+        let slots = |offset| Slots {
+            buffer: shared,
+            towers: k,
+            offset,
+            tower_stride: first.shared_len(),
+            task_stride: shared.size()[1],
+        };
+        let conv = (first.conv.iter())
+            .flat_map(|l| {
+                (0..rows.len() as i64).map(|t| {
+                    let [weight, bias] = slots(0).task(l.shape(), t);
+                    SharedConvSlots { weight, bias }
+                })
+            })
+            .collect();
+        let mut offset = first.conv.as_ref().map_or(0, Linear::numel);
         let (trunk, trunk_places) = first
             .trunk
             .iter()
             .map(|l| {
-                let slots = Slots {
-                    buffer: shared,
-                    towers: k,
-                    offset,
-                    tower_stride: first.shared_len(),
-                    task_stride: shared.size()[1],
-                };
+                let slots = slots(offset);
                 offset += l.numel();
                 (slots.views(l.shape(), rows), slots.placement())
             })
             .unzip();
         let batch = rows.iter().sum::<i64>();
         let scratch = |width: i64| Tensor::empty([k, batch, width], (Kind::Float, flat.device()));
-        let widths = std::iter::once(first.stems[0].shape()[0]);
+        let widths = std::iter::once(self.stem_width);
         let pre_activation: Vec<Tensor> = widths
             .chain(first.trunk.iter().map(|l| l.shape()[0]))
             .map(scratch)
@@ -356,7 +396,8 @@ impl TowerStack {
         let inputs = first.trunk.iter().map(|l| scratch(l.shape()[1])).collect();
         let mut start = 0;
         let stems = (first.stems.iter().zip(&self.stem_offsets).zip(rows))
-            .map(|((l, &offset), &n)| {
+            .zip(&self.kinds)
+            .map(|(((l, &offset), &n), kind)| {
                 let slots = Slots {
                     buffer: flat,
                     towers: k,
@@ -365,15 +406,18 @@ impl TowerStack {
                     task_stride: 0,
                 };
                 let [weight, bias] = slots.task(l.shape(), 0);
-                let dz = (0..k)
-                    .map(|c| pre_activation[0].get(c).narrow(0, start, n))
-                    .collect();
+                let dz = match kind {
+                    StemKind::Adapter { .. } => Vec::new(),
+                    _ => (0..k)
+                        .map(|c| pre_activation[0].get(c).narrow(0, start, n))
+                        .map(|dz| dz.view([-1, l.shape()[0]]))
+                        .collect(),
+                };
                 start += n;
                 let [out, inputs] = l.shape();
                 StemSlots {
                     weights: (0..k).map(|c| weight.get(c)).collect(),
                     biases: (0..k).map(|c| bias.get(c)).collect(),
-                    bias,
                     dz,
                     transposed: Tensor::empty([inputs, out], (Kind::Float, flat.device())),
                 }
@@ -384,6 +428,7 @@ impl TowerStack {
             shared: shared.shallow_clone(),
             trunk_places,
             stems,
+            conv,
             pre_activation,
             inputs,
         }
@@ -393,32 +438,56 @@ impl TowerStack {
     pub(crate) fn forward(&self, obs: &[Tensor]) -> TowerTrace {
         let k = self.towers.len() as i64;
         let rows: Vec<i64> = obs.iter().map(|o| o.size()[0]).collect();
-        let stacked_trunk;
-        let (stemmed, trunk): (Vec<Tensor>, _) = if crate::host::grad_enabled() {
-            // Stacks of the parameter leaves; each stem on its own, as the backward pass of a
-            // batched product would read the shared input through a zero stride.
-            let stemmed = obs
-                .iter()
-                .enumerate()
-                .map(|(t, o)| {
+        let grad = crate::host::grad_enabled();
+        // With gradient tracking, stacks of the parameter leaves.
+        let stack = |layer: &dyn Fn(&Tower) -> &Linear| {
+            let layers: Vec<&Linear> = self.towers.iter().map(layer).collect();
+            StackedLinear::stack(&layers)
+        };
+        let stacked_conv = (grad && self.conv.is_some())
+            .then(|| stack(&|w| w.conv.as_ref().expect("every tower has the convolution")));
+        let conv = stacked_conv.as_ref().or(self.conv.as_ref());
+        let mut inputs = Vec::with_capacity(obs.len());
+        let mut conv_inputs = Vec::with_capacity(obs.len());
+        let mut stemmed = Vec::with_capacity(obs.len());
+        for (t, o) in obs.iter().enumerate() {
+            let kind = self.kinds[t];
+            let (h, image) = match (kind, grad) {
+                // Each stem on its own, as the backward pass of a batched product would read
+                // the shared input through a zero stride.
+                (StemKind::Dense, true) => {
                     let towers: Vec<Tensor> = (self.towers.iter())
                         .map(|tower| tower.stems[t].forward(o).tanh())
                         .collect();
-                    Tensor::stack(&towers, 0)
-                })
-                .collect();
-            stacked_trunk = (0..self.trunk.len())
-                .map(|i| {
-                    let layers: Vec<&Linear> = self.towers.iter().map(|w| &w.trunk[i]).collect();
-                    StackedLinear::stack(&layers)
-                })
-                .collect::<Vec<_>>();
-            (stemmed, &stacked_trunk)
-        } else {
-            let stemmed = (obs.iter().zip(&self.stems))
-                .map(|(o, stem)| stem.forward(o, true, &self.kernels))
-                .collect();
-            (stemmed, &self.trunk)
+                    (Tensor::stack(&towers, 0), None)
+                }
+                (StemKind::Dense, false) => (self.stems[t].forward(o, true, &self.kernels), None),
+                (_, true) => {
+                    let (h, image) = stem::image_forward(kind, &stack(&|w| &w.stems[t]), conv, o);
+                    (h, Some(image))
+                }
+                (_, false) => {
+                    let (h, image) = stem::image_forward(kind, &self.stems[t], conv, o);
+                    (h, Some(image))
+                }
+            };
+            stemmed.push(h);
+            let image = image.unwrap_or(ImageInputs {
+                stem: o.shallow_clone(),
+                conv: None,
+            });
+            inputs.push(image.stem);
+            conv_inputs.push(image.conv);
+        }
+        let stacked_trunk: Vec<StackedLinear>;
+        let trunk = match grad {
+            true => {
+                stacked_trunk = (0..self.trunk.len())
+                    .map(|i| stack(&|w| &w.trunk[i]))
+                    .collect();
+                &stacked_trunk
+            }
+            false => &self.trunk,
         };
         let mut h = match stemmed.len() {
             1 => stemmed.into_iter().next().expect("one task"),
@@ -432,7 +501,8 @@ impl TowerStack {
         let features = (0..k).map(|c| split_rows(&h.get(c), &rows)).collect();
         activations.push(h);
         TowerTrace {
-            obs: obs.iter().map(Tensor::shallow_clone).collect(),
+            inputs,
+            conv_inputs,
             activations,
             features,
             rows,
@@ -468,48 +538,90 @@ impl TowerStack {
             dh = input.shallow_clone();
         }
         let dz = &slots.pre_activation[0];
-        through_tanh(dz, &dh, &trace.activations[0]);
-        profile::time(Part::Products, || stem_grads(dz, trace, &slots.stems));
+        match self.kinds.iter().all(|&kind| kind == StemKind::Dense) {
+            true => through_tanh(dz, &dh, &trace.activations[0]),
+            false => profile::time(Part::Activations, || {
+                self.stem_activations_backward(dz, &dh, trace)
+            }),
+        }
+        profile::time(Part::Products, || self.stem_grads(dz, trace, slots));
+    }
+
+    /// Writes into `dz` the gradient before each stem's activation (tanh or ReLU) from the
+    /// gradient `dh` `[k, B, F]` after it.
+    fn stem_activations_backward(&self, dz: &Tensor, dh: &Tensor, trace: &TowerTrace) {
+        let mut start = 0;
+        for (&kind, &n) in self.kinds.iter().zip(&trace.rows) {
+            let rows = |x: &Tensor| x.narrow(1, start, n);
+            let (dz, dh, y) = (rows(dz), rows(dh), rows(&trace.activations[0]));
+            match kind {
+                StemKind::Dense => tanh_backward(&dz, &dh, &y, Backend::Libtorch),
+                _ => drop(y.threshold_backward_grad_input(&dz, &dh, 0.0)),
+            }
+            start += n;
+        }
+    }
+
+    /// Writes each task's stem gradients, and each task's gradient of the shared convolution,
+    /// into `slots`, from the gradient `dz` `[k, B, F]` before the stems' activations.
+    fn stem_grads(&self, dz: &Tensor, trace: &TowerTrace, slots: &TowerSlots) {
+        let mut start = 0;
+        for (t, (&kind, &n)) in self.kinds.iter().zip(&trace.rows).enumerate() {
+            let stem = &slots.stems[t];
+            let input = &trace.inputs[t];
+            match (kind, &self.conv) {
+                (StemKind::Adapter { shared, .. }, Some(conv)) => {
+                    let patches = trace.conv_inputs[t].as_ref().expect("adapter inputs");
+                    let dy = dz.narrow(1, start, n);
+                    let slots = &slots.conv[t];
+                    let d_cells =
+                        stem::shared_conv_backward(shared, &dy, conv.weight(), patches, slots);
+                    let per_tower: Vec<Tensor> =
+                        (0..d_cells.size()[0]).map(|c| d_cells.get(c)).collect();
+                    stem_weight_grads(&per_tower, input, stem);
+                }
+                _ => {
+                    if let Some(conv) = slots.conv.get(t) {
+                        let _ = (
+                            conv.weight.shallow_clone().zero_(),
+                            conv.bias.shallow_clone().zero_(),
+                        );
+                    }
+                    stem_weight_grads(&stem.dz, input, stem);
+                }
+            }
+            start += n;
+        }
     }
 }
 
-/// Writes each task's stem gradients into `stems` from the gradient `dz` `[k, B, h1]` at the
-/// stems' outputs (before tanh).
-fn stem_grads(dz: &Tensor, trace: &TowerTrace, stems: &[StemSlots]) {
-    let mut start = 0;
-    for ((obs, &n), stem) in trace.obs.iter().zip(&trace.rows).zip(stems) {
-        let on_host = (stem.dz.iter().zip(&stem.weights).zip(&stem.biases)).all(|((dz, w), b)| {
-            crate::linear::weight_grads_on_host(dz, obs, [w, b], &stem.transposed)
-        });
-        if on_host {
-            start += n;
-            continue;
-        }
-        let dz = if trace.rows.len() == 1 {
-            dz.shallow_clone()
-        } else {
-            dz.narrow(1, start, n)
-        };
-        start += n;
-        // One product per tower: a batched one would read the shared input `[k, B, in]`
-        // through a zero stride, which libtorch copies first.
-        for (c, weight) in stem.weights.iter().enumerate() {
-            let _ = dz.get(c as i64).tr().mm_out(weight, obs);
-        }
-        let _ = dz.sum_intlist_out(&stem.bias, [1i64].as_slice(), false, Kind::Float);
+/// Writes one task's stem gradients into `stem` from each tower's gradient `dz[c]`
+/// `[rows, out]` at the stem layer's output and the layer's input `[rows, in]`.
+fn stem_weight_grads(dz: &[Tensor], input: &Tensor, stem: &StemSlots) {
+    let on_host = (dz.iter().zip(&stem.weights).zip(&stem.biases)).all(|((dz, w), b)| {
+        crate::linear::weight_grads_on_host(dz, input, [w, b], &stem.transposed)
+    });
+    if on_host {
+        return;
+    }
+    // One product per tower: a batched one would read the shared input `[k, B, in]` through a
+    // zero stride, which libtorch copies first.
+    for ((dz, weight), bias) in dz.iter().zip(&stem.weights).zip(&stem.biases) {
+        let _ = dz.tr().mm_out(weight, input);
+        let _ = dz.sum_intlist_out(bias, [0i64].as_slice(), false, Kind::Float);
     }
 }
 
 /// Where one task's stem gradients go, with the views that the backward pass reads.
 #[derive(Debug)]
 struct StemSlots {
-    /// Each tower's weight gradient `[h1, in]`.
+    /// Each tower's weight gradient `[out, in]`.
     weights: Vec<Tensor>,
-    /// The towers' bias gradients `[k, h1]`, and each tower's `[h1]`.
-    bias: Tensor,
+    /// Each tower's bias gradient `[out]`.
     biases: Vec<Tensor>,
-    /// Each tower's gradient at the stem's output before tanh, this task's rows `[B_t, h1]`
-    /// (views of the scratch buffer).
+    /// Each tower's gradient at the stem layer's output before its activation, this task's
+    /// rows `[B_t·L, out]` (views of the scratch buffer; empty for an adapter, whose gradient
+    /// comes from the shared convolution's backward pass).
     dz: Vec<Tensor>,
     /// Scratch `[in, h1]` for [`crate::linear::weight_grads_on_host`].
     transposed: Tensor,

@@ -1,23 +1,15 @@
 //! The per-task gradients from one backward pass equal T separate backward passes.
 
 use polytask_agents::actor_critic::{ActionSpec, ActorCritic, NetConfig, TaskShape};
+use polytask_agents::conv::{ConvConfig, ConvScheme, Grid};
 use polytask_agents::kernels::{Backend, KernelChoice};
 use tch::{Device, Kind, Tensor};
 
 fn tasks() -> Vec<TaskShape> {
     vec![
-        TaskShape {
-            obs_dim: 4,
-            action: ActionSpec::Discrete(2),
-        },
-        TaskShape {
-            obs_dim: 6,
-            action: ActionSpec::Discrete(3),
-        },
-        TaskShape {
-            obs_dim: 3,
-            action: ActionSpec::Continuous(1),
-        },
+        TaskShape::vector(4, ActionSpec::Discrete(2)),
+        TaskShape::vector(6, ActionSpec::Discrete(3)),
+        TaskShape::vector(3, ActionSpec::Continuous(1)),
     ]
 }
 
@@ -51,22 +43,85 @@ fn task_loss(out: &polytask_agents::actor_critic::Output, actions: &[Tensor], t:
         + out.values[t].square().mean(Kind::Float)
 }
 
+/// Two image tasks of different channel counts with a vector task between them.
+fn image_tasks() -> Vec<TaskShape> {
+    let image = |channels, action| {
+        let grid = Grid {
+            height: 6,
+            width: 5,
+            channels,
+        };
+        TaskShape {
+            grid: Some(grid),
+            ..TaskShape::vector(grid.len(), action)
+        }
+    };
+    vec![
+        image(3, ActionSpec::Discrete(4)),
+        TaskShape::vector(4, ActionSpec::Discrete(2)),
+        image(2, ActionSpec::Discrete(3)),
+    ]
+}
+
+/// Both schemes, strides 1 and 2, separate and shared critics.
+fn conv_configs() -> Vec<NetConfig> {
+    let conv = |scheme, stride| ConvConfig {
+        scheme,
+        filters: 3,
+        kernel_size: 3,
+        stride,
+    };
+    let adapter = ConvScheme::Adapter { channels: 4 };
+    [
+        (conv(ConvScheme::PerTask, 1), false),
+        (conv(ConvScheme::PerTask, 2), true),
+        (conv(adapter, 1), false),
+        (conv(adapter, 2), true),
+    ]
+    .into_iter()
+    .map(|(conv, shared_critic)| NetConfig {
+        hidden: vec![8, 6],
+        conv,
+        shared_critic,
+        ..NetConfig::default()
+    })
+    .collect()
+}
+
+#[test]
+fn one_backward_gives_each_tasks_gradient_with_convolutional_stems() {
+    let configs = conv_configs();
+    assert!(!configs.is_empty());
+    for config in configs {
+        for rows in [[5, 7, 4], [6, 6, 6]] {
+            check_rows_of(&config, &image_tasks(), &rows);
+            check_hand_written_of(&config, &image_tasks(), &rows);
+        }
+    }
+}
+
 fn check(config: NetConfig) {
     check_rows(&config, &[5, 7, 4]);
     check_rows(&config, &[6, 6, 6]);
 }
 
 fn check_rows(config: &NetConfig, rows: &[i64]) {
+    check_rows_of(config, &tasks(), rows);
+}
+
+fn check_rows_of(config: &NetConfig, shapes: &[TaskShape], rows: &[i64]) {
     tch::manual_seed(3);
-    let shapes = tasks();
-    let net = ActorCritic::new(&shapes, config, Device::Cpu);
-    let (obs, actions) = batch(&shapes, rows);
+    let net = ActorCritic::new(shapes, config, Device::Cpu);
+    let (obs, actions) = batch(shapes, rows);
     let out = net.forward(&obs);
     let losses: Vec<Tensor> = (0..shapes.len())
         .map(|t| task_loss(&out, &actions, t))
         .collect();
     let grads = net.task_gradients(&losses, &out).unwrap();
-    assert_eq!(grads.shared.size(), vec![3, net.shared_len()]);
+    assert_eq!(
+        grads.shared.size(),
+        vec![shapes.len() as i64, net.shared_len()]
+    );
     for t in 0..shapes.len() {
         let shared = net.shared_params();
         let reference =
@@ -114,12 +169,15 @@ fn one_backward_gives_each_tasks_gradient_with_a_shared_critic() {
 /// The learner's path — a forward pass without a graph, the losses' hand-written gradients,
 /// [`ActorCritic::backward`] — gives each task's PPO and A2C gradients as autograd does.
 fn check_hand_written(config: &NetConfig, rows: &[i64]) {
+    check_hand_written_of(config, &tasks(), rows);
+}
+
+fn check_hand_written_of(config: &NetConfig, shapes: &[TaskShape], rows: &[i64]) {
     use polytask_agents::actor_critic::HeadGradients;
     use polytask_agents::ppo::{a2c_grads, a2c_loss, ppo_grads, ppo_loss, Batch, PpoConfig};
     tch::manual_seed(5);
-    let shapes = tasks();
-    let net = ActorCritic::new(&shapes, config, Device::Cpu);
-    let (obs, actions) = batch(&shapes, rows);
+    let net = ActorCritic::new(shapes, config, Device::Cpu);
+    let (obs, actions) = batch(shapes, rows);
     let f = (Kind::Float, Device::Cpu);
     let rollout: Vec<[Tensor; 4]> = rows
         .iter()

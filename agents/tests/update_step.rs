@@ -10,14 +10,8 @@ use tch::{Device, Kind, Tensor};
 fn net() -> ActorCritic {
     tch::manual_seed(11);
     let tasks = [
-        TaskShape {
-            obs_dim: 4,
-            action: ActionSpec::Discrete(2),
-        },
-        TaskShape {
-            obs_dim: 2,
-            action: ActionSpec::Continuous(1),
-        },
+        TaskShape::vector(4, ActionSpec::Discrete(2)),
+        TaskShape::vector(2, ActionSpec::Continuous(1)),
     ];
     ActorCritic::new(
         &tasks,

@@ -175,10 +175,7 @@ pub(crate) fn measure(
     kernels: KernelChoice,
 ) -> anyhow::Result<(Vec<Duration>, Split)> {
     tch::manual_seed(0);
-    let shape = TaskShape {
-        obs_dim: 4,
-        action: ActionSpec::Discrete(2),
-    };
+    let shape = TaskShape::vector(4, ActionSpec::Discrete(2));
     let config = NetConfig {
         hidden: args.hidden.clone(),
         kernels,

@@ -19,8 +19,8 @@ pub use compare::{CompareSection, SINGLE_TASK};
 pub use kernels::{KernelRequest, RawKernels};
 pub use polytask_agents::weighting::Role;
 pub use sections::{
-    AlgorithmConfig, AlgorithmName, LoggingConfig, NetworkConfig, OnNonFinite, SurgeryConfig,
-    WeightingConfig,
+    AlgorithmConfig, AlgorithmName, ConvSchemeName, ConvSection, LoggingConfig, NetworkConfig,
+    OnNonFinite, SurgeryConfig, WeightingConfig,
 };
 
 use crate::error::usage;
@@ -242,7 +242,7 @@ impl RawConfig {
         let kernels = self.kernels.validate()?;
         check_algorithm(&self.algorithm, &tasks)?;
         check_rollout_memory(&self.algorithm, &tasks, &sizes)?;
-        check_network(&self.network)?;
+        check_network(&self.network, &tasks)?;
         polytask_agents::surgery::by_name_with(&self.surgery.aggregator, &self.surgery.params)
             .map_err(|e| match e.parameter() {
                 Some(p) => usage(format!("config: `surgery.params.{p}`: {e}")),
@@ -516,14 +516,80 @@ fn check_weighting(w: &WeightingConfig, aggregator: &str, roles: &[Role]) -> any
 /// that a typo is an error rather than an allocation of terabytes.
 pub const MAX_HIDDEN: i64 = 65_536;
 
-fn check_network(n: &NetworkConfig) -> anyhow::Result<()> {
+fn check_network(n: &NetworkConfig, tasks: &[Task]) -> anyhow::Result<()> {
     if n.hidden.is_empty() || n.hidden.iter().any(|&h| h <= 0 || h > MAX_HIDDEN) {
         return Err(usage(format!(
             "config: `network.hidden` must list at least one layer width, each from 1 to \
              {MAX_HIDDEN}"
         )));
     }
+    check_conv(&n.conv, tasks)
+}
+
+/// The largest convolution option accepted (filters, kernel side, stride, adapter channels).
+const MAX_CONV: i64 = 4096;
+
+fn check_conv(c: &ConvSection, tasks: &[Task]) -> anyhow::Result<()> {
+    let options = [
+        ("filters", c.filters),
+        ("kernel_size", c.kernel_size),
+        ("stride", c.stride),
+        ("adapter_channels", c.adapter_channels),
+    ];
+    for (key, value) in options {
+        if !(1..=MAX_CONV).contains(&value) {
+            return Err(usage(format!(
+                "config: `network.conv.{key}` = {value} must be from 1 to {MAX_CONV}"
+            )));
+        }
+    }
+    let Some(conv) = c.to_conv() else {
+        return Ok(());
+    };
+    let mut first: Option<(&str, i64)> = None;
+    for task in tasks {
+        let Some(grid) = image_grid(task) else {
+            continue;
+        };
+        let grid = match conv.scheme {
+            polytask_agents::conv::ConvScheme::PerTask => grid,
+            polytask_agents::conv::ConvScheme::Adapter { channels } => {
+                polytask_agents::conv::Grid { channels, ..grid }
+            }
+        };
+        let Some(features) = conv.features(grid) else {
+            return Err(usage(format!(
+                "config: `network.conv.kernel_size` = {} does not fit task `{}`'s {}×{} grid",
+                c.kernel_size, task.name, grid.height, grid.width
+            )));
+        };
+        match first {
+            Some((name, f)) if f != features => {
+                return Err(usage(format!(
+                    "config: `network.conv`: image tasks `{name}` and `{}` give convolution \
+                     features of different widths ({f} and {features}); the shared trunk needs \
+                     one width, so give image tasks grids of one size or set \
+                     `network.conv.scheme = \"none\"`",
+                    task.name
+                )))
+            }
+            Some(_) => {}
+            None => first = Some((&task.name, features)),
+        }
+    }
     Ok(())
+}
+
+/// The grid of a task whose observations are images (`[H, W, C]`).
+pub fn image_grid(task: &Task) -> Option<polytask_agents::conv::Grid> {
+    match task.obs_shape.as_slice() {
+        &[height, width, channels] => Some(polytask_agents::conv::Grid {
+            height: height as i64,
+            width: width as i64,
+            channels: channels as i64,
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -97,8 +97,12 @@ impl Default for AlgorithmConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkConfig {
-    /// Hidden widths: the first is each task's own input stem, the rest are shared by all tasks.
+    /// Hidden widths. Without image tasks, the first is each task's own input stem and the rest
+    /// are shared by all tasks; with image tasks (and `conv.scheme` not `none`), all are shared
+    /// trunk layers after the convolutions.
     pub hidden: Vec<i64>,
+    /// `[network.conv]`: the convolutional stems of image tasks.
+    pub conv: ConvSection,
     /// Put the value heads on the actor's trunk instead of a separate critic trunk.
     pub shared_critic: bool,
     /// Initial log standard deviation of Gaussian policies (continuous actions).
@@ -110,9 +114,72 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         Self {
             hidden: vec![64, 64],
+            conv: ConvSection::default(),
             shared_critic: false,
             init_log_std: 0.0,
         }
+    }
+}
+
+/// How image tasks share convolutional layers (`network.conv.scheme`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConvSchemeName {
+    /// A convolution per task (the MinAtar paper's network).
+    PerTask,
+    /// A 1×1 channel adapter per task, then one shared convolution.
+    Adapter,
+    /// No convolution: image observations are flattened into a dense stem.
+    None,
+}
+
+/// `[network.conv]`: the convolutional stems of image tasks (observations of shape
+/// `[H, W, C]`); see `polytask_agents::conv`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConvSection {
+    /// `per-task`, `adapter` or `none`.
+    pub scheme: ConvSchemeName,
+    /// Output channels of the convolution.
+    pub filters: i64,
+    /// Side of its square kernel.
+    pub kernel_size: i64,
+    /// Its stride (no padding).
+    pub stride: i64,
+    /// The adapters' common channel count (`adapter` scheme).
+    pub adapter_channels: i64,
+}
+
+impl Default for ConvSection {
+    /// The MinAtar paper's network (16 filters 3×3, stride 1) per task; adapters to 8 channels.
+    fn default() -> Self {
+        Self {
+            scheme: ConvSchemeName::PerTask,
+            filters: 16,
+            kernel_size: 3,
+            stride: 1,
+            adapter_channels: 8,
+        }
+    }
+}
+
+impl ConvSection {
+    /// The network's convolution options, or `None` for `scheme = "none"`.
+    pub fn to_conv(&self) -> Option<polytask_agents::conv::ConvConfig> {
+        use polytask_agents::conv::{ConvConfig, ConvScheme};
+        let scheme = match self.scheme {
+            ConvSchemeName::PerTask => ConvScheme::PerTask,
+            ConvSchemeName::Adapter => ConvScheme::Adapter {
+                channels: self.adapter_channels,
+            },
+            ConvSchemeName::None => return None,
+        };
+        Some(ConvConfig {
+            scheme,
+            filters: self.filters,
+            kernel_size: self.kernel_size,
+            stride: self.stride,
+        })
     }
 }
 

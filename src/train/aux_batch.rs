@@ -27,10 +27,10 @@ pub fn aux_shape(aux: &AuxLoss, source: &TaskShape) -> TaskShape {
             maps.resolutions.len() as i64 * source.obs_dim
         }
     };
-    TaskShape {
-        obs_dim: source.obs_dim + action_inputs,
-        action: ActionSpec::Continuous(outputs),
-    }
+    TaskShape::vector(
+        source.obs_dim + action_inputs,
+        ActionSpec::Continuous(outputs),
+    )
 }
 
 /// One auxiliary loss's rollout as tensors, rows in the order of its task's storage.
@@ -239,10 +239,7 @@ mod tests {
             }),
             ..aux(AuxLossKind::MoransI)
         };
-        let source = TaskShape {
-            obs_dim: 4,
-            action: ActionSpec::Discrete(2),
-        };
+        let source = TaskShape::vector(4, ActionSpec::Discrete(2));
         let shape = aux_shape(&loss, &source);
         assert_eq!(
             (shape.obs_dim, shape.action),

@@ -192,16 +192,19 @@ pub fn task_shape(task: &TaskLayout) -> TaskShape {
         Space::Discrete(n) => ActionSpec::Discrete(*n as i64),
         Space::Box(b) => ActionSpec::Continuous(b.low.len() as i64),
     };
-    TaskShape {
-        obs_dim: task.obs_dim as i64,
-        action,
-    }
+    TaskShape::vector(task.obs_dim as i64, action)
 }
 
-/// The network's tasks: one per task of `config` (as laid out in `layouts`), then one per
-/// auxiliary loss.
+/// The network's tasks: one per task of `config` (as laid out in `layouts`; an image task
+/// with its grid unless `network.conv.scheme = "none"`), then one per auxiliary loss.
 pub fn network_shapes(config: &Config, layouts: &[TaskLayout]) -> Vec<TaskShape> {
-    let mut shapes: Vec<TaskShape> = layouts.iter().map(task_shape).collect();
+    let conv = config.network.conv.to_conv().is_some();
+    let mut shapes: Vec<TaskShape> = (layouts.iter().zip(&config.tasks))
+        .map(|(layout, task)| TaskShape {
+            grid: crate::config::image_grid(task).filter(|_| conv),
+            ..task_shape(layout)
+        })
+        .collect();
     for aux in &config.aux_losses {
         shapes.push(aux_batch::aux_shape(aux, &shapes[aux.task]));
     }
@@ -230,6 +233,7 @@ pub fn normalizers(config: &Config, layouts: &[TaskLayout]) -> Vec<TaskNormalize
 pub fn net_config(config: &Config, kernels: KernelChoice) -> NetConfig {
     NetConfig {
         hidden: config.network.hidden.clone(),
+        conv: (config.network.conv.to_conv()).unwrap_or_default(),
         shared_critic: config.network.shared_critic,
         init_log_std: config.network.init_log_std,
         kernels,

@@ -3,8 +3,11 @@
 //! policy head gain 0.01, value head gain 1) when there is one task.
 //!
 //! With `hidden = [h1, h2, …]`, each task's stem is `Linear(obs_dim, h1) + tanh` and the shared
-//! trunk is `Linear(h1, h2) + tanh, …`. The critic has its own stems and trunk (as CleanRL's
-//! separate critic network) unless `shared_critic` puts the value heads on the actor's trunk.
+//! trunk is `Linear(h1, h2) + tanh, …`. Image tasks (a [`TaskShape::grid`]) get convolutional
+//! stems instead (see [`crate::conv`]); the trunk then starts with `Linear(F, h1) + tanh`, `F`
+//! the flattened convolution features, and vector tasks' stems map to `F`. The critic has its
+//! own stems and trunk (as CleanRL's separate critic network) unless `shared_critic` puts the
+//! value heads on the actor's trunk.
 //!
 //! Batches are grouped by task: task `t`'s rows are contiguous, in task order, and each task's
 //! stem and heads run once on its slice. Actor and critic towers run together as one batched
@@ -19,9 +22,11 @@
 
 use tch::{nn, Kind, Tensor};
 
+use crate::conv::{ConvConfig, Grid};
 use crate::distribution::Distribution;
 use crate::kernels::KernelChoice;
 use crate::linear::Linear;
+use crate::stem::Layout;
 use crate::tower::{Tower, TowerSlots, TowerStack, TowerTrace};
 
 mod gradients;
@@ -44,13 +49,30 @@ pub struct TaskShape {
     pub obs_dim: i64,
     /// The action space.
     pub action: ActionSpec,
+    /// The observation's grid for an image task, whose stem is then convolutional; `None`
+    /// for a vector (or a flattened image).
+    pub grid: Option<Grid>,
+}
+
+impl TaskShape {
+    /// A task with flat observations of length `obs_dim`.
+    pub fn vector(obs_dim: i64, action: ActionSpec) -> Self {
+        Self {
+            obs_dim,
+            action,
+            grid: None,
+        }
+    }
 }
 
 /// Network sizes and options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetConfig {
-    /// Widths of the hidden layers: the first is each task's stem, the rest the shared trunk.
+    /// Widths of the hidden layers: without image tasks the first is each task's stem, the
+    /// rest the shared trunk; with image tasks all are the shared trunk's.
     pub hidden: Vec<i64>,
+    /// The convolutional stems of image tasks.
+    pub conv: ConvConfig,
     /// Value heads on the actor's trunk instead of a separate critic trunk.
     pub shared_critic: bool,
     /// Initial log standard deviation of Gaussian policies.
@@ -64,6 +86,7 @@ impl Default for NetConfig {
     fn default() -> Self {
         Self {
             hidden: vec![64, 64],
+            conv: ConvConfig::default(),
             shared_critic: false,
             init_log_std: 0.0,
             kernels: KernelChoice::default(),
@@ -142,10 +165,10 @@ impl ActorCritic {
         );
         let vs = nn::VarStore::new(device);
         let root = vs.root();
-        let obs_dims: Vec<i64> = tasks.iter().map(|t| t.obs_dim).collect();
-        let mut towers = vec![Tower::new(&(&root / "actor"), &obs_dims, &config.hidden)];
+        let layout = Layout::new(tasks, config);
+        let mut towers = vec![Tower::new(&(&root / "actor"), &layout)];
         if !config.shared_critic {
-            towers.push(Tower::new(&(&root / "critic"), &obs_dims, &config.hidden));
+            towers.push(Tower::new(&(&root / "critic"), &layout));
         }
         let width = *config.hidden.last().expect("hidden is not empty");
         let mut policy_heads = Vec::new();
@@ -171,7 +194,7 @@ impl ActorCritic {
             shared_len: 0,
             own_offsets: Vec::new(),
             tasks: tasks.to_vec(),
-            towers: TowerStack::new(towers, config.kernels),
+            towers: TowerStack::new(towers, &layout, config.kernels),
             policy_heads,
             value_heads,
             log_std,
@@ -250,8 +273,13 @@ impl ActorCritic {
         let mut named: Vec<(String, &Tensor)> = Vec::new();
         let names = ["weight", "bias"];
         for (tower, params) in TOWERS.iter().zip(self.towers.towers()) {
+            let conv = params.has_conv() as usize;
             for (k, p) in params.shared_params().into_iter().enumerate() {
-                named.push((format!("{tower}.trunk{}.{}", k / 2, names[k % 2]), p));
+                let layer = match k / 2 {
+                    0 if conv == 1 => "conv".to_string(),
+                    i => format!("trunk{}", i - conv),
+                };
+                named.push((format!("{tower}.{layer}.{}", names[k % 2]), p));
             }
         }
         for t in 0..self.tasks.len() {
