@@ -1,8 +1,15 @@
-"""Stable-Baselines3's PPO on CartPole-v1 with rl-zoo's hyperparameters (the same run as
-polytask's configs/cartpole.toml), timed end to end. Prints one line: `sb3 <steps/s>`.
+"""Stable-Baselines3's PPO on the configurations of `polytask bench train`, timed end to end.
+Prints one line `sb3 <steps/s>` and one line of versions.
 
-Used by `polytask bench train --sb3-python PYTHON`; needs stable-baselines3 and gymnasium:
-    python3 -m venv /tmp/sb3 && /tmp/sb3/bin/pip install stable-baselines3 gymnasium
+--env cartpole: CartPole-v1 with rl-zoo's hyperparameters (polytask's configs/cartpole.toml).
+--env minatar-breakout: MinAtar/Breakout-v1 from the reference `minatar` package (no sticky
+actions, episodes capped at 1000 steps) with the MinAtar network as a features extractor
+(16-filter 3x3 convolution, ReLU, flatten, 128 tanh units, policy and value heads on them) and
+gymnax-blines' MinAtar PPO hyperparameters (polytask's configs/minatar-breakout.toml).
+
+Used by `polytask bench train --sb3-python PYTHON`; needs stable-baselines3, gymnasium and,
+for MinAtar, minatar:
+    python3 -m venv /tmp/sb3 && /tmp/sb3/bin/pip install stable-baselines3 gymnasium minatar==1.0.15
 """
 import argparse
 import time
@@ -12,16 +19,59 @@ import stable_baselines3
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=50_000, help="environment steps")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+class MinAtarNetwork(BaseFeaturesExtractor):
+    """The MinAtar paper's network up to its heads: conv 16 3x3 stride 1, ReLU, flatten,
+    Linear(1024, 128); tanh, as polytask's trunk layers."""
+
+    def __init__(self, observation_space, features_dim: int = 128):
+        super().__init__(observation_space, features_dim)
+        height, width, channels = observation_space.shape
+        self.conv = nn.Sequential(nn.Conv2d(channels, 16, 3, stride=1), nn.ReLU(), nn.Flatten())
+        flat = 16 * (height - 2) * (width - 2)
+        self.dense = nn.Sequential(nn.Linear(flat, features_dim), nn.Tanh())
+
+    def forward(self, observations):
+        return self.dense(self.conv(observations.permute(0, 3, 1, 2)))
+
+
+def minatar_breakout(seed: int):
+    import minatar.gym
+
+    minatar.gym.register_envs()
+    env = make_vec_env(
+        "MinAtar/Breakout-v1",
+        n_envs=64,
+        seed=seed,
+        env_kwargs={"sticky_action_prob": 0.0, "max_episode_steps": 1000},
+    )
+    return PPO(
+        "MlpPolicy",
+        env,
+        n_steps=128,
+        batch_size=64 * 128 // 8,
+        n_epochs=4,
+        learning_rate=5e-4,
+        gamma=0.999,
+        gae_lambda=0.95,
+        clip_range=0.2,
+        ent_coef=0.03,
+        vf_coef=0.5,
+        max_grad_norm=0.5,
+        policy_kwargs={"features_extractor_class": MinAtarNetwork, "net_arch": []},
+        device="cpu",
+        seed=seed,
+        verbose=0,
+    )
+
+
+def cartpole(seed: int):
     # rl-baselines3-zoo hyperparams/ppo.yml, CartPole-v1.
-    env = make_vec_env("CartPole-v1", n_envs=8, seed=args.seed)
-    model = PPO(
+    env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
+    return PPO(
         "MlpPolicy",
         env,
         n_steps=32,
@@ -33,9 +83,20 @@ def main() -> None:
         learning_rate=lambda f: f * 1e-3,
         clip_range=lambda f: f * 0.2,
         device="cpu",
-        seed=args.seed,
+        seed=seed,
         verbose=0,
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=50_000, help="environment steps")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--env", choices=["cartpole", "minatar-breakout"], default="cartpole")
+    args = parser.parse_args()
+    make = {"cartpole": cartpole, "minatar-breakout": minatar_breakout}[args.env]
+    model = make(args.seed)
+    # Timed from the first step (setup, which polytask's figure includes, is not).
     start = time.perf_counter()
     model.learn(total_timesteps=args.steps)
     elapsed = time.perf_counter() - start

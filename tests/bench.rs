@@ -86,3 +86,63 @@ fn bench_kernels_times_every_kernel_both_ways_and_names_the_cpu() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--layer"));
 }
+
+#[test]
+fn bench_learner_times_the_minatar_network_under_surgery() {
+    let (out, text) = bench(&[
+        "learner",
+        "--network",
+        "minatar",
+        "--conv",
+        "adapter",
+        "--tasks",
+        "2",
+        "--rows",
+        "8",
+        "--steps",
+        "2",
+        "--repeat",
+        "1",
+        "--aggregators",
+        "pcgrad",
+        "--kernels",
+        "libtorch",
+    ]);
+    assert_success(&out);
+    assert!(
+        text.contains("MinAtar network, adapter convolutions"),
+        "{text}"
+    );
+    for method in ["sum", "pcgrad"] {
+        let line = (text.lines())
+            .find(|l| l.split_whitespace().nth(1) == Some(method))
+            .unwrap_or_else(|| panic!("no `{method}` row: {text}"));
+        assert!(
+            line.trim_start().starts_with('2') && line.ends_with('×'),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn bench_train_times_minatar_breakout_with_its_split_and_the_machines_limit() {
+    let (out, text) = bench(&[
+        "train",
+        "--config",
+        "minatar-breakout",
+        "--steps",
+        "8192",
+        "--kernels",
+        "libtorch",
+    ]);
+    assert_success(&out);
+    assert!(text.starts_with("PPO, MinAtar/Breakout-v1"), "{text}");
+    let polytask = (text.lines())
+        .find(|l| l.trim_start().starts_with("polytask"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        polytask.contains("collecting") && polytask.contains("learning"),
+        "{polytask}"
+    );
+    assert!(text.contains("machine limit"), "{text}");
+}

@@ -12,6 +12,7 @@ use tch::{Kind, Tensor};
 use crate::actor_critic::{NetConfig, TaskShape};
 use crate::conv::{ConvScheme, Grid, Window};
 use crate::kernels::Backend;
+use crate::profile::{self, Part};
 use crate::tower::StackedLinear;
 
 /// What a task's stem is.
@@ -103,6 +104,16 @@ impl Layout {
     }
 }
 
+impl StemKind {
+    /// The convolution's window (the task's own, or the shared one) of an image stem.
+    pub(crate) fn window(&self) -> Option<Window> {
+        match *self {
+            Self::Dense => None,
+            Self::Conv(window) | Self::Adapter { shared: window, .. } => Some(window),
+        }
+    }
+}
+
 /// What an image stem saw: its layer's input rows, and the shared convolution's input.
 #[derive(Debug)]
 pub(crate) struct ImageInputs {
@@ -115,19 +126,21 @@ pub(crate) struct ImageInputs {
 
 /// An image stem's output `[k, B_t, F]` (after ReLU) on `obs` `[B_t, H·W·C]`, and its inputs.
 ///
-/// `stem` is the task's stacked stem layers, `conv` the stacked shared convolution.
+/// `stem` is the task's stacked stem layers, `conv` the stacked shared convolution, `index`
+/// the convolution's [`Window::index`].
 pub(crate) fn image_forward(
     kind: StemKind,
     stem: &StackedLinear,
     conv: Option<&StackedLinear>,
     obs: &Tensor,
+    index: &Tensor,
 ) -> (Tensor, ImageInputs) {
     let n = obs.size()[0];
     let (mut y, inputs, positions) = match kind {
         StemKind::Dense => unreachable!("a dense stem is not an image stem"),
         StemKind::Conv(window) => {
-            let patches = window.patches(obs);
-            let y = stem.product(&patches, true, Backend::Libtorch);
+            let patches = window.patches(obs, index);
+            let y = product(stem, &patches, true);
             let inputs = ImageInputs {
                 stem: patches,
                 conv: None,
@@ -136,15 +149,12 @@ pub(crate) fn image_forward(
         }
         StemKind::Adapter { grid, shared } => {
             let cells = obs.view([n * grid.height * grid.width, grid.channels]);
-            let adapted = stem.product(&cells, true, Backend::Libtorch);
+            let adapted = product(stem, &cells, true);
             let k = adapted.size()[0];
-            let patches = (shared.patches(&adapted.view([k * n, shared.grid.len()]))).view([
-                k,
-                n * shared.positions(),
-                shared.patch_len(),
-            ]);
+            let patches = (shared.patches(&adapted.view([k * n, shared.grid.len()]), index))
+                .view([k, n * shared.positions(), shared.patch_len()]);
             let conv = conv.expect("an adapter stem has a shared convolution");
-            let y = conv.product(&patches, false, Backend::Libtorch);
+            let y = product(conv, &patches, false);
             let inputs = ImageInputs {
                 stem: cells,
                 conv: Some(patches),
@@ -153,8 +163,15 @@ pub(crate) fn image_forward(
         }
     };
     let size = y.size();
-    let _ = y.relu_();
+    profile::time(Part::Activations, || drop(y.relu_()));
     (y.view([size[0], n, positions * size[2]]), inputs)
+}
+
+/// `x Wᵀ + b` for each stacked layer, timed as a product.
+fn product(layer: &StackedLinear, x: &Tensor, shared_input: bool) -> Tensor {
+    profile::time(Part::Products, || {
+        layer.product(x, shared_input, Backend::Libtorch)
+    })
 }
 
 /// Where an adapter task's gradients of the shared convolution go: its weight `[k, f, A·k·k]`
@@ -170,12 +187,12 @@ pub(crate) struct SharedConvSlots {
 /// convolution into `slots` and returns the gradient `[k, B_t·H·W, A]` at the adapters'
 /// output.
 ///
-/// `weight` is the stacked shared convolution `[k, f, A·k·k]`, `patches` its input.
+/// `weight` is the stacked shared convolution `[k, f, A·k·k]`, `patches` its input, `index`
+/// its [`Window::index`].
 pub(crate) fn shared_conv_backward(
     shared: Window,
     dy: &Tensor,
-    weight: &Tensor,
-    patches: &Tensor,
+    [weight, patches, index]: [&Tensor; 3],
     slots: &SharedConvSlots,
 ) -> Tensor {
     let size = dy.size();
@@ -187,5 +204,9 @@ pub(crate) fn shared_conv_backward(
     let dp = dy.bmm(weight);
     let rows = k * n * shared.positions();
     let cells = shared.grid.height * shared.grid.width;
-    (shared.fold(&dp.view([rows, shared.patch_len()]))).view([k, n * cells, shared.grid.channels])
+    (shared.fold(&dp.view([rows, shared.patch_len()]), index)).view([
+        k,
+        n * cells,
+        shared.grid.channels,
+    ])
 }

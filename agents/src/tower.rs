@@ -241,6 +241,8 @@ pub(crate) struct TowerStack {
     stems: Vec<StackedLinear>,
     conv: Option<StackedLinear>,
     trunk: Vec<StackedLinear>,
+    /// Each image task's [`crate::conv::Window::index`], on the parameters' device.
+    patch_index: Vec<Option<Tensor>>,
     /// Where task `t`'s stem of the first tower starts in the flat buffer.
     stem_offsets: Vec<i64>,
     /// Which implementation runs each CPU kernel.
@@ -310,6 +312,7 @@ impl TowerStack {
             stems: Vec::new(),
             conv: None,
             trunk: Vec::new(),
+            patch_index: Vec::new(),
             stem_offsets: Vec::new(),
             kernels,
         }
@@ -333,6 +336,9 @@ impl TowerStack {
         let first = &self.towers[0];
         let stride = first.shared_len();
         let mut offset = 0;
+        self.patch_index = (self.kinds.iter())
+            .map(|kind| Some(kind.window()?.index(flat.device())))
+            .collect();
         self.conv = first.conv.as_ref().map(|l| {
             offset += l.numel();
             StackedLinear::view(flat, k, l.shape(), 0, stride)
@@ -462,12 +468,17 @@ impl TowerStack {
                     (Tensor::stack(&towers, 0), None)
                 }
                 (StemKind::Dense, false) => (self.stems[t].forward(o, true, &self.kernels), None),
-                (_, true) => {
-                    let (h, image) = stem::image_forward(kind, &stack(&|w| &w.stems[t]), conv, o);
-                    (h, Some(image))
-                }
-                (_, false) => {
-                    let (h, image) = stem::image_forward(kind, &self.stems[t], conv, o);
+                (_, grad) => {
+                    let stacked;
+                    let stem = match grad {
+                        true => {
+                            stacked = stack(&|w| &w.stems[t]);
+                            &stacked
+                        }
+                        false => &self.stems[t],
+                    };
+                    let index = self.patch_index[t].as_ref().expect("an image task's index");
+                    let (h, image) = stem::image_forward(kind, stem, conv, o, index);
                     (h, Some(image))
                 }
             };
@@ -574,11 +585,12 @@ impl TowerStack {
                     let patches = trace.conv_inputs[t].as_ref().expect("adapter inputs");
                     let dy = dz.narrow(1, start, n);
                     let slots = &slots.conv[t];
-                    let d_cells =
-                        stem::shared_conv_backward(shared, &dy, conv.weight(), patches, slots);
+                    let index = self.patch_index[t].as_ref().expect("an image task's index");
+                    let inputs = [conv.weight(), patches, index];
+                    let d_cells = stem::shared_conv_backward(shared, &dy, inputs, slots);
                     let per_tower: Vec<Tensor> =
                         (0..d_cells.size()[0]).map(|c| d_cells.get(c)).collect();
-                    stem_weight_grads(&per_tower, input, stem);
+                    stem_weight_grads(&per_tower, input, stem, false);
                 }
                 _ => {
                     if let Some(conv) = slots.conv.get(t) {
@@ -587,7 +599,7 @@ impl TowerStack {
                             conv.bias.shallow_clone().zero_(),
                         );
                     }
-                    stem_weight_grads(&stem.dz, input, stem);
+                    stem_weight_grads(&stem.dz, input, stem, kind == StemKind::Dense);
                 }
             }
             start += n;
@@ -596,11 +608,14 @@ impl TowerStack {
 }
 
 /// Writes one task's stem gradients into `stem` from each tower's gradient `dz[c]`
-/// `[rows, out]` at the stem layer's output and the layer's input `[rows, in]`.
-fn stem_weight_grads(dz: &[Tensor], input: &Tensor, stem: &StemSlots) {
-    let on_host = (dz.iter().zip(&stem.weights).zip(&stem.biases)).all(|((dz, w), b)| {
-        crate::linear::weight_grads_on_host(dz, input, [w, b], &stem.transposed)
-    });
+/// `[rows, out]` at the stem layer's output and the layer's input `[rows, in]`; on the host
+/// loop when `host` (a dense stem's few rows), else as libtorch's product (an image stem's
+/// rows are every patch or cell of the batch).
+fn stem_weight_grads(dz: &[Tensor], input: &Tensor, stem: &StemSlots, host: bool) {
+    let on_host = host
+        && (dz.iter().zip(&stem.weights).zip(&stem.biases)).all(|((dz, w), b)| {
+            crate::linear::weight_grads_on_host(dz, input, [w, b], &stem.transposed)
+        });
     if on_host {
         return;
     }

@@ -419,3 +419,47 @@ fn reused_buffers_hold_the_latest_gradients() {
         }
     });
 }
+
+#[test]
+fn the_minatar_networks_share_what_the_docs_say() {
+    // The five games' channels and minimal action counts; the counts of docs/minatar.md.
+    let games = [(4, 5), (4, 3), (7, 3), (10, 6), (6, 4)];
+    let shapes: Vec<TaskShape> = games
+        .iter()
+        .map(|&(channels, actions)| {
+            let grid = Grid {
+                height: 10,
+                width: 10,
+                channels,
+            };
+            TaskShape {
+                grid: Some(grid),
+                ..TaskShape::vector(grid.len(), ActionSpec::Discrete(actions))
+            }
+        })
+        .collect();
+    for (scheme, shared, own) in [
+        (ConvScheme::PerTask, 131_200, [1366, 1108, 1540, 2359, 1525]),
+        (
+            ConvScheme::Adapter { channels: 8 },
+            132_368,
+            [814, 556, 580, 991, 701],
+        ),
+    ] {
+        let config = NetConfig {
+            hidden: vec![128],
+            conv: ConvConfig {
+                scheme,
+                ..ConvConfig::default()
+            },
+            shared_critic: true,
+            ..NetConfig::default()
+        };
+        let net = ActorCritic::new(&shapes, &config, Device::Cpu);
+        assert_eq!(net.shared_len(), shared, "{scheme:?}");
+        let counts: Vec<i64> = (0..games.len())
+            .map(|t| net.task_params(t).iter().map(|p| p.numel() as i64).sum())
+            .collect();
+        assert_eq!(counts, own, "{scheme:?}");
+    }
+}

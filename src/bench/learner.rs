@@ -4,7 +4,9 @@
 //! several numbers of tasks.
 //!
 //! Each task is CartPole-shaped (4 observations, 2 actions) with its own stem and heads and the
-//! shared trunk of the default network; its rollout-shaped batch holds `rows` transitions
+//! shared trunk of the default network, or (`--network minatar`) a MinAtar game with the
+//! MinAtar network (a convolution per task, or adapters and a shared convolution, then a
+//! shared 128-unit layer, the value head on it); its rollout-shaped batch holds `rows` transitions
 //! (observations, actions, old log-probabilities and values, advantages, returns) drawn once.
 //! One measured run is one PPO update of `steps` epochs over one minibatch per task, so every
 //! step is exactly the trainer's: forward, hand-written loss gradients, per-task backward,
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 use polytask_agents::actor_critic::{ActionSpec, ActorCritic, NetConfig, TaskShape};
 use polytask_agents::adam::AdamConfig;
 use polytask_agents::combine::Combiner;
+use polytask_agents::conv::{ConvConfig, ConvScheme, Grid};
 use polytask_agents::kernels::KernelChoice;
 use polytask_agents::profile::{Part, Profile, Split};
 use polytask_agents::surgery;
@@ -31,9 +34,17 @@ use crate::train::storage::TaskStorage;
 /// Arguments of `polytask bench learner`.
 #[derive(Debug, clap::Args)]
 pub struct LearnerArgs {
-    /// Numbers of tasks T to measure (CartPole-shaped: 4 observations, 2 actions).
+    /// Numbers of tasks T to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,10,50")]
     pub tasks: Vec<usize>,
+    /// The tasks and network: `cartpole` (4 observations, 2 actions, the `--hidden` tanh MLP
+    /// with a separate critic) or `minatar` (the five MinAtar games' 10×10 grids and minimal
+    /// action sets in turn, the MinAtar network with a shared critic; `--hidden` is ignored).
+    #[arg(long, value_enum, default_value = "cartpole")]
+    pub network: BenchNetwork,
+    /// How the MinAtar network's tasks share convolutions.
+    #[arg(long, value_enum, default_value = "per-task")]
+    pub conv: BenchConv,
     /// Rows per task in the minibatch.
     #[arg(long, default_value_t = 256)]
     pub rows: usize,
@@ -59,6 +70,74 @@ pub struct LearnerArgs {
     pub kernels: Vec<String>,
 }
 
+/// The tasks and network of `polytask bench learner`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchNetwork {
+    /// CartPole-shaped tasks, tanh MLP.
+    Cartpole,
+    /// MinAtar games, convolutional stems.
+    Minatar,
+}
+
+/// The convolution sharing of `--network minatar`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchConv {
+    /// A convolution per task (16 filters 3×3).
+    PerTask,
+    /// A 1×1 adapter per task to 8 channels, one shared convolution.
+    Adapter,
+}
+
+/// The MinAtar games' channels and minimal action counts: Asterix, Breakout, Freeway,
+/// Seaquest, SpaceInvaders.
+const MINATAR: [(i64, i64); 5] = [(4, 5), (4, 3), (7, 3), (10, 6), (6, 4)];
+
+/// The benchmark's task shapes and network options.
+fn network(args: &LearnerArgs, tasks: usize, kernels: KernelChoice) -> (Vec<TaskShape>, NetConfig) {
+    match args.network {
+        BenchNetwork::Cartpole => {
+            let config = NetConfig {
+                hidden: args.hidden.clone(),
+                kernels,
+                ..NetConfig::default()
+            };
+            let shape = TaskShape::vector(4, ActionSpec::Discrete(2));
+            (vec![shape; tasks], config)
+        }
+        BenchNetwork::Minatar => {
+            let shapes = (0..tasks)
+                .map(|t| {
+                    let (channels, actions) = MINATAR[t % MINATAR.len()];
+                    let grid = Grid {
+                        height: 10,
+                        width: 10,
+                        channels,
+                    };
+                    TaskShape {
+                        grid: Some(grid),
+                        ..TaskShape::vector(grid.len(), ActionSpec::Discrete(actions))
+                    }
+                })
+                .collect();
+            let scheme = match args.conv {
+                BenchConv::PerTask => ConvScheme::PerTask,
+                BenchConv::Adapter => ConvScheme::Adapter { channels: 8 },
+            };
+            let config = NetConfig {
+                hidden: vec![128],
+                conv: ConvConfig {
+                    scheme,
+                    ..ConvConfig::default()
+                },
+                shared_critic: true,
+                kernels,
+                ..NetConfig::default()
+            };
+            (shapes, config)
+        }
+    }
+}
+
 /// Runs the benchmark and returns its report.
 pub fn run(args: &LearnerArgs) -> anyhow::Result<String> {
     if args.tasks.contains(&0) || args.rows == 0 || args.steps == 0 || args.repeat == 0 {
@@ -78,9 +157,16 @@ pub fn run(args: &LearnerArgs) -> anyhow::Result<String> {
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "learner step on the trainer's path: {} rows per task, hidden {:?}, 1 thread, {}",
+        "learner step on the trainer's path: {} rows per task, {}, 1 thread, {}",
         args.rows,
-        args.hidden,
+        match args.network {
+            BenchNetwork::Cartpole => format!("hidden {:?}", args.hidden),
+            BenchNetwork::Minatar => {
+                use clap::ValueEnum as _;
+                let conv = args.conv.to_possible_value().expect("a named value");
+                format!("MinAtar network, {} convolutions", conv.get_name())
+            }
+        },
         crate::cpu::model()
     );
     for setting in &args.kernels {
@@ -175,14 +261,11 @@ pub(crate) fn measure(
     kernels: KernelChoice,
 ) -> anyhow::Result<(Vec<Duration>, Split)> {
     tch::manual_seed(0);
-    let shape = TaskShape::vector(4, ActionSpec::Discrete(2));
-    let config = NetConfig {
-        hidden: args.hidden.clone(),
-        kernels,
-        ..NetConfig::default()
-    };
-    let net = ActorCritic::new(&vec![shape; tasks], &config, Device::Cpu);
-    let storage: Vec<TaskStorage> = (0..tasks).map(|_| rollout(args.rows)).collect();
+    let (shapes, config) = network(args, tasks, kernels);
+    let net = ActorCritic::new(&shapes, &config, Device::Cpu);
+    let storage: Vec<TaskStorage> = (shapes.iter())
+        .map(|shape| rollout(args.rows, shape))
+        .collect();
     let algorithm = AlgorithmConfig {
         name: AlgorithmName::Ppo,
         num_minibatches: 1,
@@ -214,17 +297,25 @@ pub(crate) fn measure(
     Ok((times.into_iter().map(median).collect(), split))
 }
 
-/// A CartPole-shaped rollout of `rows` transitions with random contents.
-fn rollout(rows: usize) -> TaskStorage {
-    let mut s = TaskStorage::new(rows, 1, 4, 1);
+/// A rollout of `rows` transitions of a task shaped `shape`, with random contents (an
+/// image's cells 0 or 1).
+fn rollout(rows: usize, shape: &TaskShape) -> TaskStorage {
+    let obs_dim = shape.obs_dim;
+    let actions = match shape.action {
+        ActionSpec::Discrete(n) | ActionSpec::Continuous(n) => n,
+    };
+    let mut s = TaskStorage::new(rows, 1, obs_dim as usize, 1);
     let draw = |shape: i64, x: Tensor| -> Vec<f32> {
         let x = x.reshape([shape]);
         Vec::try_from(x).expect("a float tensor")
     };
     let f = (Kind::Float, Device::Cpu);
     let n = rows as i64;
-    s.obs = draw(4 * n, Tensor::randn([n, 4], f));
-    s.actions = draw(n, Tensor::randint(2, [n], f));
+    s.obs = match shape.grid {
+        Some(_) => draw(obs_dim * n, Tensor::rand([n, obs_dim], f).round()),
+        None => draw(obs_dim * n, Tensor::randn([n, obs_dim], f)),
+    };
+    s.actions = draw(n, Tensor::randint(actions, [n], f));
     s.log_probs = draw(n, Tensor::rand([n], f).clamp(0.05, 0.95).log());
     s.values = draw(n, Tensor::randn([n], f));
     s.advantages = draw(n, Tensor::randn([n], f));

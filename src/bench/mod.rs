@@ -4,6 +4,7 @@
 pub mod envs;
 pub mod kernels;
 pub mod learner;
+pub mod limit;
 pub mod surgery;
 pub mod train;
 

@@ -1,7 +1,10 @@
 //! `polytask bench train`: end-to-end training speed (environment steps per second, setup
 //! included) of PPO on CartPole-v1 with rl-zoo's hyperparameters (`configs/cartpole.toml`),
-//! against Stable-Baselines3 running the same configuration in the same invocation
-//! (`scripts/bench_sb3.py`), when a Python with stable-baselines3 is given.
+//! or on MinAtar Breakout with the MinAtar network and gymnax-blines' hyperparameters
+//! (`configs/minatar-breakout.toml`), against Stable-Baselines3 running the same
+//! configuration in the same invocation (`scripts/bench_sb3.py`), when a Python with
+//! stable-baselines3 (and `minatar`) is given. It also prints where polytask's iterations
+//! spent their time and the machine's limit for the configuration (see [`super::limit`]).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -15,6 +18,7 @@ use polytask_agents::kernels::KernelChoice;
 use crate::config::{Config, RawConfig, RawKernels};
 use crate::error::usage;
 use crate::logger::MemoryLogger;
+use crate::train::IterationSplit;
 
 /// Arguments of `polytask bench train`.
 #[derive(Debug, clap::Args)]
@@ -34,10 +38,47 @@ pub struct TrainArgs {
     /// polytask's kernel setting: `auto`, `host` or `libtorch`.
     #[arg(long, default_value = "auto")]
     pub kernels: String,
+    /// The configuration: `cartpole` or `minatar-breakout`.
+    #[arg(long, value_enum, default_value = "cartpole")]
+    pub config: BenchConfig,
+}
+
+/// The configurations `polytask bench train` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchConfig {
+    /// `configs/cartpole.toml`: PPO, CartPole-v1, rl-zoo's hyperparameters.
+    Cartpole,
+    /// `configs/minatar-breakout.toml`: PPO, MinAtar Breakout, the MinAtar network.
+    MinatarBreakout,
+}
+
+impl BenchConfig {
+    /// The shipped config file's text, its title and its policy's action count.
+    fn shipped(self) -> (&'static str, &'static str, i64) {
+        match self {
+            Self::Cartpole => (CARTPOLE, "PPO, CartPole-v1, rl-zoo hyperparameters", 2),
+            Self::MinatarBreakout => (
+                MINATAR_BREAKOUT,
+                "PPO, MinAtar/Breakout-v1, MinAtar network, gymnax-blines hyperparameters",
+                3,
+            ),
+        }
+    }
+
+    /// The name `scripts/bench_sb3.py --env` takes.
+    fn sb3_env(self) -> &'static str {
+        match self {
+            Self::Cartpole => "cartpole",
+            Self::MinatarBreakout => "minatar-breakout",
+        }
+    }
 }
 
 /// The rl-zoo CartPole-v1 configuration, as shipped in `configs/cartpole.toml`.
 const CARTPOLE: &str = include_str!("../../configs/cartpole.toml");
+
+/// The MinAtar Breakout configuration, as shipped in `configs/minatar-breakout.toml`.
+const MINATAR_BREAKOUT: &str = include_str!("../../configs/minatar-breakout.toml");
 
 /// Runs the benchmark and returns its report.
 pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<String> {
@@ -46,24 +87,34 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<String> {
             "bench train: --steps, --threads and --repeat must be at least 1",
         ));
     }
-    let config = cartpole(args, registry)?;
+    let (_, title, actions) = args.config.shipped();
+    let config = shipped(args, registry)?;
     let kernels = crate::train::kernels::resolve(&config, tch::Device::Cpu, None)?;
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "PPO, CartPole-v1, rl-zoo hyperparameters, {} steps, CPU: {}",
+        "{title}, {} steps, CPU: {}",
         args.steps,
         crate::cpu::model()
     );
     let _ = writeln!(report, "  kernels: {}", kernels.summary());
     let mut ratios = Vec::new();
+    let mut speeds = Vec::new();
     for _ in 0..args.repeat {
-        let ours = polytask_sps(&config, registry)?;
-        let _ = writeln!(report, "  polytask          {ours:>10.0} steps/s");
+        let (ours, split) = polytask_run(&config, registry)?;
+        speeds.push(ours);
+        let _ = writeln!(
+            report,
+            "  polytask          {ours:>10.0} steps/s   (collecting {:.0}% of each iteration's \
+             time, learning {:.0}%)",
+            100.0 * split.collect_share(),
+            100.0 * (1.0 - split.collect_share())
+        );
         if let Some(python) = &args.sb3_python {
             let steps = args.steps.to_string();
+            let script_args = ["--steps", &steps, "--env", args.config.sb3_env()];
             let (sb3, versions) =
-                super::python_baseline(python, "bench_sb3.py", &["--steps", &steps], "sb3 ", "# ")?;
+                super::python_baseline(python, "bench_sb3.py", &script_args, "sb3 ", "# ")?;
             let _ = writeln!(
                 report,
                 "  stable-baselines3 {sb3:>10.0} steps/s   ({versions})"
@@ -81,17 +132,41 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<String> {
         let median = crate::compare::median(&ratios);
         let _ = writeln!(report, "  median ratio      {median:>10.1}×");
     }
-    let _ = writeln!(report, "  one learner step: {}", learner_split(kernels)?);
+    let _ = writeln!(
+        report,
+        "  one learner step: {}",
+        learner_split(args.config, kernels)?
+    );
+    let (limit, threads) = super::limit::measure(&config, actions);
+    let best = speeds.iter().copied().fold(0.0, f64::max);
+    let _ = writeln!(
+        report,
+        "  machine limit     {:>10.0} steps/s   ({:.2}M multiply-adds per step in products \
+         timed alone on {threads} thread(s) at {:.1} G/s; polytask's best run reaches {:.0}% \
+         of it)",
+        limit.sps,
+        limit.macs_per_step / 1e6,
+        limit.gmacs,
+        100.0 * best / limit.sps
+    );
     Ok(report)
 }
 
-/// The split of one learner step of this configuration (one minibatch of 256 rows, the
-/// 64 × 64 network), timed over 200 steps.
-fn learner_split(kernels: KernelChoice) -> anyhow::Result<String> {
+/// The split of one learner step of this configuration (one minibatch: 256 rows and the
+/// 64 × 64 network for CartPole, 1024 rows and the MinAtar network for Breakout), timed over
+/// 200 steps.
+fn learner_split(config: BenchConfig, kernels: KernelChoice) -> anyhow::Result<String> {
+    use super::learner::{BenchConv, BenchNetwork};
     let steps = 200;
+    let (network, rows) = match config {
+        BenchConfig::Cartpole => (BenchNetwork::Cartpole, 256),
+        BenchConfig::MinatarBreakout => (BenchNetwork::Minatar, 1024),
+    };
     let args = super::learner::LearnerArgs {
         tasks: vec![1],
-        rows: 256,
+        network,
+        conv: BenchConv::PerTask,
+        rows,
         hidden: vec![64, 64],
         aggregators: Vec::new(),
         steps,
@@ -107,9 +182,10 @@ fn learner_split(kernels: KernelChoice) -> anyhow::Result<String> {
     ))
 }
 
-/// The shipped CartPole config with `args`' steps, threads and kernels.
-fn cartpole(args: &TrainArgs, registry: &Registry) -> anyhow::Result<Config> {
-    let mut raw: RawConfig = toml::from_str(CARTPOLE).context("configs/cartpole.toml parses")?;
+/// The shipped config with `args`' steps, threads and kernels.
+fn shipped(args: &TrainArgs, registry: &Registry) -> anyhow::Result<Config> {
+    let (text, _, _) = args.config.shipped();
+    let mut raw: RawConfig = toml::from_str(text).context("the shipped config parses")?;
     raw.total_timesteps = args.steps;
     raw.threads = args.threads;
     raw.kernels = RawKernels::Name(args.kernels.clone());
@@ -118,7 +194,8 @@ fn cartpole(args: &TrainArgs, registry: &Registry) -> anyhow::Result<Config> {
     raw.validate(registry)
 }
 
-fn polytask_sps(config: &Config, registry: &Registry) -> anyhow::Result<f64> {
+/// One run's steps/s and the split of its iterations.
+fn polytask_run(config: &Config, registry: &Registry) -> anyhow::Result<(f64, IterationSplit)> {
     let dir = std::env::temp_dir().join(format!("polytask-bench-train-{}", std::process::id()));
     // A bench run left behind by an interrupted bench would be refused as an existing run.
     let _ = std::fs::remove_dir_all(&dir);
@@ -126,5 +203,5 @@ fn polytask_sps(config: &Config, registry: &Registry) -> anyhow::Result<f64> {
     let outcome = crate::train::train(config, registry, &dir, &mut MemoryLogger::new())?;
     let sps = outcome.task_steps.iter().sum::<u64>() as f64 / start.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(sps)
+    Ok((sps, outcome.split))
 }

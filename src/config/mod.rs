@@ -678,4 +678,24 @@ mod tests {
         let twice = "total_timesteps = 1\n[[tasks]]\nenv = \"CartPole-v1\"\n[[tasks]]\nenv = \"CartPole-v1\"";
         assert!(check(twice).unwrap_err().to_string().contains("unique"));
     }
+
+    #[test]
+    fn convolutions_are_checked_against_every_image_task() {
+        let tasks = "[[tasks]]\nenv = \"MinAtar/Breakout-v1\"\n[[tasks]]\nenv = \"CartPole-v1\"";
+        let with = |conv: &str| check(&format!("total_timesteps = 1\n{tasks}\n{conv}"));
+        let c = with("[network.conv]\nscheme = \"adapter\"").unwrap();
+        assert_eq!(image_grid(&c.tasks[0]).map(|g| g.channels), Some(4));
+        assert_eq!(image_grid(&c.tasks[1]), None);
+        let err = with("[network.conv]\nkernel_size = 11")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("network.conv.kernel_size") && err.contains("10×10"),
+            "{err}"
+        );
+        let err = with("[network.conv]\nfilters = 0").unwrap_err().to_string();
+        assert!(err.contains("network.conv.filters"), "{err}");
+        // Without convolutions the grid's size does not matter.
+        assert!(with("[network.conv]\nscheme = \"none\"\nkernel_size = 11").is_ok());
+    }
 }

@@ -36,6 +36,7 @@ use crate::error::Interrupted;
 use crate::logger::{Logger, Progress};
 use crate::run_lock::RunLock;
 use crate::vec_env::TaskLayout;
+pub use trainer::{learner_threads, IterationSplit};
 use trainer::{Clock, Trainer};
 
 /// What a finished training run leaves behind.
@@ -49,6 +50,8 @@ pub struct TrainOutcome {
     pub evaluation: Vec<TaskEvaluation>,
     /// Environment steps per second over the whole run (all tasks).
     pub sps: f64,
+    /// Where this process's iterations spent their time.
+    pub split: IterationSplit,
 }
 
 /// The folder of the checkpoint inside a run directory.
@@ -169,6 +172,7 @@ fn run(
         task_steps: trainer.task_steps(),
         evaluation,
         sps,
+        split: trainer.split,
     };
     let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
     RunResult::of(&outcome, &names).write(run_dir)?;

@@ -4,7 +4,7 @@
 //! and the final evaluation. [`super::train`] calls them in that order.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use polytask_agents::actor_critic::ActorCritic;
 use polytask_agents::adam::AdamConfig;
@@ -62,6 +62,46 @@ pub(super) struct Trainer<'c> {
     skipped_updates: u64,
     /// The learner's kernel choice, recorded in checkpoints.
     kernels: KernelChoice,
+    /// Where this process's iterations spent their time.
+    pub split: IterationSplit,
+    /// libtorch's threads while learning (see [`learner_threads`]).
+    learner_threads: usize,
+}
+
+/// libtorch's intra-op threads while an iteration runs: every core for a network with
+/// convolutional stems, whose products are large enough to split (a 1024-row MinAtar
+/// minibatch is about 0.5 G multiply-adds, a 64-environment forward pass about 11 M), and
+/// one for the small MLPs, whose products cost less than handing them to other threads. The
+/// environment workers step between the policy's forward passes, never during them.
+pub fn learner_threads(config: &Config) -> usize {
+    let conv = config.network.conv.to_conv().is_some();
+    match conv
+        && config
+            .tasks
+            .iter()
+            .any(|t| crate::config::image_grid(t).is_some())
+    {
+        true => std::thread::available_parallelism().map_or(1, usize::from),
+        false => 1,
+    }
+}
+
+/// Wall-clock time of a run's iterations: collecting (environment steps, the policy's forward
+/// passes, bootstrap values and advantages) and learning (the minibatch epochs).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IterationSplit {
+    /// Time spent collecting rollouts.
+    pub collect: Duration,
+    /// Time spent in the optimizer's epochs.
+    pub learn: Duration,
+}
+
+impl IterationSplit {
+    /// The share of an iteration spent collecting, in [0, 1].
+    pub fn collect_share(&self) -> f64 {
+        let total = (self.collect + self.learn).as_secs_f64();
+        self.collect.as_secs_f64() / total.max(f64::MIN_POSITIVE)
+    }
 }
 
 impl<'c> Trainer<'c> {
@@ -129,6 +169,8 @@ impl<'c> Trainer<'c> {
             tags: Tags::new(&names, &aux_names, &aux_tasks),
             skipped_updates: 0,
             kernels,
+            split: IterationSplit::default(),
+            learner_threads: learner_threads(config),
         })
     }
 
@@ -198,6 +240,8 @@ impl<'c> Trainer<'c> {
             true => frac * alg.learning_rate,
             false => alg.learning_rate,
         };
+        let started = Instant::now();
+        tch::set_num_threads(self.learner_threads as i32);
         let collected = collect::collect(
             &self.net,
             &mut self.envs,
@@ -213,6 +257,8 @@ impl<'c> Trainer<'c> {
         for (s, last) in self.storage.iter_mut().zip(&last_values) {
             s.compute_advantages(last, alg.gamma as f32, alg.gae_lambda as f32);
         }
+        let collected = Instant::now();
+        self.split.collect += collected - started;
         let report = optimize::optimize(
             &self.net,
             &mut self.opt,
@@ -222,7 +268,10 @@ impl<'c> Trainer<'c> {
             alg,
             lr,
         )
-        .map_err(|e| self.diverged(e, iteration))?;
+        .map_err(|e| self.diverged(e, iteration));
+        tch::set_num_threads(1);
+        let report = report?;
+        self.split.learn += collected.elapsed();
         self.skipped_updates += report.skipped;
         let log_now = iteration.is_multiple_of(self.config.logging.log_interval.max(1) as u64);
         if log_now || iteration == iterations {
