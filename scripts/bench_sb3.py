@@ -5,7 +5,8 @@ Prints one line `sb3 <steps/s>` and one line of versions.
 --env minatar-breakout: MinAtar/Breakout-v1 from the reference `minatar` package (no sticky
 actions, episodes capped at 1000 steps) with the MinAtar network as a features extractor
 (16-filter 3x3 convolution, ReLU, flatten, 128 tanh units, policy and value heads on them) and
-gymnax-blines' MinAtar PPO hyperparameters (polytask's configs/minatar-breakout.toml).
+gymnax-blines' MinAtar PPO hyperparameters with entropy coefficient 0.03 (polytask's
+configs/minatar-breakout.toml).
 
 Used by `polytask bench train --sb3-python PYTHON`; needs stable-baselines3, gymnasium and,
 for MinAtar, minatar:
