@@ -17,7 +17,9 @@ use crate::train::RESULT_FILE;
 pub const TRAIN_LOG: &str = "train.log";
 
 /// Runs every unfinished job of `jobs`, at most `parallel` at once, printing one line per
-/// start and end unless `quiet`. Returns the labels of the jobs that failed.
+/// start and end unless `quiet`. Returns the labels of the jobs that failed. A job whose
+/// config leaves `learner_threads` automatic gets the cores divided among the `parallel`
+/// runs, so that runs of networks with convolutions do not each claim every core.
 pub fn run_jobs(jobs: &[Job], parallel: usize, quiet: bool) -> anyhow::Result<Vec<String>> {
     let exe = std::env::current_exe().context("cannot find this program's executable")?;
     let pending: Vec<&Job> = jobs.iter().filter(|j| !finished(j)).collect();
@@ -29,6 +31,8 @@ pub fn run_jobs(jobs: &[Job], parallel: usize, quiet: bool) -> anyhow::Result<Ve
         );
     }
     let total = pending.len();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = (cores / parallel.max(1)).max(1);
     let mut queue = pending.into_iter();
     let mut running: Vec<(Child, &Job, Instant)> = Vec::new();
     let mut failed = Vec::new();
@@ -37,7 +41,7 @@ pub fn run_jobs(jobs: &[Job], parallel: usize, quiet: bool) -> anyhow::Result<Ve
     loop {
         while running.len() < parallel.max(1) && stopping.is_none() {
             let Some(job) = queue.next() else { break };
-            running.push((start(&exe, job)?, job, Instant::now()));
+            running.push((start(&exe, job, threads)?, job, Instant::now()));
         }
         if running.is_empty() {
             break;
@@ -97,8 +101,9 @@ pub fn finished(job: &Job) -> bool {
 }
 
 /// Starts `exe train <job config> --resume` with the job's run directory, its output going
-/// to the run's `train.log`.
-fn start(exe: &Path, job: &Job) -> anyhow::Result<Child> {
+/// to the run's `train.log`, and `learner_threads` set to `threads` unless the job's config
+/// sets it.
+fn start(exe: &Path, job: &Job, threads: usize) -> anyhow::Result<Child> {
     let write = |path: &Path, text: &str| -> anyhow::Result<()> {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)
@@ -131,11 +136,24 @@ fn start(exe: &Path, job: &Job) -> anyhow::Result<Child> {
         .arg(name)
         .arg("--set")
         .arg(format!("logging.run_dir={}", toml_string(parent)))
+        .args(threads_override(&job.config_text, threads))
         .stdin(Stdio::null())
         .stdout(log.try_clone().context("cannot share the log file")?)
         .stderr(log)
         .spawn()
         .with_context(|| format!("cannot start {}", exe.display()))
+}
+
+/// `--set learner_threads=N` when `config_text` leaves the key automatic (absent or 0).
+fn threads_override(config_text: &str, threads: usize) -> Vec<String> {
+    let table: toml::Table = config_text.parse().unwrap_or_default();
+    match table
+        .get("learner_threads")
+        .and_then(toml::Value::as_integer)
+    {
+        Some(n) if n > 0 => Vec::new(),
+        _ => vec!["--set".into(), format!("learner_threads={threads}")],
+    }
 }
 
 /// `path` as a TOML string literal.
@@ -168,3 +186,16 @@ fn end_with_parent(command: &mut Command) {
 /// reaches them, as they share its process group).
 #[cfg(not(target_os = "linux"))]
 fn end_with_parent(_command: &mut Command) {}
+
+#[cfg(test)]
+mod tests {
+    use super::threads_override;
+
+    #[test]
+    fn runs_get_a_share_of_the_cores_unless_their_config_says() {
+        let set = vec!["--set".to_string(), "learner_threads=3".to_string()];
+        assert_eq!(threads_override("seed = 1\n", 3), set);
+        assert_eq!(threads_override("learner_threads = 0\n", 3), set);
+        assert!(threads_override("learner_threads = 2\n", 3).is_empty());
+    }
+}

@@ -41,6 +41,10 @@ pub struct RawConfig {
     /// cheap (under 50 µs, e.g. classic control), else one per core.
     #[serde(default)]
     pub threads: usize,
+    /// libtorch's intra-op threads while an iteration runs, 0 for automatic: every core for a
+    /// network with convolutional stems, else one (see `train::learner_threads`).
+    #[serde(default)]
+    pub learner_threads: usize,
     /// Which implementation runs each of the learner's CPU kernels (see [`RawKernels`]).
     #[serde(default)]
     pub kernels: RawKernels,
@@ -135,6 +139,8 @@ pub struct Config {
     pub device: DeviceRequest,
     /// Environment threads (0: automatic, see [`RawConfig::threads`]).
     pub threads: usize,
+    /// libtorch threads while learning (0: automatic, see [`RawConfig::learner_threads`]).
+    pub learner_threads: usize,
     /// The checked [`RawConfig::kernels`].
     pub kernels: KernelRequest,
     /// As [`RawConfig::algorithm`], checked.
@@ -256,6 +262,7 @@ impl RawConfig {
             total_timesteps: self.total_timesteps,
             device,
             threads: self.threads,
+            learner_threads: self.learner_threads,
             kernels,
             algorithm: self.algorithm,
             network: self.network,
