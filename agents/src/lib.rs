@@ -1,4 +1,4 @@
-//! Networks, action distributions, PPO/A2C losses and gradient surgery for polytask, on
+//! Networks, action distributions, PPO/A2C and SAC losses and gradient surgery for polytask, on
 //! libtorch (tch). This crate knows nothing of threads, files or the command line.
 #![deny(missing_docs)]
 
@@ -17,9 +17,12 @@ mod linear;
 mod params;
 pub mod ppo;
 pub mod profile;
+pub mod sac;
+pub mod squashed_gaussian;
 mod state;
 mod stem;
 pub mod surgery;
+pub mod task_net;
 mod tower;
 pub mod update;
 pub mod weighting;

@@ -95,8 +95,15 @@ pub struct MultiTaskOptimizer {
 impl MultiTaskOptimizer {
     /// An optimizer for `net`, clipping the global gradient norm at `max_grad_norm`.
     pub fn new(net: &ActorCritic, config: AdamConfig, max_grad_norm: f64) -> Self {
+        Self::for_params(net.flat_params(), config, max_grad_norm)
+    }
+
+    /// An optimizer for the flat parameter buffer `params` of any network whose gradients
+    /// come as [`TaskGradients`] laid out as it (e.g. [`crate::task_net::TaskNet`]); an
+    /// infinite `max_grad_norm` clips nothing.
+    pub fn for_params(params: &Tensor, config: AdamConfig, max_grad_norm: f64) -> Self {
         Self {
-            adam: Adam::new(&[net.flat_params()], config),
+            adam: Adam::new(&[params], config),
             max_grad_norm,
         }
     }
@@ -136,6 +143,17 @@ impl MultiTaskOptimizer {
         grads: &TaskGradients,
         lr: f64,
     ) -> Result<StepReport, NonFinite> {
+        self.apply_to(net.flat_params(), grads, lr)
+    }
+
+    /// [`MultiTaskOptimizer::apply`] to the flat parameter buffer `params` (the one this
+    /// optimizer was made for).
+    pub fn apply_to(
+        &mut self,
+        params: &Tensor,
+        grads: &TaskGradients,
+        lr: f64,
+    ) -> Result<StepReport, NonFinite> {
         let mut flat = [grads.flat.shallow_clone()];
         let grad_norm = clip_global_norm(&mut flat, self.max_grad_norm).double_value(&[]);
         // The divergence guard: a NaN or infinite element anywhere makes the norm so; then
@@ -143,7 +161,7 @@ impl MultiTaskOptimizer {
         if !grad_norm.is_finite() {
             return Err(NonFinite::find(grads, &flat[0]));
         }
-        self.adam.step(&[net.flat_params()], &flat, lr);
+        self.adam.step(&[params], &flat, lr);
         Ok(StepReport { grad_norm })
     }
 }
