@@ -247,11 +247,12 @@ fn conflict_frequency(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult
         ("mean |cos|", 0.0..top, false),
     ];
     for ((title, y, share), area) in panes.into_iter().zip(&panels) {
+        let span = y.end - y.start;
         let axes = Axes {
             x: "environment steps per task",
             y: None,
             y_labels: 11,
-            y_tick: &|y| format!("{y:.2}"),
+            y_tick: &|y| y_tick(*y, span),
         };
         let mut chart = panel(area, title, plan.budget, y, &axes)?;
         for (i, (_, bins)) in lines.iter().enumerate() {
@@ -360,11 +361,25 @@ fn short(x: f64) -> String {
     }
 }
 
-/// A y tick: whole numbers when the axis spans more than 10, else two decimals.
+/// A y tick: whole numbers when the axis spans more than 10, else two decimals, or as many
+/// more as ten ticks over a narrower span need to differ (0.035 wide: three).
 fn y_tick(y: f64, span: f64) -> String {
     if span > 10.0 {
-        format!("{y:.0}")
-    } else {
-        format!("{y:.2}")
+        return format!("{y:.0}");
+    }
+    let decimals = (-(span / 10.0).log10()).ceil().clamp(2.0, 6.0) as usize;
+    format!("{y:.decimals$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::y_tick;
+
+    #[test]
+    fn ticks_over_narrow_spans_keep_enough_decimals_to_differ() {
+        assert_eq!(y_tick(250.0, 400.0), "250");
+        assert_eq!(y_tick(0.5, 1.0), "0.50");
+        assert_eq!(y_tick(0.0315, 0.035), "0.032");
+        assert_eq!(y_tick(0.028, 0.035), "0.028");
     }
 }

@@ -69,10 +69,11 @@ pub(super) struct Trainer<'c> {
 }
 
 /// libtorch's intra-op threads while an iteration runs: the config's `learner_threads` when
-/// set, else every core for a network with convolutional stems, whose products are large enough to split (a 1024-row MinAtar
-/// minibatch is about 0.5 G multiply-adds, a 64-environment forward pass about 11 M), and
-/// one for the small MLPs, whose products cost less than handing them to other threads. The
-/// environment workers step between the policy's forward passes, never during them.
+/// set, else every core for a network with convolutional stems, whose products are large
+/// enough to split (a 1024-row MinAtar minibatch is about 0.5 G multiply-adds, a
+/// 64-environment forward pass about 11 M), and one for the small MLPs, whose products cost
+/// less than handing them to other threads. The environment workers step between the
+/// policy's forward passes, never during them.
 pub fn learner_threads(config: &Config) -> usize {
     if config.learner_threads > 0 {
         return config.learner_threads;
