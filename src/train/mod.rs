@@ -1,6 +1,7 @@
 //! Training: the multi-task PPO/A2C loop, read top to bottom like CleanRL's `ppo.py`:
 //! seeding, environments, network, storage; then per iteration the rollout, advantages,
 //! minibatch epochs with gradient surgery, logging and checkpoints; evaluation at the end.
+//! Also the replay buffers of off-policy learning ([`replay`]).
 
 mod aux_batch;
 mod checkpoint;
@@ -14,6 +15,7 @@ mod minibatch;
 pub mod morans_i;
 mod normalize;
 pub(crate) mod optimize;
+pub mod replay;
 mod result;
 pub mod resume_state;
 pub(crate) mod storage;
