@@ -402,3 +402,29 @@ impl<'c> Trainer<'c> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use polytask_envs::Registry;
+
+    use super::learner_threads;
+    use crate::config::{Config, RawConfig};
+
+    fn config(text: &str) -> Config {
+        let raw: RawConfig = toml::from_str(text).unwrap();
+        raw.validate(&Registry::builtin()).unwrap()
+    }
+
+    #[test]
+    fn learners_of_conv_networks_take_every_core_unless_the_config_says() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let mlp = "total_timesteps = 1000\n[[tasks]]\nenv = \"CartPole-v1\"\n";
+        let image = "total_timesteps = 1000\n[[tasks]]\nenv = \"MinAtar/Breakout-v1\"\n";
+        let flat = "[network.conv]\nscheme = \"none\"\n";
+        assert_eq!(learner_threads(&config(mlp)), 1);
+        assert_eq!(learner_threads(&config(image)), cores);
+        assert_eq!(learner_threads(&config(&format!("{image}{flat}"))), 1);
+        let set = format!("learner_threads = 3\n{image}");
+        assert_eq!(learner_threads(&config(&set)), 3);
+    }
+}
