@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};
 
 use crate::kernels::{Backend, Kernel, KernelChoice};
-use crate::tower::{self, Slots, StackedLinear, TrunkGrads};
+use crate::stacked_linear::{self, StackedLinear};
+use crate::tower::{self, Slots, TrunkGrads};
 
 /// The shapes a calibration times: `towers` stacked layers `inputs → out` on `rows[t]` rows
 /// of each task `t`.
@@ -117,9 +118,9 @@ impl Bench {
     /// One call of `kernel` computed by `backend`.
     fn run(&mut self, kernel: Kernel, backend: Backend) {
         match kernel {
-            Kernel::Tanh => tower::tanh_(&mut self.z, backend),
+            Kernel::Tanh => stacked_linear::tanh_(&mut self.z, backend),
             Kernel::TanhBackward => {
-                tower::tanh_backward(&self.dz_before, &self.dz, &self.z, backend)
+                stacked_linear::tanh_backward(&self.dz_before, &self.dz, &self.z, backend)
             }
             Kernel::Linear => drop(self.layer.product(&self.x, false, backend)),
             Kernel::WeightGrad => self.weight_grads(backend),

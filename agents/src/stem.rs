@@ -9,11 +9,11 @@
 
 use tch::{Kind, Tensor};
 
-use crate::actor_critic::{NetConfig, TaskShape};
 use crate::conv::{ConvScheme, Grid, Window};
 use crate::kernels::Backend;
 use crate::profile::{self, Part};
-use crate::tower::StackedLinear;
+use crate::stacked_linear::StackedLinear;
+use crate::task_shape::{NetConfig, TaskShape};
 
 /// What a task's stem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
