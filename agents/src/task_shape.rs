@@ -34,6 +34,15 @@ impl TaskShape {
             grid: None,
         }
     }
+
+    /// An image task: observations are `grid`, flattened row-major with the channel last.
+    pub fn image(grid: Grid, action: ActionSpec) -> Self {
+        Self {
+            obs_dim: grid.len(),
+            action,
+            grid: Some(grid),
+        }
+    }
 }
 
 /// Network sizes and options.

@@ -51,10 +51,7 @@ fn image_tasks() -> Vec<TaskShape> {
             width: 5,
             channels,
         };
-        TaskShape {
-            grid: Some(grid),
-            ..TaskShape::vector(grid.len(), action)
-        }
+        TaskShape::image(grid, action)
     };
     vec![
         image(3, ActionSpec::Discrete(4)),
@@ -432,10 +429,7 @@ fn the_minatar_networks_share_what_the_docs_say() {
                 width: 10,
                 channels,
             };
-            TaskShape {
-                grid: Some(grid),
-                ..TaskShape::vector(grid.len(), ActionSpec::Discrete(actions))
-            }
+            TaskShape::image(grid, ActionSpec::Discrete(actions))
         })
         .collect();
     for (scheme, shared, own) in [

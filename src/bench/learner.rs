@@ -113,10 +113,7 @@ fn network(args: &LearnerArgs, tasks: usize, kernels: KernelChoice) -> (Vec<Task
                         width: 10,
                         channels,
                     };
-                    TaskShape {
-                        grid: Some(grid),
-                        ..TaskShape::vector(grid.len(), ActionSpec::Discrete(actions))
-                    }
+                    TaskShape::image(grid, ActionSpec::Discrete(actions))
                 })
                 .collect();
             let scheme = match args.conv {
