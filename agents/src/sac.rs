@@ -241,9 +241,8 @@ impl Sac {
         let sampled: Vec<(Tensor, Tensor)> = (trace.outputs[0].iter())
             .map(|out| SquashedGaussian::from_head(out).rsample())
             .collect();
-        let log_probs: Vec<&Tensor> = sampled.iter().map(|(_, lp)| lp).collect();
         let alpha = self.log_alpha.exp();
-        let alpha_loss = self.update_temperatures(&log_probs);
+        let alpha_loss = self.update_temperatures(&sampled);
         let targets = self.targets(batch, &alpha);
         let (qf1_values, qf_loss, critic_combined) =
             self.update_critic(batch, &targets, critic, stats)?;
@@ -260,36 +259,34 @@ impl Sac {
             qf1_values,
             qf_loss,
             actor_loss,
-            alpha: Vec::<f64>::try_from(&alpha.to_kind(Kind::Double)).unwrap_or_default(),
+            alpha: to_f64s(&alpha),
             alpha_loss,
             critic: critic_combined,
             actor: actor_combined,
         })
     }
 
-    /// Step 2: one Adam step on every `log α_t` (none with fixed temperatures); returns the
-    /// losses `L_α,t`.
-    fn update_temperatures(&mut self, log_probs: &[&Tensor]) -> Vec<f64> {
+    /// Step 2: one Adam step on every `log α_t` from the sampled actions and their
+    /// log-probabilities (none with fixed temperatures); returns the losses `L_α,t`.
+    fn update_temperatures(&mut self, sampled: &[(Tensor, Tensor)]) -> Vec<f64> {
         let Temperature::Learned { .. } = self.config.temperature else {
             return vec![0.0; self.tasks.len()];
         };
         tch::no_grad(|| {
-            let means: Vec<Tensor> = log_probs.iter().map(|lp| lp.mean(Kind::Float)).collect();
+            let means: Vec<Tensor> = sampled.iter().map(|(_, lp)| lp.mean(Kind::Float)).collect();
             // mean(log π + H̄_t), and ∂L_α,t/∂log α_t = −that.
             let gap = Tensor::stack(&means, 0) + &self.target_entropy;
             let losses = -(&self.log_alpha * &gap);
             let grad = -gap;
             self.alpha_opt
                 .step(&[&self.log_alpha], &[grad], self.config.alpha_lr);
-            Vec::<f64>::try_from(&losses.to_kind(Kind::Double)).unwrap_or_default()
+            to_f64s(&losses)
         })
     }
 
     /// Step 3's targets `y` `[B]` per task, with the temperatures `alpha` `[T]`.
     fn targets(&self, batch: &SacBatch, alpha: &Tensor) -> Vec<Tensor> {
-        let noise: Vec<Tensor> = (batch.actions.iter())
-            .map(|a| tch::no_grad(|| a.randn_like()))
-            .collect();
+        let noise: Vec<Tensor> = batch.actions.iter().map(Tensor::randn_like).collect();
         self.targets_with_noise(batch, alpha, &noise)
     }
 
@@ -401,6 +398,11 @@ fn step(
     let combined = combiner.combine(&mut grads, || values.clone(), lr, stats);
     opt.apply_to(net.flat_params(), &grads, lr)?;
     Ok((values, combined))
+}
+
+/// The values of the vector `t`.
+fn to_f64s(t: &Tensor) -> Vec<f64> {
+    Vec::<f64>::try_from(&t.to_kind(Kind::Double)).unwrap_or_default()
 }
 
 /// `[obs_t, actions_t]` per task, the critic's input.
