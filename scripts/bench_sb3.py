@@ -8,6 +8,12 @@ actions, episodes capped at 1000 steps) with the MinAtar network as a features e
 gymnax-blines' MinAtar PPO hyperparameters with entropy coefficient 0.03 (polytask's
 configs/minatar-breakout.toml).
 
+--env pendulum-sac: SAC on Pendulum-v1 with rl-zoo's hyperparameters (learning rate 1e-3,
+otherwise SB3's defaults: one environment, 100 random steps first, one gradient step per
+step, batch 256, 256x256 networks; polytask's configs/pendulum-sac.toml).
+
+--threads N sets torch's intra-op threads (polytask's `learner_threads`).
+
 Used by `polytask bench train --sb3-python PYTHON`; needs stable-baselines3, gymnasium and,
 for MinAtar, minatar:
     python3 -m venv /tmp/sb3 && /tmp/sb3/bin/pip install stable-baselines3 gymnasium minatar==1.0.15
@@ -18,7 +24,7 @@ import time
 import gymnasium as gym
 import stable_baselines3
 import torch
-from stable_baselines3 import PPO
+from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
@@ -89,13 +95,28 @@ def cartpole(seed: int):
     )
 
 
+def pendulum_sac(seed: int):
+    # rl-baselines3-zoo hyperparams/sac.yml, Pendulum-v1.
+    env = make_vec_env("Pendulum-v1", n_envs=1, seed=seed)
+    return SAC("MlpPolicy", env, learning_rate=1e-3, device="cpu", seed=seed, verbose=0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=50_000, help="environment steps")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--env", choices=["cartpole", "minatar-breakout"], default="cartpole")
+    parser.add_argument(
+        "--env", choices=["cartpole", "minatar-breakout", "pendulum-sac"], default="cartpole"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's own)")
     args = parser.parse_args()
-    make = {"cartpole": cartpole, "minatar-breakout": minatar_breakout}[args.env]
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    make = {
+        "cartpole": cartpole,
+        "minatar-breakout": minatar_breakout,
+        "pendulum-sac": pendulum_sac,
+    }[args.env]
     model = make(args.seed)
     # Timed from the first step (setup, which polytask's figure includes, is not).
     start = time.perf_counter()

@@ -38,9 +38,35 @@ pub struct TrainArgs {
     /// polytask's kernel setting: `auto`, `host` or `libtorch`.
     #[arg(long, default_value = "auto")]
     pub kernels: String,
-    /// The configuration: `cartpole` or `minatar-breakout`.
+    /// The configuration: `cartpole`, `minatar-breakout` or `pendulum-sac`.
     #[arg(long, value_enum, default_value = "cartpole")]
     pub config: BenchConfig,
+    /// `sac`: the SAC configuration (`--config pendulum-sac`), whatever `--config` says.
+    #[arg(long, value_enum)]
+    pub algo: Option<BenchAlgo>,
+    /// libtorch's threads while learning, for polytask and SB3 alike (0: the config's
+    /// automatic choice for polytask, torch's own for SB3).
+    #[arg(long, default_value_t = 0)]
+    pub learner_threads: usize,
+}
+
+/// The algorithm `polytask bench train --algo` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchAlgo {
+    /// PPO, on the `--config` given.
+    Ppo,
+    /// SAC on Pendulum-v1 with rl-zoo's hyperparameters.
+    Sac,
+}
+
+impl TrainArgs {
+    /// The configuration timed: `--config`, or SAC's with `--algo sac`.
+    fn bench_config(&self) -> BenchConfig {
+        match self.algo {
+            Some(BenchAlgo::Sac) => BenchConfig::PendulumSac,
+            _ => self.config,
+        }
+    }
 }
 
 /// The configurations `polytask bench train` times.
@@ -50,6 +76,8 @@ pub enum BenchConfig {
     Cartpole,
     /// `configs/minatar-breakout.toml`: PPO, MinAtar Breakout, the MinAtar network.
     MinatarBreakout,
+    /// `configs/pendulum-sac.toml`: SAC, Pendulum-v1, rl-zoo's hyperparameters.
+    PendulumSac,
 }
 
 impl BenchConfig {
@@ -62,6 +90,7 @@ impl BenchConfig {
                 "PPO, MinAtar/Breakout-v1, MinAtar network, gymnax-blines hyperparameters",
                 3,
             ),
+            Self::PendulumSac => (PENDULUM_SAC, "SAC, Pendulum-v1, rl-zoo hyperparameters", 1),
         }
     }
 
@@ -70,9 +99,13 @@ impl BenchConfig {
         match self {
             Self::Cartpole => "cartpole",
             Self::MinatarBreakout => "minatar-breakout",
+            Self::PendulumSac => "pendulum-sac",
         }
     }
 }
+
+/// rl-zoo's SAC configuration for Pendulum-v1, as shipped in `configs/pendulum-sac.toml`.
+const PENDULUM_SAC: &str = include_str!("../../configs/pendulum-sac.toml");
 
 /// The rl-zoo CartPole-v1 configuration, as shipped in `configs/cartpole.toml`.
 const CARTPOLE: &str = include_str!("../../configs/cartpole.toml");
@@ -87,17 +120,25 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<String> {
             "bench train: --steps, --threads and --repeat must be at least 1",
         ));
     }
-    let (_, title, actions) = args.config.shipped();
+    let bench = args.bench_config();
+    let (_, title, actions) = bench.shipped();
     let config = shipped(args, registry)?;
-    let kernels = crate::train::kernels::resolve(&config, tch::Device::Cpu, None)?;
+    let kernels = match bench {
+        // SAC's learner does not use the calibrated kernels.
+        BenchConfig::PendulumSac => KernelChoice::default(),
+        _ => crate::train::kernels::resolve(&config, tch::Device::Cpu, None)?,
+    };
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "{title}, {} steps, CPU: {}",
+        "{title}, {} steps, {} learner thread(s), CPU: {}",
         args.steps,
+        crate::train::learner_threads(&config),
         crate::cpu::model()
     );
-    let _ = writeln!(report, "  kernels: {}", kernels.summary());
+    if bench != BenchConfig::PendulumSac {
+        let _ = writeln!(report, "  kernels: {}", kernels.summary());
+    }
     let mut ratios = Vec::new();
     let mut speeds = Vec::new();
     for _ in 0..args.repeat {
@@ -112,7 +153,15 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<String> {
         );
         if let Some(python) = &args.sb3_python {
             let steps = args.steps.to_string();
-            let script_args = ["--steps", &steps, "--env", args.config.sb3_env()];
+            let threads = args.learner_threads.to_string();
+            let script_args = [
+                "--steps",
+                &steps,
+                "--env",
+                bench.sb3_env(),
+                "--threads",
+                &threads,
+            ];
             let (sb3, versions) =
                 super::python_baseline(python, "bench_sb3.py", &script_args, "sb3 ", "# ")?;
             let _ = writeln!(
@@ -132,10 +181,13 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<String> {
         let median = crate::compare::median(&ratios);
         let _ = writeln!(report, "  median ratio      {median:>10.1}×");
     }
+    if bench == BenchConfig::PendulumSac {
+        return Ok(report);
+    }
     let _ = writeln!(
         report,
         "  one learner step: {}",
-        learner_split(args.config, kernels)?
+        learner_split(bench, kernels)?
     );
     let (limit, threads) = super::limit::measure(&config, actions);
     let best = speeds.iter().copied().fold(0.0, f64::max);
@@ -161,6 +213,7 @@ fn learner_split(config: BenchConfig, kernels: KernelChoice) -> anyhow::Result<S
     let (network, rows) = match config {
         BenchConfig::Cartpole => (BenchNetwork::Cartpole, 256),
         BenchConfig::MinatarBreakout => (BenchNetwork::Minatar, 1024),
+        BenchConfig::PendulumSac => return Ok("see the SAC update below".to_string()),
     };
     let args = super::learner::LearnerArgs {
         tasks: vec![1],
@@ -184,10 +237,11 @@ fn learner_split(config: BenchConfig, kernels: KernelChoice) -> anyhow::Result<S
 
 /// The shipped config with `args`' steps, threads and kernels.
 fn shipped(args: &TrainArgs, registry: &Registry) -> anyhow::Result<Config> {
-    let (text, _, _) = args.config.shipped();
+    let (text, _, _) = args.bench_config().shipped();
     let mut raw: RawConfig = toml::from_str(text).context("the shipped config parses")?;
     raw.total_timesteps = args.steps;
     raw.threads = args.threads;
+    raw.learner_threads = args.learner_threads;
     raw.kernels = RawKernels::Name(args.kernels.clone());
     raw.logging.quiet = true;
     raw.logging.eval_episodes = 0;

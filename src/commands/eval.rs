@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use polytask_agents::actor_critic::ActorCritic;
 use polytask_agents::device;
+use polytask_agents::sac::Sac;
 use polytask_envs::Registry;
 
 use crate::config::RawConfig;
 use crate::error::usage;
-use crate::train::{self, Checkpoint, EvalOptions};
+use crate::train::{self, Checkpoint, EvalOptions, SacPolicy};
 use crate::vec_env::VecEnv;
 
 /// Arguments of `polytask eval`.
@@ -46,19 +47,36 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
     let config = raw.validate(registry)?;
     let device = device::resolve(args.device.parse().map_err(usage)?).map_err(usage)?;
     let layouts = VecEnv::layouts(&config.tasks, registry)?;
-    let shapes = train::network_shapes(&config, &layouts);
     let mut norms = train::normalizers(&config, &layouts);
     checkpoint.restore_normalizers(&mut norms)?;
     tch::manual_seed(args.seed as i64);
-    let net_config = train::net_config(&config, state.kernels);
-    let mut net = ActorCritic::new(&shapes, &net_config, device);
-    checkpoint.load_weights(&mut net)?;
     let options = EvalOptions {
         seed: args.seed,
         episodes: args.episodes,
         deterministic: args.deterministic,
     };
-    let results = train::evaluate(&net, &config.tasks, &norms, registry, &options)?;
+    let results = match &config.sac {
+        Some(section) => {
+            let (tasks, boxes) = train::sac_tasks(&layouts)?;
+            let learner = section.learner(&config.network.hidden);
+            let mut sac = Sac::new(&tasks, &learner, device);
+            let model = dir.join("model.safetensors");
+            sac.load_named_state(&checkpoint.read_tensors(false)?)
+                .map_err(|e| usage(format!("cannot load {}: {e}", model.display())))?;
+            let policy = SacPolicy {
+                sac: &sac,
+                boxes: &boxes,
+            };
+            train::evaluate(&policy, &config.tasks, &norms, registry, &options)?
+        }
+        None => {
+            let shapes = train::network_shapes(&config, &layouts);
+            let net_config = train::net_config(&config, state.kernels);
+            let mut net = ActorCritic::new(&shapes, &net_config, device);
+            checkpoint.load_weights(&mut net)?;
+            train::evaluate(&net, &config.tasks, &norms, registry, &options)?
+        }
+    };
     for e in &results {
         println!(
             "{}: {:.2} ± {:.2} over {} episodes",

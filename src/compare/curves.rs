@@ -21,8 +21,9 @@ pub type Curve = Vec<(u64, f64)>;
 pub struct RunCurves {
     /// Episodic returns by task name, at the task's environment step.
     pub returns: BTreeMap<String, Curve>,
-    /// Cosine similarity of the shared-weight gradients by task pair `a__b`, at the global
-    /// environment step (all tasks together).
+    /// Cosine similarity of the shared-weight gradients by task pair `a__b` (SAC's:
+    /// `a__b (critic)` and `a__b (actor)`), at the global environment step (all tasks
+    /// together).
     pub cos_sim: BTreeMap<String, Curve>,
 }
 
@@ -35,7 +36,7 @@ pub fn read_run(run_dir: &Path) -> anyhow::Result<RunCurves> {
         let mut fresh: BTreeMap<String, Curve> = BTreeMap::new();
         for (tag, step, value) in scalars {
             if tag.starts_with("charts/") && tag.ends_with("/episodic_return")
-                || tag.starts_with("surgery/cos_sim/")
+                || cos_pair(&tag).is_some()
             {
                 fresh.entry(tag).or_default().push((step, value));
             }
@@ -49,14 +50,25 @@ pub fn read_run(run_dir: &Path) -> anyhow::Result<RunCurves> {
     }
     let mut curves = RunCurves::default();
     for (tag, curve) in tags {
-        if let Some(pair) = tag.strip_prefix("surgery/cos_sim/") {
-            curves.cos_sim.insert(pair.to_string(), curve);
+        if let Some(pair) = cos_pair(&tag) {
+            curves.cos_sim.insert(pair, curve);
         } else if let Some(rest) = tag.strip_prefix("charts/") {
             let task = rest.trim_end_matches("/episodic_return");
             curves.returns.insert(task.to_string(), curve);
         }
     }
     Ok(curves)
+}
+
+/// The task pair of a cosine-similarity tag: `a__b` for `surgery/cos_sim/a__b`, `a__b (critic)`
+/// for SAC's `surgery/critic/cos_sim/a__b`; `None` for other tags.
+fn cos_pair(tag: &str) -> Option<String> {
+    let rest = tag.strip_prefix("surgery/")?;
+    if let Some(pair) = rest.strip_prefix("cos_sim/") {
+        return Some(pair.to_string());
+    }
+    let (stage, pair) = rest.split_once("/cos_sim/")?;
+    Some(format!("{pair} ({stage})"))
 }
 
 /// The event files directly inside `dir`, oldest first (their names start with the time).

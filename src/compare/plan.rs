@@ -15,6 +15,10 @@ use crate::error::usage;
 /// interrupted comparison can resume its runs.
 const RESUMABLE_CHECKPOINT_INTERVAL: i64 = 25;
 
+/// The same for SAC, whose iterations are `sac.train_freq` steps: a checkpoint every 2000
+/// iterations (seconds of training) rather than after every few steps.
+const SAC_RESUMABLE_CHECKPOINT_INTERVAL: i64 = 2000;
+
 /// The file in a comparison's folder that records its jobs' kernel choice.
 pub const KERNELS_FILE: &str = "kernels.toml";
 
@@ -103,14 +107,15 @@ pub fn plan(
     let base_config = base.clone().validate(registry)?;
     let mut table = toml::Table::try_from(&base).expect("a config serialises");
     if base_config.logging.checkpoint_interval == 0 {
-        set(
-            &mut table,
-            "logging.checkpoint_interval",
-            RESUMABLE_CHECKPOINT_INTERVAL,
-        );
+        let interval = match base_config.sac {
+            Some(_) => SAC_RESUMABLE_CHECKPOINT_INTERVAL,
+            None => RESUMABLE_CHECKPOINT_INTERVAL,
+        };
+        set(&mut table, "logging.checkpoint_interval", interval);
     }
     set(&mut table, "logging.quiet", true);
-    if base_config.kernels == KernelRequest::Auto {
+    // SAC's learner does not use the calibrated kernels.
+    if base_config.kernels == KernelRequest::Auto && base_config.sac.is_none() {
         let choice = comparison_kernels(&base_config, out)?;
         let value = toml::Value::try_from(choice).expect("a kernel choice serialises");
         table.insert("kernels".into(), value);

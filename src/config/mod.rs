@@ -5,6 +5,7 @@
 mod aux_loss;
 mod compare;
 mod kernels;
+pub mod sac;
 mod sections;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use aux_loss::{AuxLoss, AuxLossKind, ImageMaps, RawAuxLoss};
 pub use compare::{CompareSection, SINGLE_TASK};
 pub use kernels::{KernelRequest, RawKernels};
+pub use sac::SacSection;
 pub use polytask_agents::weighting::Role;
 pub use sections::{
     AlgorithmConfig, AlgorithmName, ConvSchemeName, ConvSection, LoggingConfig, NetworkConfig,
@@ -51,6 +53,9 @@ pub struct RawConfig {
     /// The update rule.
     #[serde(default)]
     pub algorithm: AlgorithmConfig,
+    /// SAC's hyperparameters (only with `algorithm.name = "sac"`; defaults filled in then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sac: Option<SacSection>,
     /// Network sizes.
     #[serde(default)]
     pub network: NetworkConfig,
@@ -145,6 +150,8 @@ pub struct Config {
     pub kernels: KernelRequest,
     /// As [`RawConfig::algorithm`], checked.
     pub algorithm: AlgorithmConfig,
+    /// SAC's hyperparameters, checked: `Some` exactly when `algorithm.name = "sac"`.
+    pub sac: Option<SacSection>,
     /// As [`RawConfig::network`], checked.
     pub network: NetworkConfig,
     /// As [`RawConfig::surgery`], the aggregator known to exist.
@@ -218,7 +225,18 @@ impl RawConfig {
     }
 
     /// Checks the configuration against `registry`; errors name the offending key.
-    pub fn validate(self, registry: &Registry) -> anyhow::Result<Config> {
+    pub fn validate(mut self, registry: &Registry) -> anyhow::Result<Config> {
+        let sac = self.algorithm.name == AlgorithmName::Sac;
+        if !sac && self.sac.is_some() {
+            return Err(usage(
+                "config: the [sac] section applies only with `algorithm.name = \"sac\"`; \
+                 remove it or set the algorithm",
+            ));
+        }
+        if sac {
+            self.sac.get_or_insert_with(SacSection::default);
+        }
+        sac::fill_defaults(sac, &mut self.network, &mut self.logging);
         if self.tasks.is_empty() {
             return Err(usage(
                 "config: `tasks` is empty; declare at least one [[tasks]] table",
@@ -246,8 +264,17 @@ impl RawConfig {
             .parse()
             .map_err(|e| usage(format!("config: `device`: {e}")))?;
         let kernels = self.kernels.validate()?;
-        check_algorithm(&self.algorithm, &tasks)?;
-        check_rollout_memory(&self.algorithm, &tasks, &sizes)?;
+        match &self.sac {
+            Some(section) => {
+                let aux = self.aux_losses.len();
+                sac::check(section, &self.algorithm, &self.network, &tasks, aux)?;
+                check_replay_memory(section, &sizes)?;
+            }
+            None => {
+                check_algorithm(&self.algorithm, &tasks)?;
+                check_rollout_memory(&self.algorithm, &tasks, &sizes)?;
+            }
+        }
         check_network(&self.network, &tasks)?;
         polytask_agents::surgery::by_name_with(&self.surgery.aggregator, &self.surgery.params)
             .map_err(|e| match e.parameter() {
@@ -265,6 +292,7 @@ impl RawConfig {
             learner_threads: self.learner_threads,
             kernels,
             algorithm: self.algorithm,
+            sac: self.sac,
             network: self.network,
             surgery: self.surgery,
             weighting: self.weighting,
@@ -432,12 +460,32 @@ fn check_rollout_memory(
         .zip(sizes)
         .map(|(t, [obs, act])| (t.num_envs * a.num_steps) as f64 * (2 * obs + act + 6) as f64 * 4.0)
         .sum();
+    fits_in_memory(
+        bytes,
+        "the rollouts of `tasks[*].num_envs` × `algorithm.num_steps`",
+        "use fewer environments or steps",
+    )
+}
+
+/// Refuses a SAC config whose replay buffers (observations twice, the action, reward and
+/// termination flag per transition, as `f32`) would not fit in this machine's memory.
+fn check_replay_memory(sac: &SacSection, sizes: &[[usize; 2]]) -> anyhow::Result<()> {
+    let per_task = |[obs, act]: &[usize; 2]| (2 * obs + act + 2) as f64 * 4.0;
+    let bytes: f64 = sizes.iter().map(per_task).sum::<f64>() * sac.buffer_size as f64;
+    fits_in_memory(
+        bytes,
+        "the replay buffers of `sac.buffer_size` transitions per task",
+        "lower `sac.buffer_size`",
+    )
+}
+
+/// An error naming `what` and the remedy when `bytes` exceed the machine's memory.
+fn fits_in_memory(bytes: f64, what: &str, remedy: &str) -> anyhow::Result<()> {
     let memory = physical_memory();
     if bytes > memory {
         let gib = |b: f64| b / (1u64 << 30) as f64;
         return Err(usage(format!(
-            "config: the rollouts of `tasks[*].num_envs` × `algorithm.num_steps` would need \
-             {:.1} GiB, more than this machine's {:.1} GiB; use fewer environments or steps",
+            "config: {what} would need {:.1} GiB, more than this machine's {:.1} GiB; {remedy}",
             gib(bytes),
             gib(memory)
         )));

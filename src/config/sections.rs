@@ -13,6 +13,9 @@ pub enum AlgorithmName {
     Ppo,
     /// Advantage Actor-Critic (Mnih et al. 2016), synchronous.
     A2c,
+    /// Soft Actor-Critic (Haarnoja et al. 2018), off-policy, box actions; its settings are
+    /// in `[sac]`.
+    Sac,
 }
 
 /// What the learner does with an update whose gradient has a NaN or infinite element
@@ -31,7 +34,7 @@ pub enum OnNonFinite {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlgorithmConfig {
-    /// `ppo` or `a2c`.
+    /// `ppo`, `a2c` or `sac`.
     pub name: AlgorithmName,
     /// Steps per environment in each rollout (the batch is `num_envs × num_steps` per task).
     pub num_steps: usize,
@@ -99,7 +102,8 @@ impl Default for AlgorithmConfig {
 pub struct NetworkConfig {
     /// Hidden widths. Without image tasks, the first is each task's own input stem and the rest
     /// are shared by all tasks; with image tasks (and `conv.scheme` not `none`), all are shared
-    /// trunk layers after the convolutions.
+    /// trunk layers after the convolutions. Empty (the default): 64 × 64 for PPO and A2C,
+    /// 256 × 256 for SAC.
     pub hidden: Vec<i64>,
     /// `[network.conv]`: the convolutional stems of image tasks.
     pub conv: ConvSection,
@@ -110,10 +114,11 @@ pub struct NetworkConfig {
 }
 
 impl Default for NetworkConfig {
-    /// 64 × 64 tanh, separate critic, as CleanRL and rl-zoo.
+    /// The algorithm's widths (filled in by validation), separate critic, as CleanRL and
+    /// rl-zoo.
     fn default() -> Self {
         Self {
-            hidden: vec![64, 64],
+            hidden: Vec::new(),
             conv: ConvSection::default(),
             shared_critic: false,
             init_log_std: 0.0,
@@ -232,7 +237,8 @@ impl Default for WeightingConfig {
 pub struct LoggingConfig {
     /// Parent folder of run directories.
     pub run_dir: String,
-    /// Write losses and surgery metrics every this many updates (episode returns always).
+    /// Write losses and surgery metrics every this many updates (episode returns always);
+    /// 0 (the default): every update for PPO and A2C, every 100th for SAC.
     pub log_interval: usize,
     /// Write a checkpoint every this many updates (0: only at the end).
     pub checkpoint_interval: usize,
@@ -246,7 +252,7 @@ impl Default for LoggingConfig {
     fn default() -> Self {
         Self {
             run_dir: "runs".to_string(),
-            log_interval: 1,
+            log_interval: 0,
             checkpoint_interval: 0,
             eval_episodes: 10,
             quiet: false,

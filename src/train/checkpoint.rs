@@ -122,6 +122,14 @@ impl Checkpoint {
             .map_err(|e| usage(format!("cannot load the weights {}: {e}", path.display())))
     }
 
+    /// Every tensor of the checkpoint's `model.safetensors` (`optimizer = false`) or
+    /// `optimizer.safetensors`, by name.
+    pub fn read_tensors(&self, optimizer: bool) -> anyhow::Result<Vec<(String, Tensor)>> {
+        let path = self.dir.join(if optimizer { OPTIMIZER } else { MODEL });
+        Tensor::read_safetensors(&path)
+            .map_err(|e| usage(format!("cannot load {}: {e}", path.display())))
+    }
+
     /// Restores Adam's moments and step count into `opt`.
     pub fn load_optimizer(&self, opt: &mut MultiTaskOptimizer) -> anyhow::Result<()> {
         let path = self.dir.join(OPTIMIZER);
@@ -216,9 +224,23 @@ pub fn save(
     state: &CheckpointState,
     resume: &[u8],
 ) -> anyhow::Result<()> {
-    if net.flat_params().isfinite().all().int64_value(&[]) == 0 {
+    save_tensors(dir, &net.named_params(), &adam_tensors(opt), state, resume)
+}
+
+/// [`save`] for any learner: the tensors of `model.safetensors` and
+/// `optimizer.safetensors` by name. Refuses to write model tensors that are not finite.
+pub fn save_tensors(
+    dir: &Path,
+    model: &[(String, &Tensor)],
+    optimizer: &[(String, &Tensor)],
+    state: &CheckpointState,
+    resume: &[u8],
+) -> anyhow::Result<()> {
+    let finite = |t: &Tensor| t.isfinite().all().int64_value(&[]) != 0;
+    if let Some((name, _)) = model.iter().find(|(_, t)| !finite(t)) {
         anyhow::bail!(
-            "refusing to write a checkpoint to {}: the network's weights are not finite",
+            "refusing to write a checkpoint to {}: the network's weights are not finite \
+             ({name})",
             dir.display()
         );
     }
@@ -226,13 +248,9 @@ pub fn save(
     let staging = sibling(dir, "tmp");
     let old = sibling(dir, "old");
     fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
-    let model = staging.join(MODEL);
-    durable::failpoint_io("write:model")
-        .and_then(|()| net.save(&model).map_err(std::io::Error::other))
-        .and_then(|()| sync_file(&model))
-        .with_context(|| format!("cannot write {}", model.display()))?;
+    write_tensors(&staging.join(MODEL), model, "write:model")?;
     failpoint("checkpoint:model-written");
-    write_optimizer(&staging.join(OPTIMIZER), opt)?;
+    write_tensors(&staging.join(OPTIMIZER), optimizer, "write:optimizer")?;
     let file = staging.join(RESUME);
     durable::write_synced(&file, resume)
         .with_context(|| format!("cannot write {}", file.display()))?;
@@ -282,23 +300,21 @@ fn settle(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_optimizer(path: &Path, opt: &MultiTaskOptimizer) -> anyhow::Result<()> {
+/// Adam's moments by name (`first.<k>`, `second.<k>`), as [`Checkpoint::load_optimizer`]
+/// reads them.
+fn adam_tensors(opt: &MultiTaskOptimizer) -> Vec<(String, &Tensor)> {
     let (first, second) = opt.adam().state();
-    let mut named: Vec<(String, &Tensor)> = Vec::new();
-    named.extend(
-        first
-            .iter()
-            .enumerate()
-            .map(|(k, t)| (format!("first.{k}"), t)),
-    );
-    named.extend(
-        second
-            .iter()
-            .enumerate()
-            .map(|(k, t)| (format!("second.{k}"), t)),
-    );
-    durable::failpoint_io("write:optimizer")
-        .and_then(|()| Tensor::write_safetensors(&named, path).map_err(std::io::Error::other))
+    let mut out: Vec<(String, &Tensor)> = Vec::new();
+    out.extend((first.iter().enumerate()).map(|(k, t)| (format!("first.{k}"), t)));
+    out.extend((second.iter().enumerate()).map(|(k, t)| (format!("second.{k}"), t)));
+    out
+}
+
+/// Writes `tensors` to the safetensors file `path` and syncs it; `point` names the failpoint
+/// that the crash tests trigger.
+fn write_tensors(path: &Path, tensors: &[(String, &Tensor)], point: &str) -> anyhow::Result<()> {
+    durable::failpoint_io(point)
+        .and_then(|()| Tensor::write_safetensors(tensors, path).map_err(std::io::Error::other))
         .and_then(|()| sync_file(path))
         .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -69,6 +69,11 @@ impl EpisodeLog {
         self.task_steps[t]
     }
 
+    /// Environment steps taken by every task.
+    pub fn all_task_steps(&self) -> Vec<u64> {
+        self.task_steps.clone()
+    }
+
     /// Sets the step counters, when a run resumes from a checkpoint.
     pub fn set_task_steps(&mut self, steps: &[u64]) {
         self.task_steps.copy_from_slice(steps);

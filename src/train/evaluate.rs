@@ -9,6 +9,7 @@
 
 use polytask_agents::actor_critic::ActorCritic;
 use polytask_envs::Registry;
+use tch::{Device, Tensor};
 
 use super::collect::{copy_to, observations};
 use super::normalize::TaskNormalizer;
@@ -52,10 +53,57 @@ pub struct EvalOptions {
     pub deterministic: bool,
 }
 
+/// A trained policy as evaluation sees it: observations in, every task's actions written
+/// into the environments' action buffers.
+pub trait Policy {
+    /// Where the policy's weights live.
+    fn device(&self) -> Device;
+
+    /// Writes actions for each task's observations `obs[t]` `[n_t, obs_dim_t]` into `envs`:
+    /// the most likely ones if `deterministic`, else sampled. `scratch` and `indices` are
+    /// reusable buffers.
+    fn write_actions(
+        &self,
+        obs: &[Tensor],
+        deterministic: bool,
+        envs: &mut VecEnv,
+        scratch: &mut Vec<f32>,
+        indices: &mut Vec<i64>,
+    );
+}
+
+impl Policy for ActorCritic {
+    fn device(&self) -> Device {
+        ActorCritic::device(self)
+    }
+
+    fn write_actions(
+        &self,
+        obs: &[Tensor],
+        deterministic: bool,
+        envs: &mut VecEnv,
+        scratch: &mut Vec<f32>,
+        indices: &mut Vec<i64>,
+    ) {
+        let out = tch::no_grad(|| self.forward(obs));
+        for (t, dist) in out.dists.iter().enumerate() {
+            let action = match deterministic {
+                true => dist.mode(),
+                false => dist.sample(),
+            };
+            let space = envs.tasks()[t].action_space.clone();
+            let buffer = envs.task_actions_mut(t);
+            scratch.resize(buffer.len(), 0.0);
+            copy_to(&action, scratch, indices);
+            super::collect::write_env_actions(&space, scratch, buffer);
+        }
+    }
+}
+
 /// Runs `options.episodes` episodes of every task with `net`, its observations normalised by
 /// the training statistics `norms` (frozen).
 pub fn evaluate(
-    net: &ActorCritic,
+    net: &dyn Policy,
     tasks: &[Task],
     norms: &[TaskNormalizer],
     registry: &Registry,
@@ -94,19 +142,7 @@ pub fn evaluate(
     let (mut scratch, mut indices) = (Vec::new(), Vec::new());
     while wanted.iter().any(|&w| w > 0) {
         let obs = observations(&envs, norms, device);
-        let out = tch::no_grad(|| net.forward(&obs));
-        for (t, dist) in out.dists.iter().enumerate() {
-            let action = if deterministic {
-                dist.mode()
-            } else {
-                dist.sample()
-            };
-            let space = envs.tasks()[t].action_space.clone();
-            let buffer = envs.task_actions_mut(t);
-            scratch.resize(buffer.len(), 0.0);
-            copy_to(&action, &mut scratch, &mut indices);
-            super::collect::write_env_actions(&space, &scratch, buffer);
-        }
+        net.write_actions(&obs, deterministic, &mut envs, &mut scratch, &mut indices);
         envs.step()?;
         for row in 0..envs.num_rows() {
             let Some(stats) = envs.episode(row) else {

@@ -67,7 +67,7 @@ impl Loss {
                 returns: &b.returns,
             };
             let grads = match self.algorithm {
-                AlgorithmName::Ppo => ppo_grads(&batch, &self.config),
+                AlgorithmName::Ppo | AlgorithmName::Sac => ppo_grads(&batch, &self.config),
                 AlgorithmName::A2c => a2c_grads(&batch, &self.config),
             };
             let (policy, log_std) = dist.backward(&b.actions, &grads.log_prob, grads.entropy);
@@ -79,7 +79,7 @@ impl Loss {
             if terms {
                 let entropy = dist.entropy();
                 all_terms.push(match self.algorithm {
-                    AlgorithmName::Ppo => ppo_loss(&batch, &entropy, &self.config),
+                    AlgorithmName::Ppo | AlgorithmName::Sac => ppo_loss(&batch, &entropy, &self.config),
                     AlgorithmName::A2c => a2c_loss(&batch, &entropy, &self.config),
                 });
             }

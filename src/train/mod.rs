@@ -18,6 +18,10 @@ pub(crate) mod optimize;
 pub mod replay;
 mod result;
 pub mod resume_state;
+mod sac_collect;
+mod sac_tags;
+mod sac_trainer;
+mod stages;
 pub(crate) mod storage;
 mod trainer;
 
@@ -29,7 +33,7 @@ use polytask_agents::kernels::KernelChoice;
 use polytask_envs::{Registry, Space};
 
 pub use checkpoint::{Checkpoint, CheckpointState, VERSION as CHECKPOINT_VERSION};
-pub use evaluate::{evaluate, EvalOptions, TaskEvaluation};
+pub use evaluate::{evaluate, EvalOptions, Policy, TaskEvaluation};
 pub use normalize::{NormalizerState, TaskNormalizer};
 pub use result::{RunResult, TaskResult, RESULT_FILE};
 
@@ -38,7 +42,10 @@ use crate::error::Interrupted;
 use crate::logger::{Logger, Progress};
 use crate::run_lock::RunLock;
 use crate::vec_env::TaskLayout;
+pub use sac_collect::{sac_tasks, SacPolicy};
 pub use trainer::{learner_threads, IterationSplit};
+use sac_trainer::SacTrainer;
+use stages::Stages;
 use trainer::{Clock, Trainer};
 
 /// What a finished training run leaves behind.
@@ -61,21 +68,30 @@ pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoint")
 }
 
+/// Steps of every environment in one training iteration: PPO's and A2C's rollout
+/// (`algorithm.num_steps`), SAC's `sac.train_freq`.
+pub fn steps_per_iteration(config: &Config) -> usize {
+    match &config.sac {
+        Some(sac) => sac.train_freq,
+        None => config.algorithm.num_steps,
+    }
+}
+
 /// The number of training iterations of `config`: enough for the task with the fewest
 /// environments to take `total_timesteps` steps. Every task steps in every iteration, so
-/// task `t` takes `iterations × num_steps × num_envs_t` steps (see [`task_budget`]): exactly
-/// `total_timesteps` (rounded up to whole iterations) when all tasks have as many
-/// environments, more for tasks with more.
+/// task `t` takes `iterations × steps_per_iteration × num_envs_t` steps (see
+/// [`task_budget`]): exactly `total_timesteps` (rounded up to whole iterations) when all
+/// tasks have as many environments, more for tasks with more.
 pub fn iterations(config: &Config) -> u64 {
     let fewest = config.tasks.iter().map(|t| t.num_envs).min().unwrap_or(1);
     config
         .total_timesteps
-        .div_ceil((config.algorithm.num_steps * fewest) as u64)
+        .div_ceil((steps_per_iteration(config) * fewest) as u64)
 }
 
 /// The environment steps that task `task` of `config` takes in a whole run.
 pub fn task_budget(config: &Config, task: usize) -> u64 {
-    iterations(config) * (config.algorithm.num_steps * config.tasks[task].num_envs) as u64
+    iterations(config) * (steps_per_iteration(config) * config.tasks[task].num_envs) as u64
 }
 
 /// Trains on `config`'s tasks, writing events, the resolved config, checkpoints and the
@@ -132,7 +148,10 @@ fn run(
         config.resolved_toml.as_bytes(),
     )
     .context("cannot write config.toml")?;
-    let mut trainer = Trainer::new(config, registry, found.as_ref())?;
+    let mut trainer: Box<dyn Stages + '_> = match config.sac {
+        Some(_) => Box::new(SacTrainer::new(config, registry, found.as_ref())?),
+        None => Box::new(Trainer::new(config, registry, found.as_ref())?),
+    };
     let first = match &found {
         Some(cp) => trainer.restore(cp, run_dir, logger)? + 1,
         None => {
@@ -143,16 +162,16 @@ fn run(
     };
     let iterations = iterations(config);
     let progress = Progress::new(
-        iterations * (config.algorithm.num_steps * trainer.envs.num_rows()) as u64,
+        iterations * (steps_per_iteration(config) * trainer.num_rows()) as u64,
         config.logging.quiet,
     );
-    progress.update(trainer.log.global_step(), 0.0, &[] as &[(&str, f64)]);
-    let clock = Clock::start(trainer.log.global_step());
+    progress.update(trainer.log().global_step(), 0.0, &[] as &[(&str, f64)]);
+    let clock = Clock::start(trainer.log().global_step());
 
     for iteration in first..=iterations {
         trainer.iteration(iteration, iterations, logger, &clock)?;
         crate::durable::failpoint("train:iteration");
-        let step = trainer.log.global_step();
+        let step = trainer.log().global_step();
         progress.update(step, clock.sps(step), &trainer.recent());
         if let Some(signal) = crate::interrupt::requested() {
             progress.finish();
@@ -166,15 +185,15 @@ fn run(
     }
     progress.finish();
     trainer.save(run_dir, iterations, logger)?;
-    let sps = clock.sps(trainer.log.global_step());
+    let sps = clock.sps(trainer.log().global_step());
     let evaluation = trainer.evaluate(registry, logger)?;
     logger.flush()?;
     let outcome = TrainOutcome {
         run_dir: run_dir.to_path_buf(),
-        task_steps: trainer.task_steps(),
+        task_steps: trainer.log().all_task_steps(),
         evaluation,
         sps,
-        split: trainer.split,
+        split: trainer.split(),
     };
     let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
     RunResult::of(&outcome, &names).write(run_dir)?;

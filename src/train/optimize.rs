@@ -59,7 +59,7 @@ pub fn optimize(
 ) -> anyhow::Result<OptimizeReport> {
     let _no_graph = tch::no_grad_guard();
     let (epochs, minibatches) = match config.name {
-        AlgorithmName::Ppo => (config.update_epochs, config.num_minibatches),
+        AlgorithmName::Ppo | AlgorithmName::Sac => (config.update_epochs, config.num_minibatches),
         AlgorithmName::A2c => (1, 1),
     };
     let mut rollout = Rollout::new(net, storage, aux, minibatches);

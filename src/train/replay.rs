@@ -6,8 +6,11 @@
 //!
 //! Saving is incremental ([`TaskReplay::save`]): each save writes only the transitions added
 //! since the previous one, as a new chunk file, then replaces the small `replay.json` that
-//! lists the chunks; chunks whose transitions have all been overwritten are deleted. A
-//! checkpoint taken on a signal thus writes seconds' worth of transitions, not the buffer.
+//! lists the chunks; chunks whose transitions had all been overwritten already at the
+//! previous save are deleted (one save late, so that a crash between a buffer's save and its
+//! checkpoint's leaves what the previous checkpoint needs). A checkpoint taken on a signal
+//! thus writes seconds' worth of transitions, not the buffer. [`TaskReplay::load`] reads the
+//! buffer as it was after a given number of transitions: the checkpoint's.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -39,6 +42,8 @@ pub struct TaskReplay {
     /// What the folder saved to holds: transitions `[start, end)` (counted as `added`) per
     /// chunk, oldest first.
     saved: Vec<[u64; 2]>,
+    /// The oldest transition held at the previous save: chunks ending after it are kept.
+    kept_from: u64,
 }
 
 /// `replay.json`: the buffer's shape and its chunks.
@@ -83,6 +88,7 @@ impl TaskReplay {
             len: 0,
             added: 0,
             saved: Vec::new(),
+            kept_from: 0,
         }
     }
 
@@ -111,7 +117,7 @@ impl TaskReplay {
             self.saved.push([from, self.added]);
         }
         let (kept, dropped): (Vec<[u64; 2]>, Vec<[u64; 2]>) =
-            self.saved.iter().partition(|c| c[1] > oldest);
+            self.saved.iter().partition(|c| c[1] > self.kept_from);
         let index = Index {
             capacity: self.capacity,
             obs_dim: self.obs_dim,
@@ -128,16 +134,19 @@ impl TaskReplay {
             let _ = fs::remove_file(chunk_path(dir, chunk));
         }
         self.saved = kept;
+        self.kept_from = oldest;
         Ok(())
     }
 
-    /// The buffer saved in `dir` by [`TaskReplay::save`], which must have been made with the
-    /// same `capacity`, `obs_dim` and `act_dim`.
+    /// The buffer saved in `dir` by [`TaskReplay::save`] as it was after its first `added`
+    /// transitions (a checkpoint's count; later ones are dropped); it must have been made
+    /// with the same `capacity`, `obs_dim` and `act_dim`, and saved at least that far.
     pub fn load(
         dir: &Path,
         capacity: usize,
         obs_dim: usize,
         act_dim: usize,
+        added: u64,
     ) -> anyhow::Result<Self> {
         let path = dir.join(REPLAY_INDEX);
         let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -153,9 +162,20 @@ impl TaskReplay {
                 index.act_dim
             );
         }
+        if index.added < added {
+            anyhow::bail!(
+                "{} holds {} transitions, the checkpoint counts {added}: the buffer was not \
+                 saved with it",
+                path.display(),
+                index.added
+            );
+        }
         let mut buffer = Self::new(capacity, obs_dim, act_dim);
-        let oldest = index.added.saturating_sub(capacity as u64);
-        for &chunk in &index.chunks {
+        let oldest = added.saturating_sub(capacity as u64);
+        let chunks: Vec<[u64; 2]> = (index.chunks.iter().copied())
+            .filter(|c| c[1] <= added)
+            .collect();
+        for &chunk in &chunks {
             let path = chunk_path(dir, chunk);
             let bytes =
                 fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -177,10 +197,18 @@ impl TaskReplay {
                 }
             }
         }
-        buffer.added = index.added;
-        buffer.len = (index.added.min(capacity as u64)) as usize;
-        buffer.pos = (index.added % capacity as u64) as usize;
-        buffer.saved = index.chunks;
+        let covered = chunks.last().map_or(0, |c| c[1]);
+        if covered != added {
+            anyhow::bail!(
+                "{}: its chunks end at transition {covered}, the checkpoint counts {added}",
+                path.display()
+            );
+        }
+        buffer.added = added;
+        buffer.len = (added.min(capacity as u64)) as usize;
+        buffer.pos = (added % capacity as u64) as usize;
+        buffer.saved = chunks;
+        buffer.kept_from = oldest;
         Ok(buffer)
     }
 
@@ -354,16 +382,38 @@ mod tests {
                 push(&mut buffer, next);
             }
             buffer.save(&dir).unwrap();
-            let loaded = TaskReplay::load(&dir, 5, 2, 1).unwrap();
+            let loaded = TaskReplay::load(&dir, 5, 2, 1, upto).unwrap();
             same(&buffer, &loaded);
             saved_sizes.push((round, buffer.saved.clone()));
         }
-        // 0-3, then 3-4, then 4-9 (0-4 overwritten: dropped), then 10-15 (only the last 5
-        // of 9-15 are held), then nothing new.
+        // 0-3, then 3-4, then 4-9 (0-4 overwritten now, dropped one save later), then
+        // 10-15 (only the last 5 of 9-15 are held), then nothing new.
         let last: Vec<[u64; 2]> = saved_sizes.last().unwrap().1.clone();
         assert_eq!(last, [[10, 15]]);
         assert_eq!(chunks(&dir), 1);
-        assert_eq!(saved_sizes[2].1, [[4, 9]]);
+        assert_eq!(saved_sizes[2].1, [[0, 3], [3, 4], [4, 9]]);
+        assert_eq!(saved_sizes[3].1, [[4, 9], [10, 15]]);
+    }
+
+    #[test]
+    fn a_load_stops_at_the_checkpoints_count_and_the_next_save_rewrites_from_there() {
+        let dir = scratch("upto");
+        let mut buffer = TaskReplay::new(4, 2, 1);
+        (0..3).for_each(|i| push(&mut buffer, i));
+        buffer.save(&dir).unwrap();
+        let mut at_checkpoint = TaskReplay::load(&dir, 4, 2, 1, 3).unwrap();
+        // Saved again past the checkpoint (then the run died before its checkpoint).
+        (3..7).for_each(|i| push(&mut buffer, i));
+        buffer.save(&dir).unwrap();
+        let mut resumed = TaskReplay::load(&dir, 4, 2, 1, 3).unwrap();
+        same(&at_checkpoint, &resumed);
+        for b in [&mut at_checkpoint, &mut resumed] {
+            (3..6).for_each(|i| push(b, i));
+        }
+        resumed.save(&dir).unwrap();
+        same(&at_checkpoint, &TaskReplay::load(&dir, 4, 2, 1, 6).unwrap());
+        let err = TaskReplay::load(&dir, 4, 2, 1, 9).unwrap_err().to_string();
+        assert!(err.contains("counts 9"), "{err}");
     }
 
     #[test]
@@ -372,12 +422,12 @@ mod tests {
         let mut buffer = TaskReplay::new(6, 2, 1);
         (0..4).for_each(|i| push(&mut buffer, i));
         buffer.save(&dir).unwrap();
-        let mut loaded = TaskReplay::load(&dir, 6, 2, 1).unwrap();
+        let mut loaded = TaskReplay::load(&dir, 6, 2, 1, 4).unwrap();
         for b in [&mut buffer, &mut loaded] {
             (4..8).for_each(|i| push(b, i));
         }
         loaded.save(&dir).unwrap();
-        same(&buffer, &TaskReplay::load(&dir, 6, 2, 1).unwrap());
+        same(&buffer, &TaskReplay::load(&dir, 6, 2, 1, 8).unwrap());
     }
 
     #[test]
@@ -386,14 +436,14 @@ mod tests {
         let mut buffer = TaskReplay::new(4, 2, 1);
         (0..3).for_each(|i| push(&mut buffer, i));
         buffer.save(&dir).unwrap();
-        let err = TaskReplay::load(&dir, 4, 3, 1).unwrap_err().to_string();
+        let err = TaskReplay::load(&dir, 4, 3, 1, 3).unwrap_err().to_string();
         assert!(
             err.contains("replay.json") && err.contains("needs 4, 3 and 1"),
             "{err}"
         );
         let chunk = chunk_path(&dir, [0, 3]);
         fs::write(&chunk, [0u8; 7]).unwrap();
-        let err = TaskReplay::load(&dir, 4, 2, 1).unwrap_err().to_string();
+        let err = TaskReplay::load(&dir, 4, 2, 1, 3).unwrap_err().to_string();
         assert!(err.contains("chunk-") && err.contains("expected"), "{err}");
     }
 }

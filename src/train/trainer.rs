@@ -22,6 +22,7 @@ use super::metrics::{RunScalars, Tags};
 use super::normalize::TaskNormalizer;
 use super::optimize;
 use super::resume_state::{self, ResumeState};
+use super::stages::Stages;
 use super::storage::TaskStorage;
 use super::{checkpoint_dir, net_config, network_shapes, normalizers};
 use crate::config::{Config, OnNonFinite, Role};
@@ -77,6 +78,10 @@ pub(super) struct Trainer<'c> {
 pub fn learner_threads(config: &Config) -> usize {
     if config.learner_threads > 0 {
         return config.learner_threads;
+    }
+    // SAC's products (256-wide layers on 256-row minibatches) split well over cores.
+    if config.sac.is_some() {
+        return std::thread::available_parallelism().map_or(1, usize::from);
     }
     let conv = config.network.conv.to_conv().is_some();
     match conv
@@ -178,9 +183,42 @@ impl<'c> Trainer<'c> {
         })
     }
 
-    /// Restores the checkpoint `cp` and cuts the event files back to it; returns the
-    /// iteration it was taken after.
-    pub fn restore(
+    /// Names the task and update of a divergence found by the guards (a non-finite gradient
+    /// or sampled action); other errors pass unchanged.
+    fn diverged(&self, error: anyhow::Error, iteration: u64) -> anyhow::Error {
+        let names: Vec<&str> = self
+            .config
+            .tasks
+            .iter()
+            .map(|t| t.name.as_str())
+            .chain(self.config.aux_losses.iter().map(|a| a.name.as_str()))
+            .collect();
+        let what = if let Some(bad) = error.downcast_ref::<NonFinite>() {
+            let whose = bad.task.map_or("the shared weights".to_string(), |t| {
+                format!("task `{}`", names[t])
+            });
+            format!("{whose}: {bad}; the update was not applied")
+        } else if let Some(bad) = error.downcast_ref::<NonFiniteAction>() {
+            format!("task `{}`: {bad}", names[bad.task])
+        } else {
+            return error;
+        };
+        anyhow::anyhow!(
+            "training diverged in update {iteration} (optimizer step {}): {what}. The last \
+             checkpoint holds finite weights; lower `algorithm.learning_rate` or set \
+             `algorithm.on_nonfinite = \"skip\"` to drop such updates",
+            self.opt.adam().steps()
+        )
+    }
+
+    /// The environment steps of every task.
+    pub fn task_steps(&self) -> Vec<u64> {
+        self.log.all_task_steps()
+    }
+}
+
+impl Stages for Trainer<'_> {
+    fn restore(
         &mut self,
         cp: &Checkpoint,
         run_dir: &Path,
@@ -230,7 +268,7 @@ impl<'c> Trainer<'c> {
 
     /// One iteration: the rollout, advantages, the minibatch epochs with gradient surgery,
     /// and logging.
-    pub fn iteration(
+    fn iteration(
         &mut self,
         iteration: u64,
         iterations: u64,
@@ -294,36 +332,8 @@ impl<'c> Trainer<'c> {
         Ok(())
     }
 
-    /// Names the task and update of a divergence found by the guards (a non-finite gradient
-    /// or sampled action); other errors pass unchanged.
-    fn diverged(&self, error: anyhow::Error, iteration: u64) -> anyhow::Error {
-        let names: Vec<&str> = self
-            .config
-            .tasks
-            .iter()
-            .map(|t| t.name.as_str())
-            .chain(self.config.aux_losses.iter().map(|a| a.name.as_str()))
-            .collect();
-        let what = if let Some(bad) = error.downcast_ref::<NonFinite>() {
-            let whose = bad.task.map_or("the shared weights".to_string(), |t| {
-                format!("task `{}`", names[t])
-            });
-            format!("{whose}: {bad}; the update was not applied")
-        } else if let Some(bad) = error.downcast_ref::<NonFiniteAction>() {
-            format!("task `{}`: {bad}", names[bad.task])
-        } else {
-            return error;
-        };
-        anyhow::anyhow!(
-            "training diverged in update {iteration} (optimizer step {}): {what}. The last \
-             checkpoint holds finite weights; lower `algorithm.learning_rate` or set \
-             `algorithm.on_nonfinite = \"skip\"` to drop such updates",
-            self.opt.adam().steps()
-        )
-    }
-
     /// Writes a checkpoint of the state after `iteration` (see [`checkpoint`]).
-    pub fn save(
+    fn save(
         &mut self,
         run_dir: &Path,
         iteration: u64,
@@ -356,8 +366,7 @@ impl<'c> Trainer<'c> {
         )
     }
 
-    /// The final evaluation (none when `logging.eval_episodes` is 0), logged per task.
-    pub fn evaluate(
+    fn evaluate(
         &self,
         registry: &Registry,
         logger: &mut dyn Logger,
@@ -372,7 +381,7 @@ impl<'c> Trainer<'c> {
             deterministic: true,
         };
         let evaluation = evaluate(
-            &self.net,
+            &self.net as &dyn super::Policy,
             &self.config.tasks,
             &self.norms,
             registry,
@@ -385,22 +394,29 @@ impl<'c> Trainer<'c> {
         Ok(evaluation)
     }
 
-    pub fn task_steps(&self) -> Vec<u64> {
-        (0..self.config.tasks.len())
-            .map(|t| self.log.task_steps(t))
-            .collect()
+    fn log(&self) -> &EpisodeLog {
+        &self.log
     }
 
-    /// The main tasks' recent returns, for the console.
-    pub fn recent(&self) -> Vec<(&str, f64)> {
-        self.config
-            .tasks
-            .iter()
-            .enumerate()
-            .filter(|(_, task)| task.role == Role::Main)
-            .map(|(t, task)| (task.name.as_str(), self.log.recent_mean(t)))
-            .collect()
+    fn num_rows(&self) -> usize {
+        self.envs.num_rows()
     }
+
+    fn split(&self) -> IterationSplit {
+        self.split
+    }
+
+    fn recent(&self) -> Vec<(&str, f64)> {
+        recent_returns(self.config, &self.log)
+    }
+}
+
+/// The main tasks' recent returns, for the console.
+pub(super) fn recent_returns<'a>(config: &'a Config, log: &EpisodeLog) -> Vec<(&'a str, f64)> {
+    (config.tasks.iter().enumerate())
+        .filter(|(_, task)| task.role == Role::Main)
+        .map(|(t, task)| (task.name.as_str(), log.recent_mean(t)))
+        .collect()
 }
 
 #[cfg(test)]
