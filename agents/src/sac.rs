@@ -18,14 +18,27 @@
 //! 4. the actor: `L_π,t = mean(α_t log π(a|s) − min_k Q_k(s, a))` with the updated critic;
 //!    per-task gradients, combined, one Adam step;
 //! 5. the target critic: `θ̄ ← τ θ + (1 − τ) θ̄` (one operation on the flat buffers).
+//!
+//! The products are SB3's but for one pair: its actor loss also accumulates the critic's
+//! weight gradients (zeroed unread before the next critic step), which are not computed here.
+//! [`Sac::update_timed`] reports where an update's time goes; [`Sac::named_state`] holds
+//! everything a resumed run needs to continue bit for bit.
+
+mod state;
+mod timing;
 
 use tch::{Kind, Tensor};
 
+pub use state::SacStateError;
+pub use timing::SacTimings;
+
+use crate::actor_critic::TaskGradients;
 use crate::adam::{Adam, AdamConfig};
 use crate::combine::{Combined, Combiner};
 use crate::squashed_gaussian::SquashedGaussian;
-use crate::task_net::{TaskNet, TaskNetConfig};
+use crate::task_net::{TaskNet, TaskNetConfig, TaskNetTrace};
 use crate::update::{MultiTaskOptimizer, StepError};
+use timing::Clock;
 
 /// How the entropy temperatures are set.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -133,6 +146,9 @@ pub struct Sac {
     actor_opt: MultiTaskOptimizer,
     critic_opt: MultiTaskOptimizer,
     alpha_opt: Adam,
+    /// The per-task gradients of each network, allocated once and overwritten every update.
+    actor_grads: TaskGradients,
+    critic_grads: TaskGradients,
 }
 
 /// SB3's optimizers: PyTorch's Adam with its default ε.
@@ -180,6 +196,8 @@ impl Sac {
             actor_opt: MultiTaskOptimizer::for_params(actor.flat_params(), ADAM, no_clip),
             critic_opt: MultiTaskOptimizer::for_params(critic.flat_params(), ADAM, no_clip),
             alpha_opt: Adam::new(&[&log_alpha], ADAM),
+            actor_grads: actor.gradient_buffers(tasks.len()),
+            critic_grads: critic.gradient_buffers(tasks.len()),
             config: config.clone(),
             tasks: tasks.to_vec(),
             actor,
@@ -237,17 +255,45 @@ impl Sac {
         actor: &mut Combiner,
         stats: bool,
     ) -> Result<SacReport, StepError> {
+        self.step(batch, critic, actor, stats, Clock::off())
+    }
+
+    /// [`Sac::update`], adding the wall-clock time of each of its stages to `timings`.
+    pub fn update_timed(
+        &mut self,
+        batch: &SacBatch,
+        critic: &mut Combiner,
+        actor: &mut Combiner,
+        stats: bool,
+        timings: &mut SacTimings,
+    ) -> Result<SacReport, StepError> {
+        self.step(batch, critic, actor, stats, Clock::on(timings))
+    }
+
+    /// The update's stages in order, each lapped on `clock`.
+    fn step(
+        &mut self,
+        batch: &SacBatch,
+        critic: &mut Combiner,
+        actor: &mut Combiner,
+        stats: bool,
+        mut clock: Clock,
+    ) -> Result<SacReport, StepError> {
         let trace = self.actor.forward(&batch.obs);
         let sampled: Vec<(Tensor, Tensor)> = (trace.outputs[0].iter())
             .map(|out| SquashedGaussian::from_head(out).rsample())
             .collect();
         let alpha = self.log_alpha.exp();
         let alpha_loss = self.update_temperatures(&sampled);
+        clock.lap(|t| &mut t.sample_alpha);
         let targets = self.targets(batch, &alpha);
+        clock.lap(|t| &mut t.targets);
         let (qf1_values, qf_loss, critic_combined) =
             self.update_critic(batch, &targets, critic, stats)?;
+        clock.lap(|t| &mut t.critic);
         let (actor_loss, actor_combined) =
             self.update_actor(batch, &trace, &sampled, &alpha, actor, stats)?;
+        clock.lap(|t| &mut t.actor);
         tch::no_grad(|| {
             let _ = self
                 .critic_target
@@ -255,6 +301,8 @@ impl Sac {
                 .shallow_clone()
                 .lerp_(self.critic.flat_params(), self.config.tau);
         });
+        clock.lap(|t| &mut t.polyak);
+        clock.count_update();
         Ok(SacReport {
             qf1_values,
             qf_loss,
@@ -338,15 +386,13 @@ impl Sac {
         let q1_means = (trace.outputs[0].iter())
             .map(|q| q.mean(Kind::Float).double_value(&[]))
             .collect();
-        let (values, combined) = step(
-            &self.critic,
-            &mut self.critic_opt,
-            &losses,
-            &trace,
-            combiner,
-            self.config.critic_lr,
-            stats,
-        )?;
+        let stage = Stage {
+            net: &self.critic,
+            opt: &mut self.critic_opt,
+            grads: &mut self.critic_grads,
+            lr: self.config.critic_lr,
+        };
+        let (values, combined) = stage.apply(&losses, &trace, combiner, stats)?;
         Ok((q1_means, values, combined))
     }
 
@@ -355,7 +401,7 @@ impl Sac {
     fn update_actor(
         &mut self,
         batch: &SacBatch,
-        trace: &crate::task_net::TaskNetTrace,
+        trace: &TaskNetTrace,
         sampled: &[(Tensor, Tensor)],
         alpha: &Tensor,
         combiner: &mut Combiner,
@@ -369,147 +415,46 @@ impl Sac {
                 (alpha.get(t as i64) * &sampled[t].1 - min_q).mean(Kind::Float)
             })
             .collect();
-        step(
-            &self.actor,
-            &mut self.actor_opt,
-            &losses,
-            trace,
-            combiner,
-            self.config.actor_lr,
-            stats,
-        )
-    }
-}
-
-/// A checkpoint's tensors that do not fit the learner.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SacStateError {
-    /// An entry is missing.
-    #[error("it has no tensor `{0}`")]
-    Missing(String),
-    /// An entry has another shape than the learner's.
-    #[error("its tensor `{name}` has shape {saved:?}, the learner's has {expected:?}")]
-    Shape {
-        /// The entry.
-        name: String,
-        /// Its shape in the checkpoint.
-        saved: Vec<i64>,
-        /// The learner's shape.
-        expected: Vec<i64>,
-    },
-}
-
-/// The names of the state's parameter buffers, in [`Sac::named_state`]'s order.
-const BUFFERS: [&str; 4] = ["actor", "critic", "critic_target", "log_alpha"];
-
-impl Sac {
-    /// Everything needed to continue training exactly, by name: the flat parameters of actor,
-    /// critic and target critic, `log α`, and each optimizer's moments and step count
-    /// (`<opt>.first.<k>`, `<opt>.second.<k>`, `<opt>.steps` for `actor_opt`, `critic_opt`,
-    /// `alpha_opt`).
-    pub fn named_state(&self) -> Vec<(String, Tensor)> {
-        let buffers = [
-            self.actor.flat_params(),
-            self.critic.flat_params(),
-            self.critic_target.flat_params(),
-            &self.log_alpha,
-        ];
-        let mut named: Vec<(String, Tensor)> = (BUFFERS.iter().zip(buffers))
-            .map(|(n, t)| (n.to_string(), t.detach().copy()))
-            .collect();
-        for (name, adam) in self.optimizers() {
-            let (first, second) = adam.state();
-            for (moment, tensors) in [("first", first), ("second", second)] {
-                for (k, t) in tensors.iter().enumerate() {
-                    named.push((format!("{name}.{moment}.{k}"), t.copy()));
-                }
-            }
-            named.push((format!("{name}.steps"), Tensor::from(adam.steps())));
-        }
-        named
-    }
-
-    /// The optimizers by name, as [`Sac::named_state`] writes them.
-    fn optimizers(&self) -> [(&'static str, &Adam); 3] {
-        [
-            ("actor_opt", self.actor_opt.adam()),
-            ("critic_opt", self.critic_opt.adam()),
-            ("alpha_opt", &self.alpha_opt),
-        ]
-    }
-
-    /// Restores the state written by [`Sac::named_state`] of a learner with the same tasks
-    /// and sizes; nothing is changed when an entry is missing or misshapen.
-    pub fn load_named_state(&mut self, named: &[(String, Tensor)]) -> Result<(), SacStateError> {
-        let find = |name: &str, like: &Tensor| -> Result<Tensor, SacStateError> {
-            let (_, t) = (named.iter())
-                .find(|(n, _)| n == name)
-                .ok_or_else(|| SacStateError::Missing(name.to_string()))?;
-            if t.size() != like.size() {
-                return Err(SacStateError::Shape {
-                    name: name.to_string(),
-                    saved: t.size(),
-                    expected: like.size(),
-                });
-            }
-            Ok(t.to_device(like.device()).to_kind(like.kind()))
+        let stage = Stage {
+            net: &self.actor,
+            opt: &mut self.actor_opt,
+            grads: &mut self.actor_grads,
+            lr: self.config.actor_lr,
         };
-        let targets = [
-            self.actor.flat_params().shallow_clone(),
-            self.critic.flat_params().shallow_clone(),
-            self.critic_target.flat_params().shallow_clone(),
-            self.log_alpha.shallow_clone(),
-        ];
-        let buffers = (BUFFERS.iter().zip(&targets))
-            .map(|(n, t)| find(n, t))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut moments = Vec::new();
-        for (name, adam) in self.optimizers() {
-            let (first, second) = adam.state();
-            let read = |moment: &str, tensors: &[Tensor]| {
-                (tensors.iter().enumerate())
-                    .map(|(k, t)| find(&format!("{name}.{moment}.{k}"), t))
-                    .collect::<Result<Vec<_>, _>>()
-            };
-            let steps = find(&format!("{name}.steps"), &Tensor::from(0i64))?;
-            moments.push((read("first", first)?, read("second", second)?, steps.int64_value(&[])));
-        }
-        tch::no_grad(|| {
-            for (mut target, saved) in targets.into_iter().zip(&buffers) {
-                target.copy_(saved);
-            }
-        });
-        let mut moments = moments.into_iter();
-        let adams = [
-            self.actor_opt.adam_mut(),
-            self.critic_opt.adam_mut(),
-            &mut self.alpha_opt,
-        ];
-        for (adam, (first, second, steps)) in adams.into_iter().zip(moments.by_ref()) {
-            adam.set_state(first, second, steps)
-                .expect("the moments were checked against the optimizer's shapes");
-        }
-        Ok(())
+        stage.apply(&losses, trace, combiner, stats)
     }
 }
 
-/// Per-task gradients of `Σ_t losses[t]` for `net` (whose forward pass is `trace`), the
-/// combine stage and the Adam step; returns the losses' values and the combine report.
-fn step(
-    net: &TaskNet,
-    opt: &mut MultiTaskOptimizer,
-    losses: &[Tensor],
-    trace: &crate::task_net::TaskNetTrace,
-    combiner: &mut Combiner,
+/// A network with its optimizer and gradient buffers: what the critic's and the actor's
+/// steps share.
+struct Stage<'a> {
+    net: &'a TaskNet,
+    opt: &'a mut MultiTaskOptimizer,
+    grads: &'a mut TaskGradients,
     lr: f64,
-    stats: bool,
-) -> Result<(Vec<f64>, Combined), StepError> {
-    let total = Tensor::stack(losses, 0).sum(Kind::Float);
-    let mut grads = net.task_gradients(&total, trace)?;
-    let values: Vec<f64> = losses.iter().map(|l| l.double_value(&[])).collect();
-    let combined = combiner.combine(&mut grads, || values.clone(), lr, stats);
-    opt.apply_to(net.flat_params(), &grads, lr)?;
-    Ok((values, combined))
+}
+
+impl Stage<'_> {
+    /// Per-task gradients of `Σ_t losses[t]` (the network's forward pass is `trace`), the
+    /// combine stage and the Adam step; returns the losses' values and the combine report.
+    fn apply(
+        self,
+        losses: &[Tensor],
+        trace: &TaskNetTrace,
+        combiner: &mut Combiner,
+        stats: bool,
+    ) -> Result<(Vec<f64>, Combined), StepError> {
+        let total = match losses {
+            [only] => only.shallow_clone(),
+            _ => Tensor::stack(losses, 0).sum(Kind::Float),
+        };
+        self.net.task_gradients_into(&total, trace, self.grads)?;
+        let values: Vec<f64> = losses.iter().map(|l| l.double_value(&[])).collect();
+        let combined = combiner.combine(self.grads, || values.clone(), self.lr, stats);
+        self.opt
+            .apply_to(self.net.flat_params(), self.grads, self.lr)?;
+        Ok((values, combined))
+    }
 }
 
 /// The values of the vector `t`.

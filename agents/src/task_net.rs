@@ -8,13 +8,17 @@
 //! (`nn.Linear`: Kaiming-uniform weights, uniform biases in ±1/√in), as SB3 and CleanRL's SAC.
 //!
 //! `copies` identical networks (a twin critic: `copies = 2`) live in one [`TaskNet`], so one
-//! optimizer and one gradient matrix cover them all.
+//! optimizer and one gradient matrix cover them all. Each layer of the copies runs as one
+//! batched product (`baddbmm` over weights stacked `[copies, out, in]`, strided views of the
+//! flat buffer): one operation where SB3 runs one per copy, and on several threads the
+//! copies' products run side by side.
 //!
 //! Per-task gradients of the shared weights come from one backward pass: libtorch
 //! differentiates `Σ_t L_t` with respect to each trunk layer's output `z = x Wᵀ + b` (not its
 //! weights), and since `L_t` depends only on task `t`'s rows, `∂L_t/∂W = Σ_{rows r of t}
-//! (∂L/∂z_r)ᵀ x_r` — one batched product over tasks per layer. Task-specific weights get
-//! their gradient from the same pass.
+//! (∂L/∂z_r)ᵀ x_r` — one batched product over tasks per layer and copy, written straight into
+//! the gradient matrix. Its multiply-adds are those of the weight gradient one ordinary
+//! backward pass computes; task-specific weights get their gradient from the same pass.
 
 use tch::{Kind, Tensor};
 
@@ -33,21 +37,38 @@ pub struct TaskNetConfig {
     pub copies: usize,
 }
 
-/// One layer's place in the flat buffer.
+/// One layer's place in the flat buffer, for all copies: copy `c`'s weight `[out, inputs]`
+/// starts at `offset + c · stride`, its bias follows it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Place {
     offset: i64,
+    stride: i64,
     out: i64,
     inputs: i64,
 }
 
 impl Place {
+    /// Elements of one copy's weight and bias.
     fn numel(&self) -> i64 {
         self.out * (self.inputs + 1)
     }
+
+    /// The stacked weights `[copies, out, inputs]` of `buffer` laid out as the flat buffer,
+    /// shifted by `shift` elements (a row of the gradient matrix).
+    fn weight(&self, buffer: &Tensor, copies: i64, shift: i64) -> Tensor {
+        let size = [copies, self.out, self.inputs];
+        buffer.as_strided(size, [self.stride, self.inputs, 1], self.offset + shift)
+    }
+
+    /// The stacked biases `[copies, 1, out]` (see [`Place::weight`]).
+    fn bias(&self, buffer: &Tensor, copies: i64, shift: i64) -> Tensor {
+        let offset = self.offset + self.out * self.inputs + shift;
+        buffer.as_strided([copies, 1, self.out], [self.stride, self.out, 1], offset)
+    }
 }
 
-/// A layer viewing its part of the flat buffer.
+/// A layer of every copy, viewing its part of the flat buffer: weights `[copies, out, in]`,
+/// biases `[copies, 1, out]`.
 #[derive(Debug)]
 struct Layer {
     weight: Tensor,
@@ -55,21 +76,23 @@ struct Layer {
 }
 
 impl Layer {
-    fn view(flat: &Tensor, place: Place, trainable: bool) -> Self {
-        let Place {
-            offset,
-            out,
-            inputs,
-        } = place;
+    fn view(flat: &Tensor, place: Place, copies: i64, trainable: bool) -> Self {
         let leaf = |t: Tensor| t.detach().set_requires_grad(trainable);
         Self {
-            weight: leaf(flat.narrow(0, offset, out * inputs).view([out, inputs])),
-            bias: leaf(flat.narrow(0, offset + out * inputs, out)),
+            weight: leaf(place.weight(flat, copies, 0)),
+            bias: leaf(place.bias(flat, copies, 0)),
         }
     }
 
+    /// `x Wᵀ + b` per copy: `x` is `[copies, B, in]`, or `[B, in]` for all copies.
     fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, Some(&self.bias))
+        let copies = self.weight.size()[0];
+        let x = match x.dim() {
+            2 => x.unsqueeze(0).expand([copies, -1, -1], false),
+            _ => x.shallow_clone(),
+        };
+        self.bias
+            .baddbmm(&x, &self.weight.transpose(1, 2), 1.0, 1.0)
     }
 }
 
@@ -82,14 +105,14 @@ pub struct TaskNet {
     config: TaskNetConfig,
     flat: Tensor,
     shared_len: i64,
-    /// `[copy][layer]`.
-    trunk: Vec<Vec<Place>>,
-    /// `[task][copy]`: the stem, then the head.
-    own: Vec<Vec<[Place; 2]>>,
+    /// Each trunk layer, for every copy.
+    trunk: Vec<Place>,
+    /// `[task]`: the stem, then the head, for every copy.
+    own: Vec<[Place; 2]>,
     /// Where each task's own parameters start, and the end of the last.
     own_offsets: Vec<i64>,
-    trunk_layers: Vec<Vec<Layer>>,
-    own_layers: Vec<Vec<[Layer; 2]>>,
+    trunk_layers: Vec<Layer>,
+    own_layers: Vec<[Layer; 2]>,
 }
 
 /// What [`TaskNet::forward`] computed, kept for [`TaskNet::task_gradients`].
@@ -97,10 +120,10 @@ pub struct TaskNet {
 pub struct TaskNetTrace {
     /// `outputs[copy][t]`: copy `copy`'s output `[B_t, out_t]` for task `t`.
     pub outputs: Vec<Vec<Tensor>>,
-    /// `[copy][layer]`: each trunk layer's input, all tasks' rows.
-    inputs: Vec<Vec<Tensor>>,
-    /// `[copy][layer]`: each trunk layer's output before the activation.
-    pre: Vec<Vec<Tensor>>,
+    /// Each trunk layer's input `[copies, ΣB, in]`, all tasks' rows.
+    inputs: Vec<Tensor>,
+    /// Each trunk layer's output before the activation `[copies, ΣB, out]`.
+    pre: Vec<Tensor>,
     rows: Vec<i64>,
 }
 
@@ -121,36 +144,41 @@ impl TaskNet {
             config.outputs.len(),
             "one output per task"
         );
-        let end = std::cell::Cell::new(0);
-        let place = |inputs: i64, out: i64| {
-            let p = Place {
-                offset: end.get(),
-                out,
-                inputs,
-            };
-            end.set(p.offset + p.numel());
-            p
+        let copies = config.copies as i64;
+        let place = |offset: i64, stride: i64, inputs: i64, out: i64| Place {
+            offset,
+            stride,
+            out,
+            inputs,
         };
-        let trunk: Vec<Vec<Place>> = (0..config.copies)
-            .map(|_| {
-                (config.hidden.windows(2))
-                    .map(|w| place(w[0], w[1]))
-                    .collect()
-            })
-            .collect();
-        let shared_len = end.get();
+        // One copy's trunk, then the copies one after another.
+        let mut trunk = Vec::new();
+        let mut end = 0;
+        let trunk_len: i64 = (config.hidden.windows(2))
+            .map(|w| place(0, 0, w[0], w[1]).numel())
+            .sum();
+        for w in config.hidden.windows(2) {
+            let p = place(end, trunk_len, w[0], w[1]);
+            end += p.numel();
+            trunk.push(p);
+        }
+        let shared_len = trunk_len * copies;
         let last = *config.hidden.last().expect("hidden is not empty");
         let mut own_offsets = Vec::new();
-        let own: Vec<Vec<[Place; 2]>> = (config.inputs.iter().zip(&config.outputs))
+        let mut end = shared_len;
+        let own: Vec<[Place; 2]> = (config.inputs.iter().zip(&config.outputs))
             .map(|(&inputs, &outputs)| {
-                own_offsets.push(end.get());
-                (0..config.copies)
-                    .map(|_| [place(inputs, config.hidden[0]), place(last, outputs)])
-                    .collect()
+                own_offsets.push(end);
+                let stem_len = place(0, 0, inputs, config.hidden[0]).numel();
+                let stride = stem_len + place(0, 0, last, outputs).numel();
+                let stem = place(end, stride, inputs, config.hidden[0]);
+                let head = place(end + stem_len, stride, last, outputs);
+                end += stride * copies;
+                [stem, head]
             })
             .collect();
-        own_offsets.push(end.get());
-        let flat = Tensor::zeros([end.get()], (Kind::Float, device));
+        own_offsets.push(end);
+        let flat = Tensor::zeros([end], (Kind::Float, device));
         let mut net = Self {
             config: config.clone(),
             flat,
@@ -168,46 +196,44 @@ impl TaskNet {
 
     /// PyTorch's `nn.Linear` initialisation of every layer (`kaiming_uniform_` with `a = √5`
     /// for the weights, which is uniform in ±1/√in, and the same bound for the biases),
-    /// drawn in layer order.
+    /// drawn in buffer order.
     fn initialise(&mut self) {
-        let places: Vec<Place> = self.places().collect();
+        let mut places: Vec<(i64, i64, i64)> = (self.places())
+            .flat_map(|p| {
+                (0..self.copies()).map(move |c| (p.offset + c * p.stride, p.numel(), p.inputs))
+            })
+            .collect();
+        places.sort_unstable();
         tch::no_grad(|| {
-            for p in places {
-                let bound = 1.0 / (p.inputs as f64).sqrt();
-                let _ = self
-                    .flat
-                    .narrow(0, p.offset, p.numel())
-                    .uniform_(-bound, bound);
+            for (offset, numel, inputs) in places {
+                let bound = 1.0 / (inputs as f64).sqrt();
+                let _ = self.flat.narrow(0, offset, numel).uniform_(-bound, bound);
             }
         });
     }
 
-    /// Every layer's place, in buffer order.
+    fn copies(&self) -> i64 {
+        self.config.copies as i64
+    }
+
+    /// Every layer's place: the trunk's, then each task's stem and head.
     fn places(&self) -> impl Iterator<Item = Place> + '_ {
-        let own = self.own.iter().flatten().flatten().copied();
-        self.trunk.iter().flatten().copied().chain(own)
+        let own = self.own.iter().flatten().copied();
+        self.trunk.iter().copied().chain(own)
     }
 
     /// Makes the layers view the flat buffer, as leaves that require gradients if `trainable`.
     fn bind(&mut self, trainable: bool) {
-        let flat = &self.flat;
+        let (flat, copies) = (&self.flat, self.copies());
         self.trunk_layers = (self.trunk.iter())
-            .map(|copy| {
-                (copy.iter())
-                    .map(|&p| Layer::view(flat, p, trainable))
-                    .collect()
-            })
+            .map(|&p| Layer::view(flat, p, copies, trainable))
             .collect();
         self.own_layers = (self.own.iter())
-            .map(|task| {
-                (task.iter())
-                    .map(|[stem, head]| {
-                        [
-                            Layer::view(flat, *stem, trainable),
-                            Layer::view(flat, *head, trainable),
-                        ]
-                    })
-                    .collect()
+            .map(|[stem, head]| {
+                [
+                    Layer::view(flat, *stem, copies, trainable),
+                    Layer::view(flat, *head, copies, trainable),
+                ]
             })
             .collect();
     }
@@ -245,21 +271,26 @@ impl TaskNet {
     }
 
     /// Every parameter with a stable name (`copy{c}.trunk{l}.weight`,
-    /// `task{t}.copy{c}.stem.bias`, …), in the flat buffer's order.
-    pub fn named_params(&self) -> Vec<(String, &Tensor)> {
+    /// `task{t}.copy{c}.stem.bias`, …), in the flat buffer's order, as views of the flat
+    /// buffer (biases `[out]`, weights `[out, in]`).
+    pub fn named_params(&self) -> Vec<(String, Tensor)> {
         let mut named = Vec::new();
-        for (c, copy) in self.trunk_layers.iter().enumerate() {
-            for (l, layer) in copy.iter().enumerate() {
-                named.push((format!("copy{c}.trunk{l}.weight"), &layer.weight));
-                named.push((format!("copy{c}.trunk{l}.bias"), &layer.bias));
+        let flat = self.flat.detach();
+        let mut layer = |name: String, p: &Place, c: i64| {
+            let weight = p.weight(&flat, self.copies(), 0).get(c);
+            named.push((format!("{name}.weight"), weight));
+            let bias = p.bias(&flat, self.copies(), 0).get(c).squeeze_dim(0);
+            named.push((format!("{name}.bias"), bias));
+        };
+        for c in 0..self.copies() {
+            for (l, p) in self.trunk.iter().enumerate() {
+                layer(format!("copy{c}.trunk{l}"), p, c);
             }
         }
-        for (t, task) in self.own_layers.iter().enumerate() {
-            for (c, [stem, head]) in task.iter().enumerate() {
-                for (part, layer) in [("stem", stem), ("head", head)] {
-                    named.push((format!("task{t}.copy{c}.{part}.weight"), &layer.weight));
-                    named.push((format!("task{t}.copy{c}.{part}.bias"), &layer.bias));
-                }
+        for (t, [stem, head]) in self.own.iter().enumerate() {
+            for c in 0..self.copies() {
+                layer(format!("task{t}.copy{c}.stem"), stem, c);
+                layer(format!("task{t}.copy{c}.head"), head, c);
             }
         }
         named
@@ -270,36 +301,55 @@ impl TaskNet {
     /// libtorch's graph back to the parameters and to the inputs.
     pub fn forward(&self, x: &[Tensor]) -> TaskNetTrace {
         let rows: Vec<i64> = x.iter().map(|x| x.size()[0]).collect();
-        let copies = self.trunk_layers.len();
-        let mut trace = TaskNetTrace {
-            outputs: Vec::with_capacity(copies),
-            inputs: Vec::with_capacity(copies),
-            pre: Vec::with_capacity(copies),
-            rows,
+        let stems: Vec<Tensor> = (x.iter().zip(&self.own_layers))
+            .map(|(x, [stem, _])| stem.forward(x).relu())
+            .collect();
+        let mut h = match stems.len() {
+            1 => stems[0].shallow_clone(),
+            _ => Tensor::cat(&stems, 1),
         };
-        for c in 0..copies {
-            let stems: Vec<Tensor> = (x.iter().zip(&self.own_layers))
-                .map(|(x, layers)| layers[c][0].forward(x).relu())
-                .collect();
-            let mut h = match stems.len() {
-                1 => stems[0].shallow_clone(),
-                _ => Tensor::cat(&stems, 0),
-            };
-            let (mut inputs, mut pre) = (Vec::new(), Vec::new());
-            for layer in &self.trunk_layers[c] {
-                let z = layer.forward(&h);
-                inputs.push(std::mem::replace(&mut h, z.relu()));
-                pre.push(z);
-            }
-            let parts = h.split_with_sizes(&trace.rows, 0);
-            let outputs = (parts.iter().zip(&self.own_layers))
-                .map(|(h, layers)| layers[c][1].forward(h))
-                .collect();
-            trace.outputs.push(outputs);
-            trace.inputs.push(inputs);
-            trace.pre.push(pre);
+        let layers = self.trunk_layers.len();
+        let (mut inputs, mut pre) = (Vec::with_capacity(layers), Vec::with_capacity(layers));
+        for layer in &self.trunk_layers {
+            let z = layer.forward(&h);
+            inputs.push(std::mem::replace(&mut h, z.relu()));
+            pre.push(z);
         }
-        trace
+        let parts = match rows.len() {
+            1 => vec![h],
+            _ => h.split_with_sizes(&rows, 1),
+        };
+        let heads: Vec<Tensor> = (parts.iter().zip(&self.own_layers))
+            .map(|(h, [_, head])| head.forward(h))
+            .collect();
+        let outputs = (0..self.copies())
+            .map(|c| heads.iter().map(|out| out.get(c)).collect())
+            .collect();
+        TaskNetTrace {
+            outputs,
+            inputs,
+            pre,
+            rows,
+        }
+    }
+
+    /// The task-specific layers' weights and biases as autograd sees them, in buffer order.
+    fn own_leaves(&self) -> impl Iterator<Item = &Tensor> + '_ {
+        (self.own_layers.iter().flatten()).flat_map(|l| [&l.weight, &l.bias])
+    }
+
+    /// Zeroed gradient buffers for `tasks` tasks, for [`TaskNet::task_gradients_into`].
+    pub fn gradient_buffers(&self, tasks: usize) -> TaskGradients {
+        let float = (Kind::Float, self.flat.device());
+        let flat = Tensor::zeros([self.flat.numel() as i64], float);
+        let own = (self.own_offsets.windows(2))
+            .map(|w| flat.narrow(0, w[0], w[1] - w[0]))
+            .collect();
+        TaskGradients {
+            shared: Tensor::zeros([tasks as i64, self.shared_len], float),
+            own,
+            flat,
+        }
     }
 
     /// The per-task gradients of `total = Σ_t L_t`, built (with gradient tracking) from
@@ -311,41 +361,50 @@ impl TaskNet {
         total: &Tensor,
         trace: &TaskNetTrace,
     ) -> Result<TaskGradients, tch::TchError> {
-        let pre: Vec<&Tensor> = trace.pre.iter().flatten().collect();
-        let own: Vec<&Tensor> = (self.own_layers.iter().flatten().flatten())
-            .flat_map(|l| [&l.weight, &l.bias])
-            .collect();
-        let inputs: Vec<&Tensor> = pre.iter().chain(&own).copied().collect();
-        let grads = Tensor::f_run_backward(&[total], &inputs, false, false)?;
-        let float = (Kind::Float, self.flat.device());
-        let tasks = trace.rows.len() as i64;
-        let flat = Tensor::zeros([self.flat.numel() as i64], float);
-        let shared = Tensor::zeros([tasks, self.shared_len], float);
-        tch::no_grad(|| {
-            let trunk_inputs = trace.inputs.iter().flatten();
-            let places = self.trunk.iter().flatten();
-            for ((x, dz), place) in trunk_inputs.zip(&grads).zip(places) {
-                if dz.defined() {
-                    self.write_layer_grads(&shared, x, dz, *place, &trace.rows);
-                }
-            }
-            let mut offset = self.shared_len;
-            for (p, g) in own.iter().zip(&grads[pre.len()..]) {
-                let n = p.numel() as i64;
-                if g.defined() {
-                    flat.narrow(0, offset, n).copy_(&g.reshape([-1]));
-                }
-                offset += n;
-            }
-        });
-        let own = (self.own_offsets.windows(2))
-            .map(|w| flat.narrow(0, w[0], w[1] - w[0]))
-            .collect();
-        Ok(TaskGradients { shared, own, flat })
+        let mut grads = self.gradient_buffers(trace.rows.len());
+        self.task_gradients_into(total, trace, &mut grads)?;
+        Ok(grads)
     }
 
-    /// Writes each task's gradient of one trunk layer into its row of `shared`: `x` `[B, in]`
-    /// is the layer's input, `dz` `[B, out]` the gradient at its output.
+    /// [`TaskNet::task_gradients`] written into `grads` (from [`TaskNet::gradient_buffers`]
+    /// for as many tasks as `trace` has), so that a learner allocates them once. Every
+    /// element is overwritten; the shared part of `grads.flat` is left for the combined
+    /// gradient.
+    pub fn task_gradients_into(
+        &self,
+        total: &Tensor,
+        trace: &TaskNetTrace,
+        grads: &mut TaskGradients,
+    ) -> Result<(), tch::TchError> {
+        let inputs: Vec<&Tensor> = trace.pre.iter().chain(self.own_leaves()).collect();
+        let computed = Tensor::f_run_backward(&[total], &inputs, false, false)?;
+        let (pre_grads, own_grads) = computed.split_at(trace.pre.len());
+        let copies = self.copies();
+        tch::no_grad(|| {
+            for ((x, dz), place) in trace.inputs.iter().zip(pre_grads).zip(&self.trunk) {
+                self.write_layer_grads(&grads.shared, x, dz, *place, &trace.rows);
+            }
+            let places = self.own.iter().flatten();
+            let targets = places.flat_map(|p| {
+                [
+                    p.weight(&grads.flat, copies, 0),
+                    p.bias(&grads.flat, copies, 0),
+                ]
+            });
+            for (mut target, g) in targets.zip(own_grads) {
+                if g.defined() {
+                    target.copy_(g);
+                } else {
+                    let _ = target.zero_();
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Writes each task's gradient of one trunk layer (every copy) into its row of `shared`:
+    /// `x` `[copies, B, in]` is the layer's input, `dz` `[copies, B, out]` the gradient at its
+    /// output (undefined if the loss does not reach the layer).
     fn write_layer_grads(
         &self,
         shared: &Tensor,
@@ -354,27 +413,33 @@ impl TaskNet {
         place: Place,
         rows: &[i64],
     ) {
-        let Place {
-            offset,
-            out,
-            inputs,
-        } = place;
-        let tasks = rows.len() as i64;
-        let mut weight = shared.narrow(1, offset, out * inputs);
-        let mut bias = shared.narrow(1, offset + out * inputs, out);
-        if rows.iter().all(|&r| r == rows[0]) {
-            // Equal rows (an off-policy minibatch): one batched product.
-            let dz = dz.view([tasks, rows[0], out]);
-            let x = x.view([tasks, rows[0], inputs]);
-            weight.copy_(&dz.transpose(1, 2).bmm(&x).view([tasks, out * inputs]));
-            bias.copy_(&dz.sum_dim_intlist(1, false, Kind::Float));
-        } else {
-            let (dzs, xs) = (dz.split_with_sizes(rows, 0), x.split_with_sizes(rows, 0));
-            for (t, (dz, x)) in dzs.iter().zip(&xs).enumerate() {
-                let t = t as i64;
-                weight.get(t).copy_(&dz.tr().mm(x).view([-1]));
-                bias.get(t)
-                    .copy_(&dz.sum_dim_intlist(0, false, Kind::Float));
+        let (p, tasks) = (self.shared_len, rows.len() as i64);
+        let Place { out, inputs, .. } = place;
+        for c in 0..self.copies() {
+            // Task t's weight gradient of copy c, [T, out, in], and its bias gradient [T, out].
+            let shift = c * place.stride;
+            let offset = place.offset + shift;
+            let mut weight = shared.as_strided([tasks, out, inputs], [p, inputs, 1], offset);
+            let mut bias = shared.as_strided([tasks, out], [p, 1], offset + out * inputs);
+            if !dz.defined() {
+                let _ = (weight.zero_(), bias.zero_());
+                continue;
+            }
+            let (dz, x) = (dz.get(c), x.get(c));
+            if rows.iter().all(|&r| r == rows[0]) {
+                // Equal rows (an off-policy minibatch): one batched product.
+                let dz = dz.reshape([tasks, rows[0], out]);
+                let x = x.reshape([tasks, rows[0], inputs]);
+                let _ = dz.transpose(1, 2).bmm_out(&weight, &x);
+                bias.copy_(&dz.sum_dim_intlist(1, false, Kind::Float));
+            } else {
+                let (dzs, xs) = (dz.split_with_sizes(rows, 0), x.split_with_sizes(rows, 0));
+                for (t, (dz, x)) in dzs.iter().zip(&xs).enumerate() {
+                    let t = t as i64;
+                    let _ = dz.tr().mm_out(&weight.get(t), x);
+                    bias.get(t)
+                        .copy_(&dz.sum_dim_intlist(0, false, Kind::Float));
+                }
             }
         }
     }
@@ -400,9 +465,10 @@ mod tests {
         (net, x)
     }
 
-    /// Task `t`'s loss: a fixed linear and quadratic function of every copy's output.
-    fn loss(trace: &TaskNetTrace, t: usize) -> Tensor {
-        (trace.outputs.iter().enumerate())
+    /// Task `t`'s loss: a fixed linear and quadratic function of every copy's output
+    /// (`outputs[copy][t]`).
+    fn loss(outputs: &[Vec<Tensor>], t: usize) -> Tensor {
+        (outputs.iter().enumerate())
             .map(|(c, out)| {
                 let out = &out[t];
                 // Fixed weights, the same on every call (no shared random generator).
@@ -414,12 +480,39 @@ mod tests {
             .fold(Tensor::from(0f32), |a, b| a + b)
     }
 
-    /// `∂L_t/∂` every parameter by autograd on `L_t` alone, flattened in buffer order.
+    /// `∂L_t/∂` every parameter by autograd on `L_t` alone, through a plain rewrite of the
+    /// network (one `linear` per layer and copy, on leaf copies of the named parameters),
+    /// flattened in buffer order.
     fn separate(net: &TaskNet, x: &[Tensor], t: usize) -> Tensor {
-        let trace = net.forward(x);
-        let params: Vec<&Tensor> = net.named_params().into_iter().map(|(_, p)| p).collect();
-        let grads = Tensor::run_backward(&[loss(&trace, t)], &params, false, true);
-        let flat: Vec<Tensor> = (grads.iter().zip(&params))
+        let params: Vec<(String, Tensor)> = (net.named_params().into_iter())
+            .map(|(n, p)| (n, p.detach().copy().set_requires_grad(true)))
+            .collect();
+        let find = |name: String| &params.iter().find(|(n, _)| *n == name).unwrap().1;
+        let layer = |x: &Tensor, name: &str| {
+            x.linear(
+                find(format!("{name}.weight")),
+                Some(find(format!("{name}.bias"))),
+            )
+        };
+        let config = net.config();
+        let rows: Vec<i64> = x.iter().map(|x| x.size()[0]).collect();
+        let outputs: Vec<Vec<Tensor>> = (0..config.copies)
+            .map(|c| {
+                let stems: Vec<Tensor> = (x.iter().enumerate())
+                    .map(|(t, x)| layer(x, &format!("task{t}.copy{c}.stem")).relu())
+                    .collect();
+                let mut h = Tensor::cat(&stems, 0);
+                for l in 0..config.hidden.len() - 1 {
+                    h = layer(&h, &format!("copy{c}.trunk{l}")).relu();
+                }
+                (h.split_with_sizes(&rows, 0).iter().enumerate())
+                    .map(|(t, h)| layer(h, &format!("task{t}.copy{c}.head")))
+                    .collect()
+            })
+            .collect();
+        let leaves: Vec<&Tensor> = params.iter().map(|(_, p)| p).collect();
+        let grads = Tensor::run_backward(&[loss(&outputs, t)], &leaves, false, true);
+        let flat: Vec<Tensor> = (grads.iter().zip(&leaves))
             .map(|(g, p)| match g.defined() {
                 true => g.reshape([-1]),
                 false => p.zeros_like().reshape([-1]),
@@ -431,7 +524,7 @@ mod tests {
     fn check(rows: &[i64], hidden: &[i64], copies: usize) {
         let (net, x) = net(rows, hidden, copies);
         let trace = net.forward(&x);
-        let losses: Vec<Tensor> = (0..rows.len()).map(|t| loss(&trace, t)).collect();
+        let losses: Vec<Tensor> = (0..rows.len()).map(|t| loss(&trace.outputs, t)).collect();
         let total = Tensor::stack(&losses, 0).sum(Kind::Float);
         let grads = net.task_gradients(&total, &trace).unwrap();
         let p = net.shared_len();
@@ -479,10 +572,16 @@ mod tests {
         let total = (q.outputs[0][0].sum(Kind::Float) + q.outputs[1][1].sum(Kind::Float)) * 1.0;
         let grads = actor.task_gradients(&total, &trace).unwrap();
         assert!(grads.shared.abs().sum(Kind::Float).double_value(&[]) > 0.0);
-        let critic_params = critic.named_params();
-        assert!(!critic_params.is_empty());
-        for (name, p) in critic_params {
-            assert!(!p.grad().defined(), "{name} got a gradient");
+        let leaves: Vec<&Tensor> = (critic.trunk_layers.iter())
+            .flat_map(|l| [&l.weight, &l.bias])
+            .chain(critic.own_leaves())
+            .collect();
+        assert_eq!(leaves.len(), 2 + 2 * 2 * 2);
+        for p in leaves {
+            assert!(
+                p.requires_grad() && !p.grad().defined(),
+                "a critic weight got a gradient"
+            );
         }
     }
 

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 pub use aux_loss::{AuxLoss, AuxLossKind, ImageMaps, RawAuxLoss};
 pub use compare::{CompareSection, SINGLE_TASK};
 pub use kernels::{KernelRequest, RawKernels};
-pub use sac::SacSection;
 pub use polytask_agents::weighting::Role;
+pub use sac::SacSection;
 pub use sections::{
     AlgorithmConfig, AlgorithmName, ConvSchemeName, ConvSection, LoggingConfig, NetworkConfig,
     OnNonFinite, SurgeryConfig, WeightingConfig,

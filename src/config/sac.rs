@@ -174,7 +174,10 @@ pub fn check(
         }
     }
     if sac.buffer_size == 0 || sac.buffer_size > MAX_BUFFER {
-        return fail("sac.buffer_size", &format!("must be from 1 to {MAX_BUFFER}"));
+        return fail(
+            "sac.buffer_size",
+            &format!("must be from 1 to {MAX_BUFFER}"),
+        );
     }
     if !(sac.gamma > 0.0 && sac.gamma <= 1.0) {
         return fail("sac.gamma", "must be in (0, 1]");
@@ -205,10 +208,11 @@ fn check_other_sections(
     tasks: &[Task],
     aux_losses: usize,
 ) -> anyhow::Result<()> {
-    let ppo_keys = changed_keys(algorithm, &AlgorithmConfig::default(), &[
-        "name",
-        "on_nonfinite",
-    ]);
+    let ppo_keys = changed_keys(
+        algorithm,
+        &AlgorithmConfig::default(),
+        &["name", "on_nonfinite"],
+    );
     if let Some(key) = ppo_keys.first() {
         return Err(usage(format!(
             "config: `algorithm.{key}` is a PPO/A2C setting, but `algorithm.name` is \"sac\"; \

@@ -79,7 +79,9 @@ impl Loss {
             if terms {
                 let entropy = dist.entropy();
                 all_terms.push(match self.algorithm {
-                    AlgorithmName::Ppo | AlgorithmName::Sac => ppo_loss(&batch, &entropy, &self.config),
+                    AlgorithmName::Ppo | AlgorithmName::Sac => {
+                        ppo_loss(&batch, &entropy, &self.config)
+                    }
                     AlgorithmName::A2c => a2c_loss(&batch, &entropy, &self.config),
                 });
             }

@@ -43,9 +43,9 @@ use crate::logger::{Logger, Progress};
 use crate::run_lock::RunLock;
 use crate::vec_env::TaskLayout;
 pub use sac_collect::{sac_tasks, SacPolicy};
-pub use trainer::{learner_threads, IterationSplit};
 use sac_trainer::SacTrainer;
 use stages::Stages;
+pub use trainer::{learner_threads, IterationSplit};
 use trainer::{Clock, Trainer};
 
 /// What a finished training run leaves behind.

@@ -99,8 +99,14 @@ impl StepBuffers {
     pub fn new(envs: &VecEnv) -> Self {
         let tasks = envs.tasks();
         Self {
-            obs: tasks.iter().map(|t| vec![0.0; t.num_envs() * t.obs_dim]).collect(),
-            actions: tasks.iter().map(|t| vec![0.0; t.num_envs() * t.act_dim]).collect(),
+            obs: tasks
+                .iter()
+                .map(|t| vec![0.0; t.num_envs() * t.obs_dim])
+                .collect(),
+            actions: tasks
+                .iter()
+                .map(|t| vec![0.0; t.num_envs() * t.act_dim])
+                .collect(),
             indices: Vec::new(),
         }
     }

@@ -102,11 +102,7 @@ impl<'c> SacTrainer<'c> {
             .wrapping_add(restart.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let envs = VecEnv::new(&config.tasks, registry, env_seed, config.threads)?;
         let (tasks, boxes) = sac_collect::sac_tasks(envs.tasks())?;
-        let sac = Sac::new(
-            &tasks,
-            &section.learner(&config.network.hidden),
-            device,
-        );
+        let sac = Sac::new(&tasks, &section.learner(&config.network.hidden), device);
         let [critic, actor] = [0, 1].map(|k| combiner(config, k));
         let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
         let envs_per_task: Vec<usize> = config.tasks.iter().map(|t| t.num_envs).collect();
@@ -162,8 +158,8 @@ impl<'c> SacTrainer<'c> {
                 .to_device(device)
         };
         let vector = |values: &[f32]| Tensor::from_slice(values).to_device(device);
-        for ((replay, drawn), task) in (self.replay.iter().zip(&mut self.batches))
-            .zip(self.envs.tasks())
+        for ((replay, drawn), task) in
+            (self.replay.iter().zip(&mut self.batches)).zip(self.envs.tasks())
         {
             replay.sample_into(rows, rng, drawn);
             batch.obs.push(matrix(&drawn.obs, task.obs_dim));
@@ -208,8 +204,7 @@ impl<'c> SacTrainer<'c> {
                     self.actor.aggregator().task_weights(),
                 ];
                 let sps = clock.sps(self.log.global_step());
-                self.tags
-                    .write(logger, &self.log, &report, weights, sps);
+                self.tags.write(logger, &self.log, &report, weights, sps);
                 if self.config.algorithm.on_nonfinite == OnNonFinite::Skip {
                     let skipped = self.skipped_updates as f64;
                     logger.scalar("charts/skipped_updates", skipped, self.log.global_step());
@@ -247,8 +242,8 @@ impl<'c> SacTrainer<'c> {
 /// The combiner of the critic (`k = 0`) or the actor (`k = 1`): the configured aggregator,
 /// seeded apart for each, and weighting.
 fn combiner(config: &Config, k: u64) -> anyhow::Result<Combiner> {
-    let mut aggregator = surgery::by_name_with(&config.surgery.aggregator, &config.surgery.params)
-        .map_err(usage)?;
+    let mut aggregator =
+        surgery::by_name_with(&config.surgery.aggregator, &config.surgery.params).map_err(usage)?;
     aggregator.reseed(config.seed.wrapping_add(k));
     let roles = crate::config::roles(&config.tasks, &config.aux_losses);
     let weighting = weighting::optional(&config.weighting.name, &config.weighting.params, &roles)
@@ -279,14 +274,25 @@ impl Stages for SacTrainer<'_> {
         self.log.set_task_steps(&cp.state.task_steps);
         let path = dir.join(checkpoint::RESUME);
         let bytes = cp.resume_bytes()?.ok_or_else(|| {
-            usage(format!("checkpoint {}: {} is missing", dir.display(), path.display()))
+            usage(format!(
+                "checkpoint {}: {} is missing",
+                dir.display(),
+                path.display()
+            ))
         })?;
-        let saved: SacResume = postcard::from_bytes(&bytes)
-            .map_err(|e| usage(format!("checkpoint file {} is damaged: {e}", path.display())))?;
+        let saved: SacResume = postcard::from_bytes(&bytes).map_err(|e| {
+            usage(format!(
+                "checkpoint file {} is damaged: {e}",
+                path.display()
+            ))
+        })?;
         let damaged = |what: &dyn std::fmt::Display| {
             usage(format!("checkpoint file {}: {what}", path.display()))
         };
-        let fresh = self.envs.load_state(&saved.common.envs).map_err(|e| damaged(&e))?;
+        let fresh = self
+            .envs
+            .load_state(&saved.common.envs)
+            .map_err(|e| damaged(&e))?;
         for (task, env, rows) in fresh {
             eprintln!(
                 "warning: task `{task}`: environment `{env}` cannot save its state, so its \
@@ -294,12 +300,22 @@ impl Stages for SacTrainer<'_> {
             );
         }
         let combiners = [
-            (&mut self.critic, &saved.common.aggregator, &saved.common.weighting),
-            (&mut self.actor, &saved.actor_aggregator, &saved.actor_weighting),
+            (
+                &mut self.critic,
+                &saved.common.aggregator,
+                &saved.common.weighting,
+            ),
+            (
+                &mut self.actor,
+                &saved.actor_aggregator,
+                &saved.actor_weighting,
+            ),
         ];
         for (combiner, aggregator, weighting) in combiners {
             (combiner.aggregator_mut().load_state(aggregator)).map_err(|e| damaged(&e))?;
-            combiner.load_weighting_state(weighting).map_err(|e| damaged(&e))?;
+            combiner
+                .load_weighting_state(weighting)
+                .map_err(|e| damaged(&e))?;
         }
         self.log
             .set_recent_returns(&saved.common.recent_returns)
@@ -342,7 +358,9 @@ impl Stages for SacTrainer<'_> {
         let collected = Instant::now();
         self.split.collect += collected - started;
         // SB3 trains once `num_timesteps > learning_starts`.
-        let fewest = (0..self.config.tasks.len()).map(|t| self.log.task_steps(t)).min();
+        let fewest = (0..self.config.tasks.len())
+            .map(|t| self.log.task_steps(t))
+            .min();
         let result = match fewest.unwrap_or(0) > self.section.learning_starts {
             true => {
                 let every = self.config.logging.log_interval.max(1) as u64;
@@ -462,7 +480,12 @@ impl SacTrainer<'_> {
                 task.act_dim,
                 count,
             )
-            .map_err(|e| usage(format!("cannot resume the replay buffer of task `{}`: {e:#}", task.name)))?;
+            .map_err(|e| {
+                usage(format!(
+                    "cannot resume the replay buffer of task `{}`: {e:#}",
+                    task.name
+                ))
+            })?;
         }
         Ok(())
     }

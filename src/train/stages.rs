@@ -33,8 +33,12 @@ pub(super) trait Stages {
     ) -> anyhow::Result<()>;
 
     /// Writes a checkpoint of the state after `iteration`.
-    fn save(&mut self, run_dir: &Path, iteration: u64, logger: &mut dyn Logger)
-        -> anyhow::Result<()>;
+    fn save(
+        &mut self,
+        run_dir: &Path,
+        iteration: u64,
+        logger: &mut dyn Logger,
+    ) -> anyhow::Result<()>;
 
     /// The final evaluation (none when `logging.eval_episodes` is 0), logged per task.
     fn evaluate(
