@@ -78,7 +78,7 @@ fn documented_config() -> toml::Table {
 #[test]
 fn the_documented_config_block_states_the_defaults_of_the_code() {
     use polytask::config::{
-        AlgorithmConfig, LoggingConfig, NetworkConfig, SurgeryConfig, WeightingConfig,
+        AlgorithmConfig, LoggingConfig, NetworkConfig, SacSection, SurgeryConfig, WeightingConfig,
     };
     let documented = documented_config();
     let defaults = [
@@ -86,6 +86,7 @@ fn the_documented_config_block_states_the_defaults_of_the_code() {
             "algorithm",
             toml::Value::try_from(AlgorithmConfig::default()),
         ),
+        ("sac", toml::Value::try_from(SacSection::default())),
         ("network", toml::Value::try_from(NetworkConfig::default())),
         ("surgery", toml::Value::try_from(SurgeryConfig::default())),
         (

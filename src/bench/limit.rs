@@ -6,6 +6,10 @@
 //!
 //! Only products are timed: activations, losses, the optimizer, environments and copies are
 //! left out, so real training stays below the limit.
+//!
+//! For SAC ([`measure_sac`]) a step is the rollout's actor pass on one row plus
+//! `gradient_steps / train_freq` updates, each the products of [`polytask_agents::sac`]'s five
+//! stages on a minibatch of `batch_size` rows of every task.
 
 use std::time::{Duration, Instant};
 
@@ -115,5 +119,84 @@ pub fn measure(config: &Config, actions: i64) -> (Limit, usize) {
         gmacs: macs_per_step / per_step / 1e9,
     };
     tch::set_num_threads(1);
+    (limit, threads)
+}
+
+/// The products of one SAC environment step of `config`'s first task with `actions` action
+/// dimensions: the rollout's actor pass on one row, then the update's (see
+/// [`polytask_agents::sac`]): the actor on the observations and on the next observations,
+/// the target critic's two copies, the critic's forward and backward passes (no input
+/// gradient of its first layer), the critic again on the sampled actions with its input
+/// gradients down to the actions, and the actor's backward pass.
+fn sac_products(config: &Config, actions: i64) -> (Vec<Product>, Vec<Product>) {
+    let section = config.sac.clone().unwrap_or_default();
+    let rows = section.batch_size as i64;
+    let obs = config.tasks[0].obs_shape.iter().product::<usize>() as i64;
+    let hidden = &config.network.hidden;
+    let actor: Vec<i64> = [obs]
+        .iter()
+        .chain(hidden)
+        .chain(&[2 * actions])
+        .copied()
+        .collect();
+    let critic: Vec<i64> = [obs + actions]
+        .iter()
+        .chain(hidden)
+        .chain(&[1])
+        .copied()
+        .collect();
+    let forward = |widths: &[i64], rows: i64| -> Vec<Product> {
+        widths.windows(2).map(|w| [rows, w[0], w[1]]).collect()
+    };
+    let weight_grads = |widths: &[i64]| -> Vec<Product> {
+        widths.windows(2).map(|w| [w[1], rows, w[0]]).collect()
+    };
+    let input_grads = |widths: &[i64], first: bool| -> Vec<Product> {
+        let skip = usize::from(!first);
+        (widths.windows(2).skip(skip))
+            .map(|w| [rows, w[1], w[0]])
+            .collect()
+    };
+    let rollout = forward(&actor, 1);
+    let mut update = Vec::new();
+    // The actor on s and on s′; the target critic's and the critic's two copies.
+    update.extend(forward(&actor, rows).repeat(2));
+    update.extend(forward(&critic, rows).repeat(4));
+    update.extend(weight_grads(&critic).repeat(2));
+    update.extend(input_grads(&critic, false).repeat(2));
+    // The actor's stage: both critic copies on (s, ã), their input gradients down to ã.
+    update.extend(forward(&critic, rows).repeat(2));
+    update.extend(input_grads(&critic, true).repeat(2));
+    update.extend(weight_grads(&actor));
+    update.extend(input_grads(&actor, false));
+    (rollout, update)
+}
+
+/// The limit of `config`'s SAC training of its first task (see the module documentation),
+/// with `actions` action dimensions, on the learner's threads; also returns them.
+pub fn measure_sac(config: &Config, actions: i64) -> (Limit, usize) {
+    let threads = crate::train::learner_threads(config);
+    tch::set_num_threads(threads as i32);
+    let section = config.sac.clone().unwrap_or_default();
+    let updates = section.gradient_steps as f64 / section.train_freq as f64;
+    let (rollout, update) = sac_products(config, actions);
+    let rounds = 50;
+    let seconds = |products: &[Product]| -> f64 {
+        products
+            .iter()
+            .map(|&p| time(p, rounds).as_secs_f64())
+            .sum()
+    };
+    let macs = |products: &[Product]| -> f64 {
+        products.iter().map(|p| (p[0] * p[1] * p[2]) as f64).sum()
+    };
+    let per_step = seconds(&rollout) + updates * seconds(&update);
+    let macs_per_step = macs(&rollout) + updates * macs(&update);
+    tch::set_num_threads(1);
+    let limit = Limit {
+        sps: 1.0 / per_step,
+        macs_per_step,
+        gmacs: macs_per_step / per_step / 1e9,
+    };
     (limit, threads)
 }

@@ -5,6 +5,7 @@ pub mod envs;
 pub mod kernels;
 pub mod learner;
 pub mod limit;
+pub mod sac_update;
 pub mod surgery;
 pub mod train;
 

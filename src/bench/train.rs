@@ -15,6 +15,7 @@ use polytask_envs::Registry;
 
 use polytask_agents::kernels::KernelChoice;
 
+use super::learner::BenchNetwork;
 use crate::config::{Config, RawConfig, RawKernels};
 use crate::error::usage;
 use crate::logger::MemoryLogger;
@@ -91,6 +92,16 @@ impl BenchConfig {
                 3,
             ),
             Self::PendulumSac => (PENDULUM_SAC, "SAC, Pendulum-v1, rl-zoo hyperparameters", 1),
+        }
+    }
+
+    /// The PPO learner's network and minibatch rows (256 rows and the 64 × 64 network for
+    /// CartPole, 1024 rows and the MinAtar network for Breakout); `None` for SAC.
+    fn learner_shape(self) -> Option<(BenchNetwork, usize)> {
+        match self {
+            Self::Cartpole => Some((BenchNetwork::Cartpole, 256)),
+            Self::MinatarBreakout => Some((BenchNetwork::Minatar, 1024)),
+            Self::PendulumSac => None,
         }
     }
 
@@ -181,15 +192,18 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<String> {
         let median = crate::compare::median(&ratios);
         let _ = writeln!(report, "  median ratio      {median:>10.1}×");
     }
-    if bench == BenchConfig::PendulumSac {
-        return Ok(report);
-    }
-    let _ = writeln!(
-        report,
-        "  one learner step: {}",
-        learner_split(bench, kernels)?
-    );
-    let (limit, threads) = super::limit::measure(&config, actions);
+    let (limit, threads) = match bench.learner_shape() {
+        None => {
+            let split = super::sac_update::split(&config, actions, 500)?;
+            let _ = writeln!(report, "  one SAC update:   {split}");
+            super::limit::measure_sac(&config, actions)
+        }
+        Some((network, rows)) => {
+            let split = learner_split(network, rows, kernels)?;
+            let _ = writeln!(report, "  one learner step: {split}");
+            super::limit::measure(&config, actions)
+        }
+    };
     let best = speeds.iter().copied().fold(0.0, f64::max);
     let _ = writeln!(
         report,
@@ -204,17 +218,15 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> anyhow::Result<String> {
     Ok(report)
 }
 
-/// The split of one learner step of this configuration (one minibatch: 256 rows and the
-/// 64 × 64 network for CartPole, 1024 rows and the MinAtar network for Breakout), timed over
-/// 200 steps.
-fn learner_split(config: BenchConfig, kernels: KernelChoice) -> anyhow::Result<String> {
-    use super::learner::{BenchConv, BenchNetwork};
+/// The split of one PPO learner step of `network` on a minibatch of `rows` (see
+/// [`BenchConfig::learner_shape`]), timed over 200 steps.
+fn learner_split(
+    network: BenchNetwork,
+    rows: usize,
+    kernels: KernelChoice,
+) -> anyhow::Result<String> {
+    use super::learner::BenchConv;
     let steps = 200;
-    let (network, rows) = match config {
-        BenchConfig::Cartpole => (BenchNetwork::Cartpole, 256),
-        BenchConfig::MinatarBreakout => (BenchNetwork::Minatar, 1024),
-        BenchConfig::PendulumSac => return Ok("see the SAC update below".to_string()),
-    };
     let args = super::learner::LearnerArgs {
         tasks: vec![1],
         network,

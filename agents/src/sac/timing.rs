@@ -1,6 +1,5 @@
 //! Where one [`super::Sac`] update's time goes: the wall-clock time of each stage of
-//! [`super::Sac::update_timed`], the split that `cargo run --release -p polytask-agents --example
-//! sac_update` prints.
+//! [`super::Sac::update_timed`], the split that `polytask bench train --algo sac` prints.
 //!
 //! libtorch's CPU operations are synchronous, so a stage's wall-clock time is its cost; on
 //! CUDA it would measure the kernels' launches, not their work.
