@@ -225,7 +225,7 @@ fn is_command(code: &str) -> bool {
 }
 
 /// Words that name a machine a figure was measured on, by its CPU (or GPU) model.
-const MACHINES: [&str; 2] = ["Xeon", "H200"];
+const MACHINES: [&str; 3] = ["Xeon", "EPYC", "H200"];
 
 /// The figure rule for one page: every section (the text under one heading, down to the next
 /// heading of any level) that states a measured figure (see [`states_a_figure`]) must also

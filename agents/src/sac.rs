@@ -376,12 +376,7 @@ impl Sac {
         let inputs = joined(&batch.obs, &batch.actions);
         let trace = self.critic.forward(&inputs);
         let losses: Vec<Tensor> = (0..self.tasks.len())
-            .map(|t| {
-                let [q1, q2] = [0, 1].map(|c| trace.outputs[c][t].squeeze_dim(-1));
-                (q1.mse_loss(&targets[t], tch::Reduction::Mean)
-                    + q2.mse_loss(&targets[t], tch::Reduction::Mean))
-                    * 0.5
-            })
+            .map(|t| critic_loss(&trace.outputs, t, &targets[t]))
             .collect();
         let q1_means = (trace.outputs[0].iter())
             .map(|q| q.mean(Kind::Float).double_value(&[]))
@@ -410,10 +405,7 @@ impl Sac {
         let actions: Vec<Tensor> = sampled.iter().map(|(a, _)| a.shallow_clone()).collect();
         let q = self.critic.forward(&joined(&batch.obs, &actions));
         let losses: Vec<Tensor> = (0..self.tasks.len())
-            .map(|t| {
-                let min_q = q.outputs[0][t].minimum(&q.outputs[1][t]).squeeze_dim(-1);
-                (alpha.get(t as i64) * &sampled[t].1 - min_q).mean(Kind::Float)
-            })
+            .map(|t| actor_loss(&q.outputs, t, &alpha.get(t as i64), &sampled[t].1))
             .collect();
         let stage = Stage {
             net: &self.actor,
@@ -455,6 +447,20 @@ impl Stage<'_> {
             .apply_to(self.net.flat_params(), self.grads, self.lr)?;
         Ok((values, combined))
     }
+}
+
+/// Step 3's loss of task `t`, `L_Q,t = ½ Σ_k mean((Q_k(s, a) − y)²)`, from the twin critic's
+/// outputs `q[copy][task]` `[B, 1]` and the targets `y` `[B]`.
+fn critic_loss(q: &[Vec<Tensor>], t: usize, target: &Tensor) -> Tensor {
+    let [q1, q2] = [0, 1].map(|c| q[c][t].squeeze_dim(-1));
+    (q1.mse_loss(target, tch::Reduction::Mean) + q2.mse_loss(target, tch::Reduction::Mean)) * 0.5
+}
+
+/// Step 4's loss of task `t`, `L_π,t = mean(α_t log π(ã|s) − min_k Q_k(s, ã))`, from the
+/// critic's outputs on the sampled actions, the temperature and the log-probabilities `[B]`.
+fn actor_loss(q: &[Vec<Tensor>], t: usize, alpha: &Tensor, log_prob: &Tensor) -> Tensor {
+    let min_q = q[0][t].minimum(&q[1][t]).squeeze_dim(-1);
+    (alpha * log_prob - min_q).mean(Kind::Float)
 }
 
 /// The values of the vector `t`.
@@ -590,6 +596,65 @@ mod tests {
         assert!(report.qf_loss.iter().all(|l| l.is_finite() && *l > 0.0));
         assert_eq!(report.actor_loss.len(), 2);
         assert_eq!(report.critic.stats.as_ref().unwrap().norms.len(), 2);
+    }
+
+    /// Row `t` of the one-pass matrix and task `t`'s own gradient against autograd on
+    /// `losses(outputs)[t]` alone (see [`crate::task_net::separate_gradient`]).
+    fn check_against_separate_passes(
+        net: &TaskNet,
+        x: &[Tensor],
+        losses: impl Fn(&[Vec<Tensor>]) -> Vec<Tensor>,
+    ) {
+        let trace = net.forward(x);
+        let total = Tensor::stack(&losses(&trace.outputs), 0).sum(Kind::Float);
+        let grads = net.task_gradients(&total, &trace).unwrap();
+        let shared = net.shared_len();
+        assert!(shared > 0);
+        let mut own_start = shared;
+        for (t, own) in grads.own.iter().enumerate() {
+            let expected = crate::task_net::separate_gradient(net, x, |o| losses(o).remove(t));
+            let close = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]) < 1e-5;
+            let row = grads.shared.get(t as i64);
+            assert!(row.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+            assert!(
+                close(&row, &expected.narrow(0, 0, shared)),
+                "task {t} shared"
+            );
+            let len = own.size()[0];
+            assert!(
+                close(own, &expected.narrow(0, own_start, len)),
+                "task {t} own"
+            );
+            own_start += len;
+        }
+        assert_eq!(grads.own.len(), tasks().len());
+    }
+
+    #[test]
+    fn both_losses_per_task_gradients_equal_separate_backward_passes() {
+        let sac = sac(Temperature::Fixed(0.3));
+        let batch = batch(6);
+        let targets: Vec<Tensor> = batch.rewards.iter().map(|r| r * 2.0 - 1.0).collect();
+        let critic_inputs = joined(&batch.obs, &batch.actions);
+        check_against_separate_passes(&sac.critic, &critic_inputs, |q| {
+            (0..targets.len())
+                .map(|t| critic_loss(q, t, &targets[t]))
+                .collect()
+        });
+        // The actor's loss reaches its weights through the squashed sample and the critic.
+        let noise: Vec<Tensor> = (batch.actions.iter())
+            .map(|a| (Tensor::arange(a.numel() as i64, F) * 0.7).sin().view_as(a))
+            .collect();
+        let alpha = Tensor::from_slice(&[0.3f32, 0.7]);
+        check_against_separate_passes(&sac.actor, &batch.obs, |out| {
+            let (actions, log_probs): (Vec<Tensor>, Vec<Tensor>) = (out[0].iter().zip(&noise))
+                .map(|(head, eps)| SquashedGaussian::from_head(head).squash(eps))
+                .unzip();
+            let q = sac.critic.forward(&joined(&batch.obs, &actions));
+            (0..actions.len())
+                .map(|t| actor_loss(&q.outputs, t, &alpha.get(t as i64), &log_probs[t]))
+                .collect()
+        });
     }
 
     #[test]

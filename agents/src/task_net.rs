@@ -445,6 +445,53 @@ impl TaskNet {
     }
 }
 
+/// The gradient of `loss(outputs)` with respect to every parameter of `net` on inputs `x`,
+/// by autograd through a plain rewrite of the network (one `linear` per layer and copy, on
+/// leaf copies of the named parameters), flattened in buffer order: the reference that the
+/// one-pass per-task gradients are tested against, here and in [`crate::sac`].
+#[cfg(test)]
+pub(crate) fn separate_gradient(
+    net: &TaskNet,
+    x: &[Tensor],
+    loss: impl Fn(&[Vec<Tensor>]) -> Tensor,
+) -> Tensor {
+    let params: Vec<(String, Tensor)> = (net.named_params().into_iter())
+        .map(|(n, p)| (n, p.detach().copy().set_requires_grad(true)))
+        .collect();
+    let find = |name: String| &params.iter().find(|(n, _)| *n == name).unwrap().1;
+    let layer = |x: &Tensor, name: &str| {
+        x.linear(
+            find(format!("{name}.weight")),
+            Some(find(format!("{name}.bias"))),
+        )
+    };
+    let config = net.config();
+    let rows: Vec<i64> = x.iter().map(|x| x.size()[0]).collect();
+    let outputs: Vec<Vec<Tensor>> = (0..config.copies)
+        .map(|c| {
+            let stems: Vec<Tensor> = (x.iter().enumerate())
+                .map(|(t, x)| layer(x, &format!("task{t}.copy{c}.stem")).relu())
+                .collect();
+            let mut h = Tensor::cat(&stems, 0);
+            for l in 0..config.hidden.len() - 1 {
+                h = layer(&h, &format!("copy{c}.trunk{l}")).relu();
+            }
+            (h.split_with_sizes(&rows, 0).iter().enumerate())
+                .map(|(t, h)| layer(h, &format!("task{t}.copy{c}.head")))
+                .collect()
+        })
+        .collect();
+    let leaves: Vec<&Tensor> = params.iter().map(|(_, p)| p).collect();
+    let grads = Tensor::run_backward(&[loss(&outputs)], &leaves, false, true);
+    let flat: Vec<Tensor> = (grads.iter().zip(&leaves))
+        .map(|(g, p)| match g.defined() {
+            true => g.reshape([-1]),
+            false => p.zeros_like().reshape([-1]),
+        })
+        .collect();
+    Tensor::cat(&flat, 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,47 +527,6 @@ mod tests {
             .fold(Tensor::from(0f32), |a, b| a + b)
     }
 
-    /// `∂L_t/∂` every parameter by autograd on `L_t` alone, through a plain rewrite of the
-    /// network (one `linear` per layer and copy, on leaf copies of the named parameters),
-    /// flattened in buffer order.
-    fn separate(net: &TaskNet, x: &[Tensor], t: usize) -> Tensor {
-        let params: Vec<(String, Tensor)> = (net.named_params().into_iter())
-            .map(|(n, p)| (n, p.detach().copy().set_requires_grad(true)))
-            .collect();
-        let find = |name: String| &params.iter().find(|(n, _)| *n == name).unwrap().1;
-        let layer = |x: &Tensor, name: &str| {
-            x.linear(
-                find(format!("{name}.weight")),
-                Some(find(format!("{name}.bias"))),
-            )
-        };
-        let config = net.config();
-        let rows: Vec<i64> = x.iter().map(|x| x.size()[0]).collect();
-        let outputs: Vec<Vec<Tensor>> = (0..config.copies)
-            .map(|c| {
-                let stems: Vec<Tensor> = (x.iter().enumerate())
-                    .map(|(t, x)| layer(x, &format!("task{t}.copy{c}.stem")).relu())
-                    .collect();
-                let mut h = Tensor::cat(&stems, 0);
-                for l in 0..config.hidden.len() - 1 {
-                    h = layer(&h, &format!("copy{c}.trunk{l}")).relu();
-                }
-                (h.split_with_sizes(&rows, 0).iter().enumerate())
-                    .map(|(t, h)| layer(h, &format!("task{t}.copy{c}.head")))
-                    .collect()
-            })
-            .collect();
-        let leaves: Vec<&Tensor> = params.iter().map(|(_, p)| p).collect();
-        let grads = Tensor::run_backward(&[loss(&outputs, t)], &leaves, false, true);
-        let flat: Vec<Tensor> = (grads.iter().zip(&leaves))
-            .map(|(g, p)| match g.defined() {
-                true => g.reshape([-1]),
-                false => p.zeros_like().reshape([-1]),
-            })
-            .collect();
-        Tensor::cat(&flat, 0)
-    }
-
     fn check(rows: &[i64], hidden: &[i64], copies: usize) {
         let (net, x) = net(rows, hidden, copies);
         let trace = net.forward(&x);
@@ -531,7 +537,7 @@ mod tests {
         assert_eq!(grads.shared.size(), [rows.len() as i64, p]);
         assert_eq!(p > 0, hidden.len() > 1);
         for t in 0..rows.len() {
-            let expected = separate(&net, &x, t);
+            let expected = separate_gradient(&net, &x, |outputs| loss(outputs, t));
             if p > 0 {
                 let shared = expected.narrow(0, 0, p);
                 let diff = (&grads.shared.get(t as i64) - &shared).abs().max();
