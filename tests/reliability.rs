@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use common::temp_dir;
+use common::{fingerprint, polytask, temp_dir, text, Fingerprint};
 use polytask::logger::read_scalars;
 
 /// Two tasks of different sizes, normalisation, and GradVac (an aggregator with state).
@@ -45,15 +45,6 @@ params = { max_episode_steps = 40 }
 /// Iterations of [`CONFIG`]: 256 / (16 × 2).
 const ITERATIONS: u64 = 8;
 
-fn polytask(dir: &Path, args: &[&str], failpoint: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_polytask"));
-    command.args(args).current_dir(dir);
-    if let Some(point) = failpoint {
-        command.env("POLYTASK_FAILPOINT", point);
-    }
-    command.output().unwrap()
-}
-
 fn train(dir: &Path, name: &str, resume: bool, failpoint: Option<&str>) -> Output {
     train_with(dir, name, resume, failpoint, &[])
 }
@@ -71,34 +62,6 @@ fn train_with(
     }
     args.extend(extra);
     polytask(dir, &args, failpoint)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// What must be equal between runs: every scalar but the wall-clock ones, sorted, and the
-/// final weights' bytes.
-#[derive(Debug, PartialEq)]
-struct Fingerprint {
-    scalars: Vec<(String, u64, u64)>,
-    weights: Vec<u8>,
-}
-
-fn fingerprint(run: &Path) -> Fingerprint {
-    let mut scalars: Vec<(String, u64, u64)> = read_scalars(run)
-        .unwrap()
-        .into_iter()
-        .filter(|(tag, _, _)| tag != "charts/SPS")
-        .map(|(tag, step, v)| (tag, step, v.to_bits()))
-        .collect();
-    scalars.sort();
-    let weights = std::fs::read(run.join("checkpoint/model.safetensors")).unwrap();
-    Fingerprint { scalars, weights }
 }
 
 /// The uninterrupted run, made once for all tests.

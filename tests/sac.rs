@@ -7,12 +7,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::temp_dir;
+use common::{fingerprint, polytask, temp_dir, text};
 use polytask::config::RawConfig;
 use polytask::envs::Registry;
-use polytask::logger::{read_scalars, MemoryLogger};
+use polytask::logger::MemoryLogger;
 
 /// Two tasks with box actions of different sizes, truncations (MountainCar's 60-step limit),
 /// a replay ring that wraps, GradVac (an aggregator with state) on both losses.
@@ -45,36 +44,6 @@ num_envs = 1
 params = { max_episode_steps = 60 }
 "#;
 
-fn polytask(dir: &Path, args: &[&str], failpoint: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_polytask"));
-    command.args(args).current_dir(dir);
-    if let Some(point) = failpoint {
-        command.env("POLYTASK_FAILPOINT", point);
-    }
-    command.output().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Every scalar but the wall-clock one, sorted, and the final checkpoint's tensors.
-fn fingerprint(run: &Path) -> (Vec<(String, u64, u64)>, Vec<u8>) {
-    let mut scalars: Vec<(String, u64, u64)> = read_scalars(run)
-        .unwrap()
-        .into_iter()
-        .filter(|(tag, _, _)| tag != "charts/SPS")
-        .map(|(tag, step, v)| (tag, step, v.to_bits()))
-        .collect();
-    scalars.sort();
-    let weights = std::fs::read(run.join("checkpoint/model.safetensors")).unwrap();
-    (scalars, weights)
-}
-
 #[test]
 fn a_run_logs_sacs_tags_evaluates_and_resumes_bit_identically() {
     let dir = temp_dir("sac-resume");
@@ -89,7 +58,7 @@ fn a_run_logs_sacs_tags_evaluates_and_resumes_bit_identically() {
     let whole = train("whole", false, None);
     assert!(whole.status.success(), "{}", text(&whole));
     let reference = fingerprint(&dir.join("runs/whole"));
-    let tags: Vec<&str> = reference.0.iter().map(|(t, ..)| t.as_str()).collect();
+    let tags: Vec<&str> = reference.scalars.iter().map(|(t, ..)| t.as_str()).collect();
     for task in ["pendulum", "car"] {
         for what in ["qf1_values", "qf_loss", "actor_loss", "alpha", "alpha_loss"] {
             let tag = format!("losses/{task}/{what}");
@@ -102,7 +71,7 @@ fn a_run_logs_sacs_tags_evaluates_and_resumes_bit_identically() {
         assert!(tags.contains(&tag.as_str()), "{tag} missing");
     }
     // Updates from step 51 to 300, logged every 10th iteration.
-    let alphas = (reference.0.iter()).filter(|(t, ..)| t == "losses/car/alpha");
+    let alphas = (reference.scalars.iter()).filter(|(t, ..)| t == "losses/car/alpha");
     assert_eq!(alphas.count(), 25);
     let eval = polytask(&dir, &["eval", "runs/whole", "--episodes", "1"], None);
     assert!(eval.status.success(), "{}", text(&eval));

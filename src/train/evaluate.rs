@@ -100,6 +100,34 @@ impl Policy for ActorCritic {
     }
 }
 
+/// The end-of-run evaluation of a trainer: `logging.eval_episodes` greedy episodes of every
+/// task of `config` (none when 0) from the run's evaluation seed, each task's mean logged as
+/// `eval/<task>/mean_return` at that task's step in `log`.
+pub fn final_evaluation(
+    policy: &dyn Policy,
+    config: &crate::config::Config,
+    norms: &[TaskNormalizer],
+    registry: &Registry,
+    log: &super::episodes::EpisodeLog,
+    logger: &mut dyn crate::logger::Logger,
+) -> anyhow::Result<Vec<TaskEvaluation>> {
+    let episodes = config.logging.eval_episodes;
+    if episodes == 0 {
+        return Ok(Vec::new());
+    }
+    let options = EvalOptions {
+        seed: config.seed.wrapping_add(1_000_000_007),
+        episodes,
+        deterministic: true,
+    };
+    let evaluation = evaluate(policy, &config.tasks, norms, registry, &options)?;
+    for (t, e) in evaluation.iter().enumerate() {
+        let tag = format!("eval/{}/mean_return", e.task);
+        logger.scalar(&tag, e.mean(), log.task_steps(t));
+    }
+    Ok(evaluation)
+}
+
 /// Runs `options.episodes` episodes of every task with `net`, its observations normalised by
 /// the training statistics `norms` (frozen).
 pub fn evaluate(

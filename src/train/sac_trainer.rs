@@ -27,7 +27,7 @@ use tch::{Device, Tensor};
 use super::checkpoint::{self, Checkpoint, CheckpointState};
 use super::collect::NonFiniteAction;
 use super::episodes::EpisodeLog;
-use super::evaluate::{evaluate, EvalOptions, TaskEvaluation};
+use super::evaluate::{final_evaluation, TaskEvaluation};
 use super::metrics::Tags;
 use super::normalize::TaskNormalizer;
 use super::replay::{TaskBatch, TaskReplay};
@@ -422,25 +422,18 @@ impl Stages for SacTrainer<'_> {
         registry: &Registry,
         logger: &mut dyn Logger,
     ) -> anyhow::Result<Vec<TaskEvaluation>> {
-        let episodes = self.config.logging.eval_episodes;
-        if episodes == 0 {
-            return Ok(Vec::new());
-        }
-        let options = EvalOptions {
-            seed: self.config.seed.wrapping_add(1_000_000_007),
-            episodes,
-            deterministic: true,
-        };
         let policy = SacPolicy {
             sac: &self.sac,
             boxes: &self.boxes,
         };
-        let evaluation = evaluate(&policy, &self.config.tasks, &self.norms, registry, &options)?;
-        for (t, e) in evaluation.iter().enumerate() {
-            let tag = format!("eval/{}/mean_return", e.task);
-            logger.scalar(&tag, e.mean(), self.log.task_steps(t));
-        }
-        Ok(evaluation)
+        final_evaluation(
+            &policy,
+            self.config,
+            &self.norms,
+            registry,
+            &self.log,
+            logger,
+        )
     }
 
     fn log(&self) -> &EpisodeLog {

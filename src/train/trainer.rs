@@ -17,7 +17,7 @@ use polytask_envs::Registry;
 use super::checkpoint::{self, Checkpoint, CheckpointState};
 use super::collect::{self, NonFiniteAction};
 use super::episodes::EpisodeLog;
-use super::evaluate::{evaluate, EvalOptions, TaskEvaluation};
+use super::evaluate::{final_evaluation, TaskEvaluation};
 use super::metrics::{RunScalars, Tags};
 use super::normalize::TaskNormalizer;
 use super::optimize;
@@ -371,27 +371,8 @@ impl Stages for Trainer<'_> {
         registry: &Registry,
         logger: &mut dyn Logger,
     ) -> anyhow::Result<Vec<TaskEvaluation>> {
-        let episodes = self.config.logging.eval_episodes;
-        if episodes == 0 {
-            return Ok(Vec::new());
-        }
-        let options = EvalOptions {
-            seed: self.config.seed.wrapping_add(1_000_000_007),
-            episodes,
-            deterministic: true,
-        };
-        let evaluation = evaluate(
-            &self.net as &dyn super::Policy,
-            &self.config.tasks,
-            &self.norms,
-            registry,
-            &options,
-        )?;
-        for (t, e) in evaluation.iter().enumerate() {
-            let tag = format!("eval/{}/mean_return", e.task);
-            logger.scalar(&tag, e.mean(), self.log.task_steps(t));
-        }
-        Ok(evaluation)
+        let (config, norms, log) = (self.config, &self.norms, &self.log);
+        final_evaluation(&self.net, config, norms, registry, log, logger)
     }
 
     fn log(&self) -> &EpisodeLog {
