@@ -11,8 +11,10 @@ use crate::commands::Cli;
 use crate::error;
 
 /// Parses the command line, runs the command against `registry`, reports any error as one
-/// paragraph and returns 0 (success), 2 (usage or config error) or 1 (runtime failure).
+/// paragraph and returns 0 (success), 2 (usage or config error) or 1 (runtime failure). It
+/// first sets the heap to keep freed tensor memory ([`crate::heap`]).
 pub fn main_with(registry: Registry) -> ExitCode {
+    crate::heap::keep_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(),

@@ -15,6 +15,7 @@ pub mod config;
 pub mod cpu;
 pub mod durable;
 pub mod error;
+pub mod heap;
 pub mod interrupt;
 pub mod logger;
 pub mod run_lock;
