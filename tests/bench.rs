@@ -1,5 +1,6 @@
 //! `polytask bench envs` runs and reports every mode with its ratio to the baseline;
-//! `polytask bench kernels` times every learner kernel both ways.
+//! `polytask bench kernels` times every learner kernel both ways; `bench learner` and
+//! `bench train` print their splits and limits.
 
 use std::process::{Command, Output};
 
@@ -145,4 +146,22 @@ fn bench_train_times_minatar_breakout_with_its_split_and_the_machines_limit() {
         "{polytask}"
     );
     assert!(text.contains("machine limit"), "{text}");
+}
+
+/// SAC's bench prints one update's stages and the limit from SAC's products: at Pendulum's
+/// shapes (3 observations, 1 action, 256 × 256, 256 rows) the rollout's actor pass (66,816
+/// multiply-adds) and the update's 272,957,440 (sixteen passes of 256 rows through 66,816-
+/// or 65,792-multiply-add layer stacks, see `bench::limit::sac_products`).
+#[test]
+fn bench_train_times_sac_with_its_update_split_and_the_limit_of_its_products() {
+    let (out, text) = bench(&["train", "--algo", "sac", "--steps", "200"]);
+    assert_success(&out);
+    assert!(text.starts_with("SAC, Pendulum-v1"), "{text}");
+    let update = (text.lines())
+        .find(|l| l.contains("one SAC update:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    for stage in ["sample+alpha", "targets", "critic", "actor", "polyak"] {
+        assert!(update.contains(stage), "{stage}: {update}");
+    }
+    assert!(text.contains("273.02M multiply-adds per step"), "{text}");
 }

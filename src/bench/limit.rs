@@ -89,6 +89,24 @@ pub struct Limit {
     pub gmacs: f64,
 }
 
+/// Seconds and multiply-adds of `products`, each timed alone (median of 50 rounds).
+fn total(products: &[Product]) -> (f64, f64) {
+    let seconds = products.iter().map(|&p| time(p, 50).as_secs_f64()).sum();
+    let macs = products.iter().map(|p| (p[0] * p[1] * p[2]) as f64).sum();
+    (seconds, macs)
+}
+
+impl Limit {
+    /// The limit of a step whose products take `seconds` and count `macs` multiply-adds.
+    fn of_step(seconds: f64, macs: f64) -> Self {
+        Self {
+            sps: 1.0 / seconds,
+            macs_per_step: macs,
+            gmacs: macs / seconds / 1e9,
+        }
+    }
+}
+
 /// Times the products of `config`'s training of its first task, with `actions` policy
 /// outputs, on the learner's threads ([`crate::train::learner_threads`]); also returns them.
 pub fn measure(config: &Config, actions: i64) -> (Limit, usize) {
@@ -99,27 +117,16 @@ pub fn measure(config: &Config, actions: i64) -> (Limit, usize) {
     let minibatch = envs * alg.num_steps as i64 / alg.num_minibatches as i64;
     let (rollout, _) = products(config, actions, envs);
     let (forward, backward) = products(config, actions, minibatch);
-    let rounds = 50;
-    let total = |products: &[Product]| -> (Duration, f64) {
-        let time: Duration = products.iter().map(|&p| time(p, rounds)).sum();
-        let macs = products.iter().map(|p| (p[0] * p[1] * p[2]) as f64).sum();
-        (time, macs)
-    };
     let (rollout_time, rollout_macs) = total(&rollout);
     let (forward_time, forward_macs) = total(&forward);
     let (backward_time, backward_macs) = total(&backward);
     let epochs = alg.update_epochs as f64;
-    let per_step = rollout_time.as_secs_f64() / envs as f64
-        + epochs * (forward_time + backward_time).as_secs_f64() / minibatch as f64;
+    let per_step =
+        rollout_time / envs as f64 + epochs * (forward_time + backward_time) / minibatch as f64;
     let macs_per_step =
         rollout_macs / envs as f64 + epochs * (forward_macs + backward_macs) / minibatch as f64;
-    let limit = Limit {
-        sps: 1.0 / per_step,
-        macs_per_step,
-        gmacs: macs_per_step / per_step / 1e9,
-    };
     tch::set_num_threads(1);
-    (limit, threads)
+    (Limit::of_step(per_step, macs_per_step), threads)
 }
 
 /// The products of one SAC environment step of `config`'s first task with `actions` action
@@ -133,18 +140,14 @@ fn sac_products(config: &Config, actions: i64) -> (Vec<Product>, Vec<Product>) {
     let rows = section.batch_size as i64;
     let obs = config.tasks[0].obs_shape.iter().product::<usize>() as i64;
     let hidden = &config.network.hidden;
-    let actor: Vec<i64> = [obs]
-        .iter()
-        .chain(hidden)
-        .chain(&[2 * actions])
-        .copied()
-        .collect();
-    let critic: Vec<i64> = [obs + actions]
-        .iter()
-        .chain(hidden)
-        .chain(&[1])
-        .copied()
-        .collect();
+    let widths = |input: i64, output: i64| -> Vec<i64> {
+        let middle = hidden.iter().copied();
+        std::iter::once(input)
+            .chain(middle)
+            .chain([output])
+            .collect()
+    };
+    let (actor, critic) = (widths(obs, 2 * actions), widths(obs + actions, 1));
     let forward = |widths: &[i64], rows: i64| -> Vec<Product> {
         widths.windows(2).map(|w| [rows, w[0], w[1]]).collect()
     };
@@ -180,23 +183,10 @@ pub fn measure_sac(config: &Config, actions: i64) -> (Limit, usize) {
     let section = config.sac.clone().unwrap_or_default();
     let updates = section.gradient_steps as f64 / section.train_freq as f64;
     let (rollout, update) = sac_products(config, actions);
-    let rounds = 50;
-    let seconds = |products: &[Product]| -> f64 {
-        products
-            .iter()
-            .map(|&p| time(p, rounds).as_secs_f64())
-            .sum()
-    };
-    let macs = |products: &[Product]| -> f64 {
-        products.iter().map(|p| (p[0] * p[1] * p[2]) as f64).sum()
-    };
-    let per_step = seconds(&rollout) + updates * seconds(&update);
-    let macs_per_step = macs(&rollout) + updates * macs(&update);
+    let (rollout_time, rollout_macs) = total(&rollout);
+    let (update_time, update_macs) = total(&update);
+    let per_step = rollout_time + updates * update_time;
+    let macs_per_step = rollout_macs + updates * update_macs;
     tch::set_num_threads(1);
-    let limit = Limit {
-        sps: 1.0 / per_step,
-        macs_per_step,
-        gmacs: macs_per_step / per_step / 1e9,
-    };
-    (limit, threads)
+    (Limit::of_step(per_step, macs_per_step), threads)
 }
