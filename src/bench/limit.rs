@@ -9,7 +9,7 @@
 //!
 //! For SAC ([`measure_sac`]) a step is the rollout's actor pass on one row plus
 //! `gradient_steps / train_freq` updates, each the products of [`polytask_agents::sac`]'s five
-//! stages on a minibatch of `batch_size` rows of every task.
+//! stages on a minibatch of the first task's `batch_size` rows.
 
 use std::time::{Duration, Instant};
 
@@ -136,7 +136,7 @@ pub fn measure(config: &Config, actions: i64) -> (Limit, usize) {
 /// gradient of its first layer), the critic again on the sampled actions with its input
 /// gradients down to the actions, and the actor's backward pass.
 fn sac_products(config: &Config, actions: i64) -> (Vec<Product>, Vec<Product>) {
-    let section = config.sac.clone().unwrap_or_default();
+    let section = config.sac_section();
     let rows = section.batch_size as i64;
     let obs = config.tasks[0].obs_shape.iter().product::<usize>() as i64;
     let hidden = &config.network.hidden;
@@ -180,7 +180,7 @@ fn sac_products(config: &Config, actions: i64) -> (Vec<Product>, Vec<Product>) {
 pub fn measure_sac(config: &Config, actions: i64) -> (Limit, usize) {
     let threads = crate::train::learner_threads(config);
     tch::set_num_threads(threads as i32);
-    let section = config.sac.clone().unwrap_or_default();
+    let section = config.sac_section();
     let updates = section.gradient_steps as f64 / section.train_freq as f64;
     let (rollout, update) = sac_products(config, actions);
     let (rollout_time, rollout_macs) = total(&rollout);

@@ -16,7 +16,7 @@ use crate::config::Config;
 /// `"4.1 ms: sample+alpha 0.4, targets 0.6, ..."`, over `updates` updates of `config`'s
 /// first task with `actions` action dimensions.
 pub fn split(config: &Config, actions: i64, updates: u32) -> anyhow::Result<String> {
-    let section = config.sac.clone().unwrap_or_default();
+    let section = config.sac_section();
     let threads = crate::train::learner_threads(config);
     tch::set_num_threads(threads as i32);
     tch::manual_seed(0);

@@ -171,6 +171,14 @@ pub struct Config {
     pub resolved_toml: String,
 }
 
+impl Config {
+    /// The `[sac]` section: the config's, or Stable-Baselines3's defaults for a config of
+    /// another algorithm.
+    pub fn sac_section(&self) -> SacSection {
+        self.sac.clone().unwrap_or_default()
+    }
+}
+
 /// A checked task.
 #[derive(Debug, Clone)]
 pub struct Task {

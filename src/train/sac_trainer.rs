@@ -95,7 +95,7 @@ impl<'c> SacTrainer<'c> {
         let device = device::resolve(config.device).map_err(usage)?;
         tch::set_num_threads(1);
         tch::manual_seed(config.seed as i64);
-        let section = config.sac.clone().unwrap_or_default();
+        let section = config.sac_section();
         let restart = resuming.map_or(0, |cp| cp.state.iteration);
         let env_seed = config
             .seed
