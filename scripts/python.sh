@@ -20,6 +20,12 @@
 #   POLYTASK_CACHE       cache root (default: ${XDG_CACHE_HOME:-$HOME/.cache}/polytask)
 #   POLYTASK_NO_PYTHON   1 to build and test without the two adapter features
 
+# The MuJoCo task families (`gym:HalfCheetah-v5`, ...; Gymnasium's `mujoco` extra) and
+# Meta-World, installed into the same environment by polytask_python_mujoco. metaworld
+# 3.1.1 pins mujoco 3.3.0.
+POLYTASK_METAWORLD_VERSION=3.1.1
+POLYTASK_MUJOCO_VERSION=3.3.0
+
 # Pinned to the Gymnasium release that the built-in environments match (envs/tests/fixtures);
 # pip picks the NumPy that gymnasium accepts (NumPy's seeding is stable across versions).
 POLYTASK_GYMNASIUM_VERSION=1.4.0
@@ -80,4 +86,43 @@ for k in ("Py_ENABLE_SHARED", "LIBDIR", "LDLIBRARY", "INSTSONAME"): print(s.get_
     fi
     export POLYTASK_PYTHON="$venv/bin/python"
     export POLYTASK_REQUIRE_GYMNASIUM=1
+}
+
+# Adds Gymnasium's MuJoCo environments (gymnasium[mujoco]) and Meta-World to the venv that
+# polytask_python made, once (a marker file records it), and sets POLYTASK_REQUIRE_MUJOCO=1
+# (the MuJoCo and Meta-World tests must then run). Call after polytask_python; does nothing
+# where that found no usable Python. Returns 1 if the install fails.
+polytask_python_mujoco() {
+    [ -n "${POLYTASK_PYTHON:-}" ] || return 0
+    local venv marker
+    venv="$(dirname "$(dirname "$POLYTASK_PYTHON")")"
+    marker="$venv/.mujoco-$POLYTASK_MUJOCO_VERSION-metaworld-$POLYTASK_METAWORLD_VERSION"
+    if [ -f "$marker" ]; then
+        export POLYTASK_REQUIRE_MUJOCO=1
+        return 0
+    fi
+    echo "polytask: installing gymnasium[mujoco], mujoco==$POLYTASK_MUJOCO_VERSION and metaworld==$POLYTASK_METAWORLD_VERSION into $venv (first use only)" >&2
+    if ! "$POLYTASK_PYTHON" -m pip install --quiet --disable-pip-version-check \
+        "gymnasium[mujoco]==$POLYTASK_GYMNASIUM_VERSION" \
+        "mujoco==$POLYTASK_MUJOCO_VERSION" \
+        "metaworld==$POLYTASK_METAWORLD_VERSION"; then
+        echo "polytask: could not install MuJoCo and Meta-World (offline?); the MuJoCo and Meta-World tests will be skipped" >&2
+        return 1
+    fi
+    touch "$marker"
+    export POLYTASK_REQUIRE_MUJOCO=1
+}
+
+# Whether any of the arguments is a config file that needs the `python` feature (`gym:` ids
+# or a `benchmark`), so that scripts/polytask builds with it; prints `mujoco` when it needs
+# MuJoCo or Meta-World too.
+polytask_config_needs() {
+    local arg needs=""
+    for arg in "$@"; do
+        [ -f "$arg" ] && [[ "$arg" == *.toml ]] || continue
+        if grep -qE '^[[:space:]]*benchmark[[:space:]]*=|"gym:' "$arg"; then needs="${needs:-python}"; fi
+        if grep -qE 'metaworld|Meta-World|gym:(HalfCheetah|Ant|Hopper|Walker2d|Humanoid|HumanoidStandup|Swimmer|Reacher|Pusher|InvertedPendulum|InvertedDoublePendulum)-v' "$arg"; then needs=mujoco; fi
+    done
+    [ -n "$needs" ] && echo "$needs"
+    return 0
 }

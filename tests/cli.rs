@@ -155,7 +155,7 @@ fn bad_input_is_a_usage_error_naming_what_was_wrong() {
     );
     assert_usage_error(
         &["rollout", "--env", "CartPole-v1", "--param", "gravity=x"],
-        "not a number",
+        "must be a number",
     );
     assert_usage_error(
         &["rollout", "--env", "CartPole-v1", "--param", "length=-1"],

@@ -216,6 +216,90 @@ fn a_tiny_comparison_reports_what_its_runs_logged_and_resumes() {
     fs::remove_dir_all(dir).unwrap();
 }
 
+/// Three tasks with `logging.pairwise_limit = 2`: more rows than the limit, so the runs log
+/// summaries of the pair cosines, as a 50-task run does at the default limit of 10.
+const SUMMARISED: &str = r#"
+seed = 5
+total_timesteps = 1024
+[algorithm]
+num_steps = 32
+update_epochs = 2
+[logging]
+eval_episodes = 1
+pairwise_limit = 2
+[[tasks]]
+name = "standard"
+env = "CartPole-v1"
+num_envs = 4
+[[tasks]]
+name = "light"
+env = "CartPole-v1"
+num_envs = 4
+params = { masspole = 0.05 }
+[[tasks]]
+name = "short"
+env = "CartPole-v1"
+num_envs = 4
+params = { length = 0.25 }
+[compare]
+methods = ["sum", "pcgrad"]
+seeds = 1
+"#;
+
+#[test]
+fn runs_above_the_pairwise_limit_log_summaries_and_the_report_shows_them() {
+    let dir = scratch("summarised");
+    let config = dir.join("summarised.toml");
+    fs::write(&config, SUMMARISED).unwrap();
+    let out = dir.join("out");
+    let run = compare(&config, &out, &["--quiet"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+
+    let events = polytask::logger::read_events(&run_dir(&out, "pcgrad", 5, "")).unwrap();
+    let tags: Vec<&str> = events.scalars.iter().map(|(t, _, _)| t.as_str()).collect();
+    assert!(!tags.is_empty());
+    assert!(
+        tags.iter().all(|t| !t.starts_with("surgery/cos_sim/")),
+        "a per-pair tag was written"
+    );
+    let updates = tags.iter().filter(|t| **t == "surgery/conflicts").count();
+    assert!(updates > 0);
+    for summary in [
+        "surgery/cos_sim_quantile/median",
+        "surgery/conflict_share",
+        "surgery/cos_sim_lowest/1",
+        "surgery/grad_norm/short",
+    ] {
+        let n = tags.iter().filter(|t| **t == summary).count();
+        assert_eq!(n, updates, "{summary}");
+    }
+    let histograms: Vec<_> = (events.histograms.iter())
+        .filter(|(tag, _, _)| tag == "surgery/cos_sim")
+        .collect();
+    assert_eq!(histograms.len(), updates);
+    assert!(histograms.iter().all(|(_, _, h)| h.num == 3.0));
+    let named: Vec<_> = (events.texts.iter())
+        .filter(|(tag, _, _)| tag == "surgery/cos_sim_lowest_pairs")
+        .collect();
+    assert_eq!(named.len(), updates);
+    assert!(named[0].2.contains("`standard__light`"), "{}", named[0].2);
+
+    let report = fs::read_to_string(out.join("report.md")).unwrap();
+    for method in ["sum", "pcgrad"] {
+        let pooled = format!("| {method} | all 3 pairs, summarised | {} |", 3 * updates);
+        assert!(report.contains(&pooled), "`{pooled}` not in {report}");
+    }
+    assert!(report.contains("Most conflicting pairs"), "{report}");
+    assert!(
+        report.contains("| pcgrad | standard / light | "),
+        "{report}"
+    );
+    for file in ["gradient_conflict.png", "conflict_frequency.png"] {
+        assert!(is_png(&out.join(file)), "{file} is not a PNG");
+    }
+    fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn bad_methods_are_usage_errors_that_name_them() {
     let dir = scratch("bad");

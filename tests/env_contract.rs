@@ -201,7 +201,7 @@ fn contract(err: &VecEnvError) -> (usize, RowStep, ContractViolation) {
             violation,
         } => {
             assert_eq!((task.as_str(), env.as_str()), ("faulty", "Faulty-v0"));
-            (*row, *at, *violation)
+            (*row, *at, violation.clone())
         }
         other => panic!("not a contract error: {other}"),
     }

@@ -10,7 +10,7 @@ use polytask::envs::wrappers::{AutoReset, RecordEpisodeStatistics, Wrapper};
 use polytask::envs::{
     Action, BoxSpace, Env, EnvError, EnvSpec, ParamSpec, Params, Registry, Space, Step,
 };
-use polytask::vec_env::{instance_seed, RowStep, VecEnv, VecEnvError};
+use polytask::vec_env::{instance_seed, ContractViolation, RowStep, VecEnv, VecEnvError};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
@@ -432,4 +432,192 @@ fn dropping_joins_the_workers_and_drops_every_env() {
     let start = Instant::now();
     drop(env);
     assert!(start.elapsed() < Duration::from_millis(500));
+}
+
+/// A one-dimensional environment with a `success` metric: 1 on its `success_at`-th step of
+/// each episode (never when 0), NaN on its `nan_at`-th step (never when 0), else 0; its
+/// episodes terminate after `length` steps. It saves its state (the step counter).
+struct Scored {
+    t: u64,
+    success_at: u64,
+    nan_at: u64,
+    length: u64,
+    names: Vec<String>,
+    values: [f32; 1],
+    obs_space: Space,
+    act_space: Space,
+}
+
+impl Env for Scored {
+    fn id(&self) -> &str {
+        "Scored-v0"
+    }
+    fn observation_space(&self) -> &Space {
+        &self.obs_space
+    }
+    fn action_space(&self) -> &Space {
+        &self.act_space
+    }
+    fn reset(&mut self, _seed: Option<u64>, obs: &mut [f32]) {
+        self.t = 0;
+        self.values = [0.0];
+        obs[0] = 0.0;
+    }
+    fn step(&mut self, _action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
+        self.t += 1;
+        self.values[0] = match self.t {
+            t if t == self.success_at => 1.0,
+            t if t == self.nan_at => f32::NAN,
+            _ => 0.0,
+        };
+        obs[0] = self.t as f32;
+        Ok(Step {
+            reward: 1.0,
+            terminated: self.t == self.length,
+            truncated: false,
+        })
+    }
+    fn metric_names(&self) -> &[String] {
+        &self.names
+    }
+    fn metrics(&self) -> &[f32] {
+        &self.values
+    }
+    fn save_state(&self) -> Option<Vec<u8>> {
+        Some(self.t.to_le_bytes().to_vec())
+    }
+    fn load_state(&mut self, state: &[u8]) -> Result<(), EnvError> {
+        self.t = u64::from_le_bytes(state.try_into().unwrap());
+        Ok(())
+    }
+}
+
+fn scored_registry() -> Registry {
+    const PARAMS: [ParamSpec; 3] = [
+        ParamSpec {
+            name: "success_at",
+            default: 0.0,
+            doc: "the step of each episode whose success is 1 (0: none)",
+        },
+        ParamSpec {
+            name: "nan_at",
+            default: 0.0,
+            doc: "the step whose success is NaN (0: none)",
+        },
+        ParamSpec {
+            name: "length",
+            default: 5.0,
+            doc: "steps per episode",
+        },
+    ];
+    let mut registry = Registry::builtin();
+    registry.register(EnvSpec::new("Scored-v0", &PARAMS, |p| {
+        Ok(Box::new(Scored {
+            t: 0,
+            success_at: p.get("success_at") as u64,
+            nan_at: p.get("nan_at") as u64,
+            length: p.get("length") as u64,
+            names: vec!["success".to_string()],
+            values: [0.0],
+            obs_space: Space::Box(BoxSpace::new(vec![0.0], vec![f32::INFINITY])),
+            act_space: Space::Discrete(2),
+        }))
+    }));
+    registry
+}
+
+/// A task that succeeds on step 3 of its 5-step episodes, a native task without metrics, and
+/// a task that never succeeds.
+fn scored_tasks() -> Vec<Task> {
+    vec![
+        task("lucky", "Scored-v0", 3, &[("success_at", 3.0)]),
+        task("cartpole", "CartPole-v1", 2, &[]),
+        task("unlucky", "Scored-v0", 2, &[]),
+    ]
+}
+
+#[test]
+fn an_episode_metric_is_its_maximum_over_the_episode() {
+    let registry = scored_registry();
+    for threads in [1, 2, 3] {
+        let mut env = VecEnv::new(&scored_tasks(), &registry, 0, threads).unwrap();
+        let names: Vec<&[String]> = env.tasks().iter().map(|t| &t.metrics[..]).collect();
+        assert_eq!(
+            names,
+            [&["success".to_string()][..], &[], &["success".to_string()]]
+        );
+        assert_eq!(env.tasks()[1].episode_metrics.len(), 0);
+        assert_eq!(env.tasks()[2].episode_metrics, 3..5);
+        for step in 1..=15 {
+            env.step().unwrap();
+            let ended = step % 5 == 0;
+            for row in 0..env.num_rows() {
+                let task = env.row_tasks()[row];
+                assert_eq!(
+                    env.episode_metrics(row).len(),
+                    env.tasks()[task].metrics.len()
+                );
+                if task != 1 {
+                    assert_eq!(env.terminated()[row], ended, "row {row} step {step}");
+                }
+                if ended && task != 1 {
+                    // Success was 1 on step 3 only, and 0 on the last step: the maximum counts.
+                    let expected = if task == 0 { 1.0 } else { 0.0 };
+                    assert_eq!(env.episode_metrics(row), [expected], "row {row}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_non_finite_metric_is_a_contract_violation_naming_it() {
+    let registry = scored_registry();
+    let tasks = [task("nan", "Scored-v0", 2, &[("nan_at", 2.0)])];
+    let mut env = VecEnv::new(&tasks, &registry, 0, 1).unwrap();
+    env.step().unwrap();
+    let err = env.step().unwrap_err();
+    match &err {
+        VecEnvError::Contract {
+            row: 0, violation, ..
+        } => assert!(
+            matches!(violation, ContractViolation::MetricNotFinite { metric, value } if metric == "success" && value.is_nan()),
+            "{err}"
+        ),
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("metric `success` = NaN"), "{err}");
+}
+
+#[test]
+fn a_resumed_vector_env_continues_the_episode_metrics() {
+    let registry = scored_registry();
+    let tasks = scored_tasks();
+    let mut first = VecEnv::new(&tasks, &registry, 0, 2).unwrap();
+    // Past the successful step 3 of the second episode, which ends on step 10.
+    for _ in 0..8 {
+        first.step().unwrap();
+    }
+    let saved = first.save_state();
+    assert_eq!(saved.rows[0].metrics, [1.0]);
+    assert_eq!(saved.rows[3].metrics, Vec::<f32>::new());
+    let mut resumed = VecEnv::new(&tasks, &registry, 0, 1).unwrap();
+    let fresh = resumed.load_state(&saved).unwrap();
+    assert!(
+        fresh.iter().all(|(name, _, _)| name == "cartpole"),
+        "{fresh:?}"
+    );
+    for _ in 0..2 {
+        first.step().unwrap();
+        resumed.step().unwrap();
+    }
+    for row in [0, 1, 2, 5, 6] {
+        assert!(resumed.terminated()[row]);
+        assert_eq!(
+            resumed.episode_metrics(row),
+            first.episode_metrics(row),
+            "row {row}"
+        );
+    }
+    assert_eq!(resumed.episode_metrics(0), [1.0]);
 }

@@ -70,6 +70,20 @@ pub trait Env: Send {
     /// the end-of-episode flags. An action outside the action space is an error.
     fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError>;
 
+    /// The names of the per-step metrics this environment reports besides its reward (as
+    /// Gymnasium environments do in their step's `info`, e.g. Meta-World's `success`), fixed
+    /// for the environment's life. Default: none.
+    fn metric_names(&self) -> &[String] {
+        &[]
+    }
+
+    /// The metrics' values after the latest [`Env::step`] (or reset), in
+    /// [`Env::metric_names`] order; a slice the environment owns, so reading it allocates
+    /// nothing. Default: none.
+    fn metrics(&self) -> &[f32] {
+        &[]
+    }
+
     /// The environment's complete dynamic state (its physical state, random number generator
     /// and counters) as bytes that [`Env::load_state`] restores, so that a resumed training
     /// run continues every episode exactly; `None` (the default) when the environment cannot

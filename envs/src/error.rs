@@ -24,6 +24,18 @@ pub enum EnvError {
         /// The environment's parameter names, comma separated.
         known: String,
     },
+    /// A parameter value of the wrong type (a string where a number is needed).
+    #[error("environment `{env}`: parameter `{name}` = {value} must be {expected}")]
+    ParamType {
+        /// Environment id.
+        env: String,
+        /// Parameter name.
+        name: String,
+        /// The value given, as written in TOML.
+        value: String,
+        /// What the environment takes, e.g. `a number`.
+        expected: &'static str,
+    },
     /// A parameter value outside its allowed range.
     #[error("environment `{env}`: parameter `{name}` = {value} is invalid: {reason}")]
     InvalidParam {

@@ -25,6 +25,6 @@ pub use check_env::{
 };
 pub use env::{invalid_action, Action, Env, Step};
 pub use error::EnvError;
-pub use params::{ParamSpec, Params, Resolved};
+pub use params::{ParamSpec, ParamValue, Params, Resolved};
 pub use registry::{EnvSpec, MakeFn, Registry, MAX_EPISODE_STEPS};
 pub use space::{BoxSpace, Space};

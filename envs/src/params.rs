@@ -1,7 +1,12 @@
-//! Named numeric parameters of an environment (physical constants, reward scale), so that a
-//! config can declare a task family: several variants of one environment.
+//! Named parameters of an environment (physical constants, reward scale), so that a config
+//! can declare a task family: several variants of one environment. Built-in environments
+//! take numbers only; `gym:` ids also take strings and booleans (Meta-World's
+//! `env_name = "reach-v3"`), passed to `gymnasium.make` as they are.
 
 use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
 
 use crate::EnvError;
 
@@ -16,10 +21,62 @@ pub struct ParamSpec {
     pub doc: &'static str,
 }
 
+/// One parameter value as written in a config: a number, a boolean or a string (TOML's
+/// `12.0`, `true`, `"reach-v3"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    /// A number (TOML integers are read as numbers too).
+    Number(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A string.
+    Text(String),
+}
+
+impl ParamValue {
+    /// The number, if this is one.
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            ParamValue::Number(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+impl From<f64> for ParamValue {
+    fn from(value: f64) -> Self {
+        ParamValue::Number(value)
+    }
+}
+
+impl From<bool> for ParamValue {
+    fn from(value: bool) -> Self {
+        ParamValue::Bool(value)
+    }
+}
+
+impl From<&str> for ParamValue {
+    fn from(value: &str) -> Self {
+        ParamValue::Text(value.to_string())
+    }
+}
+
+/// As written in TOML: `12.5`, `true`, `"reach-v3"`.
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Number(v) => write!(f, "{v}"),
+            ParamValue::Bool(v) => write!(f, "{v}"),
+            ParamValue::Text(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
 /// Parameter values given by a user: name to value. Names are checked against an
 /// environment's [`ParamSpec`]s when the environment is made.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Params(BTreeMap<String, f64>);
+pub struct Params(BTreeMap<String, ParamValue>);
 
 impl Params {
     /// No parameters set: every environment takes its defaults.
@@ -27,21 +84,26 @@ impl Params {
         Self::default()
     }
 
-    /// Sets `name` to `value`, replacing an earlier value.
-    pub fn set(&mut self, name: impl Into<String>, value: f64) -> &mut Self {
-        self.0.insert(name.into(), value);
+    /// Sets `name` to `value` (a number, boolean or string), replacing an earlier value.
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<ParamValue>) -> &mut Self {
+        self.0.insert(name.into(), value.into());
         self
     }
 
     /// Builder form of [`Params::set`].
-    pub fn with(mut self, name: impl Into<String>, value: f64) -> Self {
+    pub fn with(mut self, name: impl Into<String>, value: impl Into<ParamValue>) -> Self {
         self.set(name, value);
         self
     }
 
     /// The values set, in name order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), *v))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ParamValue)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The value of `name` if it is set and a number.
+    pub fn number(&self, name: &str) -> Option<f64> {
+        self.0.get(name).and_then(ParamValue::as_number)
     }
 
     /// Whether no parameter is set.
@@ -50,18 +112,27 @@ impl Params {
     }
 
     /// Checks every name against `specs` and returns a lookup that yields the given value or
-    /// the default. An unknown name is [`EnvError::UnknownParam`].
+    /// the default. An unknown name is [`EnvError::UnknownParam`], a value that is not a
+    /// number [`EnvError::ParamType`] (the specs' parameters are numbers).
     pub fn resolve<'a>(
         &'a self,
         env: &str,
         specs: &'a [ParamSpec],
     ) -> Result<Resolved<'a>, EnvError> {
-        for (name, _) in self.iter() {
+        for (name, value) in self.iter() {
             if !specs.iter().any(|s| s.name == name) {
                 return Err(EnvError::UnknownParam {
                     env: env.to_string(),
                     name: name.to_string(),
                     known: names(specs),
+                });
+            }
+            if value.as_number().is_none() {
+                return Err(EnvError::ParamType {
+                    env: env.to_string(),
+                    name: name.to_string(),
+                    value: value.to_string(),
+                    expected: "a number",
                 });
             }
         }
@@ -73,9 +144,13 @@ impl Params {
     }
 }
 
-impl<K: Into<String>> FromIterator<(K, f64)> for Params {
-    fn from_iter<I: IntoIterator<Item = (K, f64)>>(iter: I) -> Self {
-        Self(iter.into_iter().map(|(k, v)| (k.into(), v)).collect())
+impl<K: Into<String>, V: Into<ParamValue>> FromIterator<(K, V)> for Params {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Self(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -96,7 +171,7 @@ impl Resolved<'_> {
         let spec = self.specs.iter().find(|s| s.name == name);
         let spec =
             spec.unwrap_or_else(|| panic!("{}: `{name}` is not a declared parameter", self.env));
-        self.params.0.get(name).copied().unwrap_or(spec.default)
+        self.params.number(name).unwrap_or(spec.default)
     }
 
     /// Like [`Resolved::get`], but the value must be finite and strictly positive.
@@ -170,6 +245,35 @@ mod tests {
             err.to_string(),
             "environment `CartPole-v1` has no parameter `gravty`; its parameters are: gravity, length"
         );
+    }
+
+    #[test]
+    fn values_that_are_not_numbers_are_refused_by_name() {
+        let p = Params::new().with("gravity", "high");
+        let err = p.resolve("CartPole-v1", SPECS).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment `CartPole-v1`: parameter `gravity` = \"high\" must be a number"
+        );
+    }
+
+    #[test]
+    fn values_read_as_numbers_booleans_and_strings() {
+        let raw: BTreeMap<String, ParamValue> =
+            serde_json::from_str(r#"{ "a": 3, "b": 2.5, "c": true, "d": "reach-v3" }"#).unwrap();
+        let p: Params = raw.into_iter().collect();
+        let values: Vec<_> = p.iter().map(|(k, v)| (k, v.clone())).collect();
+        assert_eq!(
+            values,
+            [
+                ("a", ParamValue::Number(3.0)),
+                ("b", ParamValue::Number(2.5)),
+                ("c", ParamValue::Bool(true)),
+                ("d", ParamValue::Text("reach-v3".into())),
+            ]
+        );
+        assert_eq!(p.number("a"), Some(3.0));
+        assert_eq!(p.number("d"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::adapters::GYM_PREFIX;
 use crate::wrappers::TimeLimit;
-use crate::{Env, EnvError, ParamSpec, Params, Resolved};
+use crate::{Env, EnvError, ParamSpec, ParamValue, Params, Resolved};
 
 /// Builds an environment from checked parameters.
 pub type MakeFn = dyn Fn(&Resolved<'_>) -> Result<Box<dyn Env>, EnvError> + Send + Sync;
@@ -87,7 +87,7 @@ impl EnvSpec {
             if name == MAX_EPISODE_STEPS {
                 limit = self.parse_limit(value)?;
             } else {
-                own.set(name, value);
+                own.set(name, value.clone());
             }
         }
         let env = (self.make)(&own.resolve(&self.id, &self.params)?)?;
@@ -97,7 +97,15 @@ impl EnvSpec {
         })
     }
 
-    fn parse_limit(&self, value: f64) -> Result<Option<u64>, EnvError> {
+    fn parse_limit(&self, value: &ParamValue) -> Result<Option<u64>, EnvError> {
+        let Some(value) = value.as_number() else {
+            return Err(EnvError::ParamType {
+                env: self.id.clone(),
+                name: MAX_EPISODE_STEPS.to_string(),
+                value: value.to_string(),
+                expected: "a whole number of steps",
+            });
+        };
         if value.is_finite() && value >= 0.0 && value.fract() == 0.0 {
             Ok((value > 0.0).then_some(value as u64))
         } else {

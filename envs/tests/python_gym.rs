@@ -154,3 +154,71 @@ fn unsupported_spaces_and_python_errors_are_clear() {
     let err = env.step(Action::Discrete(2), &mut obs).unwrap_err();
     assert!(matches!(err, EnvError::InvalidAction { .. }), "{err}");
 }
+
+/// Whether Meta-World is importable (`scripts/test` installs it and sets
+/// `POLYTASK_REQUIRE_MUJOCO=1`, which turns the skip into a failure).
+fn metaworld_env(test: &str, params: &Params) -> Option<Box<dyn Env>> {
+    if !gymnasium_available(test) {
+        return None;
+    }
+    match Registry::builtin().make("gym:polytask/Meta-World-MT10", params) {
+        Ok(env) => Some(env),
+        Err(e)
+            if std::env::var_os("POLYTASK_REQUIRE_MUJOCO").is_none()
+                && e.to_string().contains("No module named") =>
+        {
+            eprintln!("SKIPPED {test}: Meta-World is not importable. {e}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// `gym:polytask/Meta-World-MT10` with `env_name = "push-v3"` is the environment at
+/// push-v3's position in Meta-World's own MT10 vector env (`gym.make_vec("Meta-World/MT10",
+/// seed=1)`, metaworld 3.1.1): the same goals, first observation, observations, rewards and
+/// `success` metric for the same actions (fixture from scripts/gen_metaworld_fixtures.py).
+#[test]
+fn metaworld_mt10_tasks_are_the_environments_of_metaworlds_mt10() {
+    let text = include_str!("fixtures/metaworld/mt10-push-v3.json");
+    let fixture: serde_json::Value = serde_json::from_str(text).unwrap();
+    let params = Params::new()
+        .with("env_name", "push-v3")
+        .with("seed", fixture["seed"].as_f64().unwrap())
+        .with("info_metrics", "success")
+        .with("disable_env_checker", true);
+    let test = "metaworld_mt10_tasks_are_the_environments_of_metaworlds_mt10";
+    let Some(mut env) = metaworld_env(test, &params) else {
+        return;
+    };
+    assert_eq!(env.metric_names(), ["success"]);
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        let values = v.as_array().unwrap();
+        values.iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    };
+    let close = |got: &[f32], want: &[f32], what: &str| {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                "{what}: {got:?} vs {want:?}"
+            );
+        }
+    };
+    let mut obs = vec![0.0f32; 39];
+    env.reset(fixture["reset_seed"].as_u64(), &mut obs);
+    close(&obs, &floats(&fixture["first_obs"]), "first observation");
+    let steps = fixture["steps"].as_array().unwrap();
+    assert!(!steps.is_empty());
+    for (t, step) in steps.iter().enumerate() {
+        let action = floats(&step["action"]);
+        let out = env.step(Action::Continuous(&action), &mut obs).unwrap();
+        close(&obs, &floats(&step["obs"]), &format!("step {t}"));
+        let reward = step["reward"].as_f64().unwrap();
+        assert!(
+            (out.reward - reward).abs() <= 1e-9 * reward.abs().max(1.0),
+            "step {t}"
+        );
+        assert_eq!(env.metrics(), [step["success"].as_f64().unwrap() as f32]);
+    }
+}

@@ -81,8 +81,10 @@ pub fn train_reach(
 
     let mut comparisons = Vec::new();
     for (task, evaluation) in config.tasks.iter().zip(&outcome.evaluation) {
-        let length = task.params.iter().find(|&(name, _)| name == "length");
-        let length = length.map_or(reach::DEFAULT_LENGTH, |(_, value)| value);
+        let length = task
+            .params
+            .number("length")
+            .unwrap_or(reach::DEFAULT_LENGTH);
         let comparison = Comparison {
             task: task.name.clone(),
             trained: evaluation.mean(),

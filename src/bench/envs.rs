@@ -6,6 +6,12 @@
 //! only writes zeros over every observation (each step writes its whole observation, so no
 //! environment steps faster than that).
 //!
+//! For a `gym:` id, `--python-workers 1,2` also measures the vector env with its Python
+//! environments in that many worker processes (besides in the benchmark's own process), with
+//! each count's rate over one worker's; and `--python PYTHON` (default `$POLYTASK_PYTHON`)
+//! times a plain Python loop over the same Gymnasium environments (`scripts/bench_gym.py`)
+//! and prints polytask's per-step overhead over it.
+//!
 //! For a MinAtar id, `--minatar-python PYTHON` also times the `minatar` package itself in the
 //! same invocation (`scripts/bench_minatar.py`: one process, `Environment.act` + `state()`
 //! with random actions) and prints the baseline's rate over it: polytask's one-thread speed
@@ -24,7 +30,7 @@ use rand_pcg::Pcg32;
 use crate::config::parse_params;
 use crate::config::Task;
 use crate::error::usage;
-use crate::vec_env::{instance_seed, VecEnv};
+use crate::vec_env::{instance_seed, Options, VecEnv};
 
 /// Arguments of `polytask bench envs`.
 #[derive(Debug, clap::Args)]
@@ -55,6 +61,14 @@ pub struct EnvsArgs {
     /// (scripts/bench_minatar.py) and print the one-thread ratio against it.
     #[arg(long, env = "POLYTASK_MINATAR_PYTHON")]
     pub minatar_python: Option<PathBuf>,
+    /// For a `gym:` id: numbers of worker processes to measure besides the in-process
+    /// vector env, e.g. `1,2`.
+    #[arg(long, value_delimiter = ',', value_name = "N,...")]
+    pub python_workers: Vec<usize>,
+    /// A Python interpreter with `gymnasium`: for a `gym:` id, also time a plain Python loop
+    /// over the same environments (scripts/bench_gym.py) and print the per-step overhead.
+    #[arg(long, env = "POLYTASK_PYTHON")]
+    pub python: Option<PathBuf>,
 }
 
 /// Runs the benchmark and returns its report.
@@ -118,6 +132,26 @@ pub fn run(args: &EnvsArgs, registry: &Registry) -> anyhow::Result<String> {
             Box::new(move |steps| run_sync(&mut env, &mut sampler, steps)),
         ));
     }
+    let gym = args.env.starts_with(polytask_envs::adapters::GYM_PREFIX);
+    let mut worker_modes = Vec::new();
+    for &workers in args.python_workers.iter().filter(|_| gym) {
+        let options = Options {
+            python_workers: Some(workers),
+            ..Options::default()
+        };
+        let mut env =
+            VecEnv::with_options(std::slice::from_ref(&task), registry, args.seed, &options)?;
+        let mut sampler = Sampler::new(&env.tasks()[0].action_space, args.seed);
+        let used = env.python_workers();
+        worker_modes.push((modes.len(), used));
+        modes.push((
+            format!(
+                "vec env, {used} worker process{}",
+                if used == 1 { "" } else { "es" }
+            ),
+            Box::new(move |steps| run_sync(&mut env, &mut sampler, steps)),
+        ));
+    }
     let mut rates = vec![Vec::with_capacity(args.repeat); modes.len()];
     // Warm up caches, branch predictors and the worker threads.
     for (_, run) in &mut modes {
@@ -163,6 +197,9 @@ pub fn run(args: &EnvsArgs, registry: &Registry) -> anyhow::Result<String> {
             thousands(sorted[sorted.len() - 1]),
         )?;
     }
+    if gym {
+        gym_report(&mut report, args, &rates, &worker_modes)?;
+    }
     if args.env.starts_with("MinAtar/") {
         match &args.minatar_python {
             Some(python) => {
@@ -193,6 +230,86 @@ pub fn run(args: &EnvsArgs, registry: &Registry) -> anyhow::Result<String> {
         }
     }
     Ok(report)
+}
+
+/// The lines of a `gym:` benchmark: each worker-process count's rate over one worker's (the
+/// median of the per-round ratios), and with `--python`, the plain Python loop's rate and
+/// the per-step overhead of the in-process vector env and of one worker process over it.
+fn gym_report(
+    report: &mut String,
+    args: &EnvsArgs,
+    rates: &[Vec<f64>],
+    worker_modes: &[(usize, usize)],
+) -> anyhow::Result<()> {
+    // The in-process vector env on one thread is mode 2 (after the baseline and the floor).
+    let in_process = median(&mut rates[2].clone());
+    let one = worker_modes.iter().find(|&&(_, n)| n == 1).map(|&(m, _)| m);
+    if let Some(one) = one {
+        for &(mode, n) in worker_modes.iter().filter(|&&(_, n)| n > 1) {
+            let mut ratios: Vec<f64> = (rates[mode].iter().zip(&rates[one]))
+                .map(|(r, b)| r / b)
+                .collect();
+            writeln!(
+                report,
+                "  {n} worker processes / 1 worker process: {:.2}x",
+                median(&mut ratios)
+            )?;
+        }
+    }
+    let Some(python) = &args.python else {
+        return Ok(writeln!(
+            report,
+            "  (pass --python PYTHON or set POLYTASK_PYTHON to time a plain Python loop)"
+        )?);
+    };
+    let (steps, repeat, num_envs) = (
+        args.steps.to_string(),
+        args.repeat.min(5).to_string(),
+        args.num_envs.to_string(),
+    );
+    let mut script_args = vec![
+        "--env",
+        &args.env,
+        "--num-envs",
+        &num_envs,
+        "--steps",
+        &steps,
+        "--repeat",
+        &repeat,
+    ];
+    for param in &args.params {
+        script_args.extend(["--param", param.as_str()]);
+    }
+    let (plain, versions) = super::python_baseline(
+        python,
+        "bench_gym.py",
+        &script_args,
+        "gymnasium ",
+        "versions ",
+    )?;
+    writeln!(
+        report,
+        "  {:<32} {:>12} steps/s  ({versions}, 1 process)",
+        "plain Python loop",
+        thousands(plain),
+    )?;
+    let overhead = |rate: f64| 1e6 / rate - 1e6 / plain;
+    writeln!(
+        report,
+        "  per-step overhead over the Python loop: in-process {:+.1} µs ({:.2}x its rate)",
+        overhead(in_process),
+        in_process / plain
+    )?;
+    if let Some(one) = one {
+        let rate = median(&mut rates[one].clone());
+        writeln!(
+            report,
+            "  per-step overhead over the Python loop: 1 worker process {:+.1} µs ({:.2}x its rate)",
+            overhead(rate),
+            rate / plain
+        )?;
+    }
+    Ok(())
 }
 
 /// Runs a measured mode for the given number of vector steps.

@@ -78,8 +78,14 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
         }
     };
     for e in &results {
+        let rates: String = (e.metrics.iter())
+            .map(|(name, _)| {
+                let rate = e.metric_mean(name).unwrap_or(f64::NAN);
+                format!(", {name}_rate {rate:.2}")
+            })
+            .collect();
         println!(
-            "{}: {:.2} ± {:.2} over {} episodes",
+            "{}: {:.2} ± {:.2} over {} episodes{rates}",
             e.task,
             e.mean(),
             e.std(),

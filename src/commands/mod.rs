@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod compare;
+pub mod env_worker;
 pub mod envs;
 pub mod eval;
 pub mod rollout;
@@ -45,6 +46,9 @@ pub enum Command {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
+    /// A worker process of the vector env (started by it, not by hand).
+    #[command(hide = true)]
+    EnvWorker(env_worker::EnvWorkerArgs),
 }
 
 /// Runs one parsed command against `registry`.
@@ -59,5 +63,6 @@ pub fn run(cli: Cli, registry: &Registry) -> anyhow::Result<()> {
         Command::Train(args) => train::run(&args, registry),
         Command::Eval(args) => eval::run(&args, registry),
         Command::Compare(args) => compare::run(&args, registry),
+        Command::EnvWorker(args) => env_worker::run(&args, registry),
     }
 }

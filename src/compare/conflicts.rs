@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use super::curves::Curve;
 use super::stats;
 
-/// A cosine below this is a strong conflict.
-pub const STRONG: f64 = -0.1;
+/// A cosine below this is a strong conflict (the cut of the trainer's
+/// `strong_conflict_share`).
+pub const STRONG: f64 = crate::train::pair_summary::STRONG_CONFLICT;
 
 /// The share of strongly conflicting updates of some pair from which the task set is said to
 /// have occasional conflicts.
@@ -97,25 +98,84 @@ pub fn over_training(
         .collect()
 }
 
-/// One line saying whether the task set has conflicts worth resolving, from each method's
-/// pooled cosines by pair, by the largest share of updates of one pair (under one method)
-/// below [`STRONG`] (where a projection changes the update by more than a tenth of its norm):
-/// at least [`WORTH_RESOLVING`], conflicts worth resolving; at least [`OCCASIONAL`],
-/// occasional conflicts; below, none.
-pub fn verdict(by_method: &BTreeMap<String, BTreeMap<String, Vec<f64>>>) -> String {
-    let worst = (by_method.iter())
+/// One task pair's strongest conflicts under one method: the verdict's input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairConflict {
+    /// The multi-task method.
+    pub method: String,
+    /// The pair, `a__b` (with ` (stage)` for SAC's).
+    pub pair: String,
+    /// Share of updates with `cos <` [`STRONG`].
+    pub strong: f64,
+    /// Mean `|cos|`.
+    pub mean_abs: f64,
+    /// Whether `strong` is only a lower bound (a run that logged summaries, see
+    /// [`super::conflict_summary`]).
+    pub lower_bound: bool,
+}
+
+/// The verdict's candidates of runs that logged every pair: each method's pairs with their
+/// pooled cosines.
+pub fn pair_conflicts(
+    by_method: &BTreeMap<String, BTreeMap<String, Vec<f64>>>,
+) -> Vec<PairConflict> {
+    (by_method.iter())
         .flat_map(|(method, pairs)| pairs.iter().map(move |(pair, xs)| (method, pair, xs)))
-        .filter_map(|(method, pair, xs)| Conflicts::of(xs).map(|c| (method, pair, c)))
-        .max_by(|a, b| a.2.strong.total_cmp(&b.2.strong));
-    let Some((method, pair, c)) = worst else {
+        .filter_map(|(method, pair, xs)| {
+            let c = Conflicts::of(xs)?;
+            Some(PairConflict {
+                method: method.clone(),
+                pair: pair.clone(),
+                strong: c.strong,
+                mean_abs: c.mean_abs,
+                lower_bound: false,
+            })
+        })
+        .collect()
+}
+
+/// One line saying whether the task set has conflicts worth resolving, from each method's
+/// pooled cosines by pair (see [`verdict_of`]).
+pub fn verdict(by_method: &BTreeMap<String, BTreeMap<String, Vec<f64>>>) -> String {
+    verdict_of(&pair_conflicts(by_method))
+}
+
+/// One line saying whether the task set has conflicts worth resolving, by the largest share
+/// of updates of one pair (under one method) below [`STRONG`] (where a projection changes
+/// the update by more than a tenth of its norm): at least [`WORTH_RESOLVING`], conflicts
+/// worth resolving; at least [`OCCASIONAL`], occasional conflicts; below, none. Where the
+/// shares of a run that logged summaries are only lower bounds and no share reaches
+/// [`WORTH_RESOLVING`], the line says so instead.
+pub fn verdict_of(candidates: &[PairConflict]) -> String {
+    let by_strong = |a: &&PairConflict, b: &&PairConflict| a.strong.total_cmp(&b.strong);
+    let worst = candidates.iter().max_by(by_strong);
+    let Some(mut c) = worst else {
         return "No gradient cosines were logged: no multi-task method shares weights.".into();
     };
-    let pair = pair.replace("__", " / ");
+    // Below the bar of worth resolving, a lower bound says nothing about "at most".
+    let bounded = candidates
+        .iter()
+        .filter(|c| c.lower_bound)
+        .max_by(by_strong);
+    if let Some(b) = bounded.filter(|_| c.strong < WORTH_RESOLVING) {
+        c = b;
+    }
+    let (method, pair) = (&c.method, c.pair.replace("__", " / "));
     let (pct, abs) = (100.0 * c.strong, c.mean_abs);
+    let lowest = crate::train::pair_summary::LOWEST;
     if c.strong >= WORTH_RESOLVING {
+        let at_least = if c.lower_bound { "at least " } else { "" };
         format!(
             "**Conflicts worth resolving**: under `{method}`, `{pair}` has cos < {STRONG} in \
-             {pct:.0}% of updates (mean |cos| {abs:.3})."
+             {at_least}{pct:.0}% of updates (mean |cos| {abs:.3})."
+        )
+    } else if c.lower_bound {
+        format!(
+            "**Conflicts spread over many pairs**: some updates had more than {lowest} pairs \
+             with cos < {STRONG}, and the run logged only each update's {lowest} lowest \
+             cosines by pair, so per-pair shares are lower bounds: `{pair}` under `{method}` \
+             has cos < {STRONG} in at least {pct:.0}% of updates. Read the pooled rows' share \
+             of pairs below {STRONG}."
         )
     } else if c.strong >= OCCASIONAL {
         format!(

@@ -18,7 +18,7 @@ pub const TRAIN_LOG: &str = "train.log";
 
 /// Runs every unfinished job of `jobs`, at most `parallel` at once, printing one line per
 /// start and end unless `quiet`. Returns the labels of the jobs that failed. A job whose
-/// config leaves `learner_threads` automatic gets the cores divided among the `parallel`
+/// config leaves `learner_threads` (or `python_workers`) automatic gets the cores divided among the `parallel`
 /// runs, so that runs of networks with convolutions do not each claim every core.
 pub fn run_jobs(jobs: &[Job], parallel: usize, quiet: bool) -> anyhow::Result<Vec<String>> {
     let exe = std::env::current_exe().context("cannot find this program's executable")?;
@@ -144,16 +144,27 @@ fn start(exe: &Path, job: &Job, threads: usize) -> anyhow::Result<Child> {
         .with_context(|| format!("cannot start {}", exe.display()))
 }
 
-/// `--set learner_threads=N` when `config_text` leaves the key automatic (absent or 0).
+/// `--set learner_threads=N` when `config_text` leaves the key automatic (absent or 0), and
+/// `--set python_workers=N` when it has `gym:` tasks and leaves that key automatic (absent),
+/// so that parallel runs share the cores instead of each taking all of them.
 fn threads_override(config_text: &str, threads: usize) -> Vec<String> {
     let table: toml::Table = config_text.parse().unwrap_or_default();
-    match table
+    let mut args = Vec::new();
+    let learner = table
         .get("learner_threads")
-        .and_then(toml::Value::as_integer)
-    {
-        Some(n) if n > 0 => Vec::new(),
-        _ => vec!["--set".into(), format!("learner_threads={threads}")],
+        .and_then(toml::Value::as_integer);
+    if !matches!(learner, Some(n) if n > 0) {
+        args.extend(["--set".into(), format!("learner_threads={threads}")]);
     }
+    let gym = (table.get("tasks").and_then(toml::Value::as_array)).is_some_and(|tasks| {
+        tasks
+            .iter()
+            .any(|t| t["env"].as_str().is_some_and(|e| e.starts_with("gym:")))
+    });
+    if gym && !table.contains_key("python_workers") {
+        args.extend(["--set".into(), format!("python_workers={threads}")]);
+    }
+    args
 }
 
 /// `path` as a TOML string literal.
@@ -197,5 +208,9 @@ mod tests {
         assert_eq!(threads_override("seed = 1\n", 3), set);
         assert_eq!(threads_override("learner_threads = 0\n", 3), set);
         assert!(threads_override("learner_threads = 2\n", 3).is_empty());
+        let gym = "learner_threads = 2\n[[tasks]]\nenv = \"gym:HalfCheetah-v5\"\n";
+        let workers = vec!["--set".to_string(), "python_workers=3".to_string()];
+        assert_eq!(threads_override(gym, 3), workers);
+        assert!(threads_override(&format!("python_workers = 1\n{gym}"), 3).is_empty());
     }
 }

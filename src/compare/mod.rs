@@ -4,6 +4,7 @@
 //! as separate training processes, each with its own TensorBoard directory under
 //! `OUT/runs/<method>/seed<k>`, and summarised in a report with tables, statistics and plots.
 
+pub mod conflict_summary;
 pub mod conflicts;
 mod curves;
 pub mod jobs;

@@ -98,6 +98,7 @@ mod tests {
             seeds: vec![1, 2],
             budget: 100,
             jobs: Vec::new(),
+            success_threshold: 0.9,
         }
     }
 

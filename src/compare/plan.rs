@@ -80,6 +80,8 @@ pub struct Plan {
     pub budget: u64,
     /// The runs.
     pub jobs: Vec<Job>,
+    /// [`CompareSection::success_threshold`](crate::config::CompareSection).
+    pub success_threshold: f64,
 }
 
 /// Plans the comparison of the config at `path` (with `--set` overrides `sets`, and
@@ -172,6 +174,7 @@ pub fn plan(
             .max()
             .unwrap_or(base_config.total_timesteps),
         jobs,
+        success_threshold: section.success_threshold,
     })
 }
 
@@ -179,6 +182,12 @@ fn check_section(section: &CompareSection, file: &str) -> anyhow::Result<()> {
     if section.methods.is_empty() {
         return Err(usage(format!(
             "config file {file}: `compare.methods` is empty"
+        )));
+    }
+    if !(section.success_threshold > 0.0 && section.success_threshold <= 1.0) {
+        return Err(usage(format!(
+            "config file {file}: `compare.success_threshold` = {} must be in (0, 1]",
+            section.success_threshold
         )));
     }
     if section.seeds == 0 {

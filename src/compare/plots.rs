@@ -1,8 +1,9 @@
 //! The comparison's figures, drawn with plotters into PNG files: learning curves (one panel
 //! per task, mean and 95% CI band over seeds per method), gradient conflict (one panel per
 //! multi-task method, the mean cosine similarity of each task pair's shared-weight gradients
-//! over training) and conflict frequency (the share of conflicting updates and the mean
-//! `|cos|` over training, one line per method).
+//! over training; for runs that logged summaries, one panel per method and stage with the
+//! quantiles of the pairs' cosines instead) and conflict frequency (the share of conflicting
+//! updates and the mean `|cos|` over training, one line per method).
 
 use std::ops::Range;
 use std::path::Path;
@@ -12,6 +13,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+use super::conflict_summary::{self, SummaryCurves};
 use super::conflicts;
 use super::plan::Plan;
 use super::stats;
@@ -54,7 +56,7 @@ pub fn draw_all(out: &Path, plan: &Plan, summary: &Summary) -> anyhow::Result<Ve
     learning_curves(&out.join(LEARNING_CURVES), plan, summary)
         .map_err(|e| fail(LEARNING_CURVES, e))?;
     let mut written = vec![LEARNING_CURVES];
-    if !summary.cos_updates.is_empty() {
+    if summary.has_conflicts() {
         gradient_conflict(&out.join(GRADIENT_CONFLICT), plan, summary)
             .map_err(|e| fail(GRADIENT_CONFLICT, e))?;
         written.push(GRADIENT_CONFLICT);
@@ -169,71 +171,156 @@ fn learning_curves(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult {
     Ok(())
 }
 
+/// One panel of the gradient-conflict figure.
+enum ConflictPanel<'s> {
+    /// A method that logged every pair: one line per pair.
+    PerPair(&'s String),
+    /// A method's stage that logged summaries: the quantiles of its pairs' cosines.
+    Quantiles(&'s String, &'s String, &'s [SummaryCurves]),
+}
+
 fn gradient_conflict(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult {
-    let methods: Vec<&String> = plan
-        .methods
-        .iter()
-        .filter(|m| summary.cos_updates.contains_key(*m))
-        .collect();
-    let (rows, cols) = grid(methods.len());
+    let mut panels = Vec::new();
+    for method in summary.conflict_methods(&plan.methods) {
+        if summary.cos_updates.contains_key(method) {
+            panels.push(ConflictPanel::PerPair(method));
+        }
+        for (stage, seeds) in summary.cos_summaries.get(method).into_iter().flatten() {
+            panels.push(ConflictPanel::Quantiles(method, stage, seeds));
+        }
+    }
+    let (rows, cols) = grid(panels.len());
     let size = ((PANEL.0 + LEGEND) * cols as u32, PANEL.1 * rows as u32);
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE)?;
-    let panels = root.split_evenly((rows, cols));
-    for (method, area) in methods.iter().zip(&panels) {
-        let pairs: Vec<(String, Vec<(f64, f64)>)> = summary.cos_updates[*method]
-            .iter()
-            .map(|(pair, seeds)| {
-                let binned: Vec<Vec<f64>> = (seeds.iter())
-                    .map(|curve| stats::binned(curve, plan.budget, BINS))
-                    .collect();
-                let points = band(&binned)
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (m, _))| !m.is_nan())
-                    .map(|(k, &(m, _))| (bin_x(plan, k), m))
-                    .collect();
-                (pair.replace("__", " / "), points)
-            })
-            .collect();
-        let values = pairs.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y));
-        let y = y_range(values.chain([-0.1, 0.1]), None);
-        let y = y.start.max(-1.0)..y.end.min(1.0);
-        let (plot, legend) = area.split_horizontally(PANEL.0);
-        let title = format!("{method}: gradient cosine similarity");
-        let axes = Axes {
-            x: "environment steps per task",
-            y: Some("cos(g_a, g_b), mean over seeds"),
-            y_labels: 11,
-            y_tick: &|y| format!("{:.2}", if y.abs() < 0.005 { 0.0 } else { *y }),
-        };
-        let mut chart = panel(&plot, &title, plan.budget, y, &axes)?;
-        let zero = ShapeStyle::from(&BLACK.mix(0.6)).stroke_width(1);
-        chart.draw_series(LineSeries::new(
-            [(0.0, 0.0), (plan.budget as f64, 0.0)],
-            zero,
-        ))?;
-        for (i, (label, points)) in pairs.iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
-            chart.draw_series(LineSeries::new(
-                points.iter().copied(),
-                color.stroke_width(2),
-            ))?;
-            // The legend sits beside the plot: with many pairs it would hide the curves.
-            legend_entry(&legend, i, label)?;
+    let areas = root.split_evenly((rows, cols));
+    for (panel, area) in panels.iter().zip(&areas) {
+        match panel {
+            ConflictPanel::PerPair(method) => pair_lines(area, plan, summary, method)?,
+            ConflictPanel::Quantiles(method, stage, seeds) => {
+                quantile_bands(area, plan, method, stage, seeds)?
+            }
         }
     }
     root.present()?;
     Ok(())
 }
 
+/// The cosine axis of a gradient-conflict panel: around `values` and ±0.1, within [-1, 1].
+fn cos_axes(values: impl Iterator<Item = f64>) -> (Range<f64>, Axes<'static>) {
+    let y = y_range(values.chain([-0.1, 0.1]), None);
+    let y = y.start.max(-1.0)..y.end.min(1.0);
+    let axes = Axes {
+        x: "environment steps per task",
+        y: Some("cos(g_a, g_b), mean over seeds"),
+        y_labels: 11,
+        y_tick: &|y| format!("{:.2}", if y.abs() < 0.005 { 0.0 } else { *y }),
+    };
+    (y, axes)
+}
+
+/// A method's panel with one line per task pair, the legend beside it.
+fn pair_lines(area: &Area<'_>, plan: &Plan, summary: &Summary, method: &str) -> PlotResult {
+    let pairs: Vec<(String, Vec<(f64, f64)>)> = summary.cos_updates[method]
+        .iter()
+        .map(|(pair, seeds)| {
+            let binned: Vec<Vec<f64>> = (seeds.iter())
+                .map(|curve| stats::binned(curve, plan.budget, BINS))
+                .collect();
+            let points = band(&binned)
+                .iter()
+                .enumerate()
+                .filter(|(_, (m, _))| !m.is_nan())
+                .map(|(k, &(m, _))| (bin_x(plan, k), m))
+                .collect();
+            (pair.replace("__", " / "), points)
+        })
+        .collect();
+    let values = pairs.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y));
+    let (y, axes) = cos_axes(values);
+    let (plot, legend) = area.split_horizontally(PANEL.0);
+    let title = format!("{method}: gradient cosine similarity");
+    let mut chart = panel(&plot, &title, plan.budget, y, &axes)?;
+    zero_line(&mut chart, plan)?;
+    for (i, (label, points)) in pairs.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        chart.draw_series(LineSeries::new(
+            points.iter().copied(),
+            color.stroke_width(2),
+        ))?;
+        // The legend sits beside the plot: with many pairs it would hide the curves.
+        legend_entry(&legend, i, label)?;
+    }
+    Ok(())
+}
+
+/// A method's (and stage's) panel of summarised cosines: the min–max and p10–p90 bands and
+/// the median of the pairs' cosines over training, each the mean over seeds per bin.
+fn quantile_bands(
+    area: &Area<'_>,
+    plan: &Plan,
+    method: &str,
+    stage: &str,
+    seeds: &[SummaryCurves],
+) -> PlotResult {
+    let q = conflict_summary::quantile_bins(seeds, plan.budget, BINS);
+    let (y, axes) = cos_axes(q.iter().flatten().copied());
+    let (plot, legend) = area.split_horizontally(PANEL.0);
+    let pairs = seeds.iter().map(|s| s.pairs).max().unwrap_or(0);
+    let title = conflict_summary::label(&format!("{method}: cosines of {pairs} pairs"), stage);
+    let mut chart = panel(&plot, &title, plan.budget, y, &axes)?;
+    let color = COLORS[0];
+    let bins = || (0..BINS).filter(|&k| q.iter().all(|c| !c[k].is_nan()));
+    for (lo, hi, alpha) in [(0, 4, 0.15), (1, 3, 0.35)] {
+        let mut outline: Vec<(f64, f64)> = bins().map(|k| (bin_x(plan, k), q[hi][k])).collect();
+        outline.extend(bins().rev().map(|k| (bin_x(plan, k), q[lo][k])));
+        chart.draw_series(std::iter::once(Polygon::new(
+            outline,
+            color.mix(alpha).filled(),
+        )))?;
+    }
+    zero_line(&mut chart, plan)?;
+    chart.draw_series(LineSeries::new(
+        bins().map(|k| (bin_x(plan, k), q[2][k])),
+        color.stroke_width(2),
+    ))?;
+    let entries = [
+        ("median", color.stroke_width(3)),
+        ("10th–90th percentile", color.mix(0.45).stroke_width(10)),
+        ("min–max", color.mix(0.2).stroke_width(10)),
+    ];
+    for (i, (label, style)) in entries.into_iter().enumerate() {
+        let y = 48 + 22 * i as i32;
+        legend.draw(&PathElement::new([(4, y), (28, y)], style))?;
+        legend.draw(&Text::new(label, (34, y - 8), ("sans-serif", 14)))?;
+    }
+    Ok(())
+}
+
+/// The line `cos = 0` across a panel.
+fn zero_line(chart: &mut Panel<'_, '_>, plan: &Plan) -> PlotResult {
+    let zero = ShapeStyle::from(&BLACK.mix(0.6)).stroke_width(1);
+    chart.draw_series(LineSeries::new(
+        [(0.0, 0.0), (plan.budget as f64, 0.0)],
+        zero,
+    ))?;
+    Ok(())
+}
+
 /// Two panels over training, one line per multi-task method: the share of updates whose
-/// task pairs conflict (`cos < 0`), and the mean `|cos|`, pooled over pairs and seeds.
+/// task pairs conflict (`cos < 0`), and the mean `|cos|`, pooled over pairs and seeds (from
+/// the logged shares and mean `|cos|` where runs logged summaries).
 fn conflict_frequency(path: &Path, plan: &Plan, summary: &Summary) -> PlotResult {
     let lines: Vec<(&String, Vec<(f64, f64)>)> = (plan.methods.iter())
         .filter_map(|m| {
-            let updates = summary.cos_updates.get(m)?;
-            Some((m, conflicts::over_training(updates, plan.budget, BINS)))
+            let bins = match summary.cos_updates.get(m) {
+                Some(updates) => conflicts::over_training(updates, plan.budget, BINS),
+                None => {
+                    let stages = summary.cos_summaries.get(m)?;
+                    conflict_summary::over_training(stages, plan.budget, BINS)
+                }
+            };
+            Some((m, bins))
         })
         .collect();
     let root = BitMapBackend::new(path, (PANEL.0 * 2 + LEGEND, PANEL.1)).into_drawing_area();

@@ -2,12 +2,14 @@
 //! them), `results.csv` (every episode's return, tidy) and `final.csv` (per run and task:
 //! final evaluation, area under the curve, steps to threshold).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
 use anyhow::Context;
 
+use super::conflict_summary::{self, MostConflicting};
 use super::plan::{Plan, TaskInfo};
 use super::stats::{self, mean_ci95, welch};
 use super::summary::{Cell, Summary};
@@ -40,7 +42,9 @@ pub fn results_csv(summary: &Summary) -> String {
 }
 
 fn final_csv(plan: &Plan, summary: &Summary) -> String {
-    let mut csv = String::from("method,seed,task,final_return,auc,steps_to_threshold\n");
+    let mut csv = String::from(
+        "method,seed,task,final_return,auc,steps_to_threshold,final_success,steps_to_success\n",
+    );
     for method in &plan.methods {
         for task in &plan.tasks {
             let Some(cell) = summary.cell(method, &task.name) else {
@@ -49,7 +53,16 @@ fn final_csv(plan: &Plan, summary: &Summary) -> String {
             for (k, seed) in plan.seeds.iter().enumerate() {
                 let reached = cell.to_threshold[k].map_or(String::new(), |s| s.to_string());
                 let (ret, auc) = (cell.final_returns[k], cell.auc[k]);
-                writeln!(csv, "{method},{seed},{},{ret},{auc},{reached}", task.name).unwrap();
+                let success = Some(cell.final_success[k])
+                    .filter(|s| !s.is_nan())
+                    .map_or(String::new(), |s| s.to_string());
+                let to_success = cell.to_success[k].map_or(String::new(), |s| s.to_string());
+                writeln!(
+                    csv,
+                    "{method},{seed},{},{ret},{auc},{reached},{success},{to_success}",
+                    task.name
+                )
+                .unwrap();
             }
         }
     }
@@ -96,20 +109,32 @@ pub fn report(plan: &Plan, summary: &Summary, plots: &[&str]) -> String {
     table(
         &mut md,
         "Steps to threshold (median over the seeds that reached it; reached/seeds)",
-        &|c| {
-            let reached: Vec<f64> = c.to_threshold.iter().flatten().map(|&s| s as f64).collect();
-            if reached.is_empty() {
-                format!("never (0/{})", c.to_threshold.len())
-            } else {
-                format!(
-                    "{} ({}/{})",
-                    steps(stats::median(&reached)),
-                    reached.len(),
-                    c.to_threshold.len()
-                )
-            }
-        },
+        &|c| steps_reached(&c.to_threshold),
     );
+    if summary.cells.values().any(Cell::has_success) {
+        table(
+            &mut md,
+            "Final evaluation success rate (mean ± 95% CI over seeds; an episode succeeds if \
+             `success` was 1 at any step, Meta-World's rule)",
+            &|c| match c.has_success() {
+                true => with_ci_to(&c.final_success, 2),
+                false => "—".into(),
+            },
+        );
+        mean_success(&mut md, plan, summary);
+        table(
+            &mut md,
+            &format!(
+                "Steps to a training success rate of {} (mean of the last 20 episodes; median \
+                 over the seeds that reached it; reached/seeds)",
+                plan.success_threshold
+            ),
+            &|c| match c.has_success() {
+                true => steps_reached(&c.to_success),
+                false => "—".into(),
+            },
+        );
+    }
     verdicts(&mut md, plan, summary);
     normalised_scores(&mut md, plan, summary);
     conflicts(&mut md, plan, summary);
@@ -121,10 +146,11 @@ pub fn report(plan: &Plan, summary: &Summary, plots: &[&str]) -> String {
 }
 
 /// The gradient-conflict table: per multi-task method and task pair (or pooled over the pairs
-/// when there are more than [`conflicts::MAX_PAIRS`]), how often and how strongly the
-/// shared-weight gradients conflict, and the verdict for the task set.
+/// when there are more than [`conflicts::MAX_PAIRS`], or when the runs logged summaries), how
+/// often and how strongly the shared-weight gradients conflict; for runs that logged
+/// summaries the most conflicting pairs; and the verdict for the task set.
 fn conflicts(md: &mut String, plan: &Plan, summary: &Summary) {
-    if summary.cos_updates.is_empty() {
+    if !summary.has_conflicts() {
         return;
     }
     writeln!(md, "## Gradient conflicts (cosine of the shared-weight gradients, every logged update, all seeds)\n").unwrap();
@@ -135,40 +161,144 @@ fn conflicts(md: &mut String, plan: &Plan, summary: &Summary) {
     )
     .unwrap();
     writeln!(md, "| --- | --- | ---: | ---: | ---: | ---: | ---: |").unwrap();
-    let mut by_method = std::collections::BTreeMap::new();
-    for method in plan
-        .methods
-        .iter()
-        .filter(|m| summary.cos_updates.contains_key(*m))
-    {
-        let pooled = conflicts::pooled(&summary.cos_updates[method]);
-        let rows: Vec<(String, Vec<f64>)> = if pooled.len() > conflicts::MAX_PAIRS {
-            let all = pooled.values().flatten().copied().collect();
-            vec![(format!("all {} pairs", pooled.len()), all)]
-        } else {
-            let pairs = pooled.iter();
-            pairs
-                .map(|(p, xs)| (p.replace("__", " / "), xs.clone()))
-                .collect()
-        };
-        for (pair, xs) in rows {
-            if let Some(c) = conflicts::Conflicts::of(&xs) {
-                let pct = |x: f64| format!("{:.0}%", 100.0 * x);
-                writeln!(
-                    md,
-                    "| {method} | {pair} | {} | {} | {} | {:.3} | {:.3} |",
-                    c.updates,
-                    pct(c.negative),
-                    pct(c.strong),
-                    c.mean_abs,
-                    c.p10
-                )
-                .unwrap();
+    let row = |md: &mut String, method: &str, pair: &str, c: &conflicts::Conflicts| {
+        writeln!(
+            md,
+            "| {method} | {pair} | {} | {} | {} | {:.3} | {:.3} |",
+            c.updates,
+            pct(c.negative),
+            pct(c.strong),
+            c.mean_abs,
+            c.p10
+        )
+        .unwrap();
+    };
+    let mut candidates = Vec::new();
+    let mut most = Vec::new();
+    for method in summary.conflict_methods(&plan.methods) {
+        if let Some(by_pair) = summary.cos_updates.get(method) {
+            let pooled = conflicts::pooled(by_pair);
+            let rows: Vec<(String, Vec<f64>)> = if pooled.len() > conflicts::MAX_PAIRS {
+                let all = pooled.values().flatten().copied().collect();
+                vec![(format!("all {} pairs", pooled.len()), all)]
+            } else {
+                let pairs = pooled.iter();
+                pairs
+                    .map(|(p, xs)| (p.replace("__", " / "), xs.clone()))
+                    .collect()
+            };
+            for (pair, xs) in rows {
+                if let Some(c) = conflicts::Conflicts::of(&xs) {
+                    row(md, method, &pair, &c);
+                }
             }
+            let by_method = BTreeMap::from([(method.clone(), pooled)]);
+            candidates.extend(conflicts::pair_conflicts(&by_method));
         }
-        by_method.insert(method.clone(), pooled);
+        for (stage, seeds) in summary.cos_summaries.get(method).into_iter().flatten() {
+            let pairs = seeds.iter().map(|s| s.pairs).max().unwrap_or(0);
+            let what = format!("all {pairs} pairs, summarised");
+            if let Some(c) = conflict_summary::pooled(seeds) {
+                row(md, method, &conflict_summary::label(&what, stage), &c);
+            }
+            let listed = conflict_summary::most_conflicting(seeds);
+            candidates.extend(listed.candidate(method, stage));
+            most.push((method, stage, listed));
+        }
     }
-    writeln!(md, "\n{}\n", conflicts::verdict(&by_method)).unwrap();
+    most_conflicting(md, &most);
+    writeln!(md, "\n{}\n", conflicts::verdict_of(&candidates)).unwrap();
+}
+
+/// The table of the most conflicting pairs of the runs that logged summaries, per method and
+/// stage.
+fn most_conflicting(md: &mut String, most: &[(&String, &String, MostConflicting)]) {
+    if most.is_empty() {
+        return;
+    }
+    let lowest = crate::train::pair_summary::LOWEST;
+    writeln!(
+        md,
+        "\nMost conflicting pairs of the runs that logged summaries (more gradient rows than \
+         `logging.pairwise_limit`): the {} pairs most often among each update's {lowest} \
+         lowest cosines, all seeds. Shares are of all logged updates and count only the \
+         updates where the pair was listed: lower bounds, exact for cos < {} when no update \
+         had more than {lowest} pairs below it.\n",
+        conflict_summary::LISTED,
+        conflicts::STRONG
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| method | task pair | among the {lowest} lowest | cos < 0 | cos < {} | mean cos where listed | lowest cos |",
+        conflicts::STRONG
+    )
+    .unwrap();
+    writeln!(md, "| --- | --- | ---: | ---: | ---: | ---: | ---: |").unwrap();
+    for (method, stage, listed) in most {
+        let share = |k: usize| pct(k as f64 / listed.updates.max(1) as f64);
+        for p in listed.pairs.iter().take(conflict_summary::LISTED) {
+            let pair = conflict_summary::label(&p.pair.replace("__", " / "), stage);
+            writeln!(
+                md,
+                "| {method} | {pair} | {} | {} | {} | {:.3} | {:.3} |",
+                share(p.listed),
+                share(p.negative),
+                share(p.strong),
+                p.mean_cos,
+                p.lowest
+            )
+            .unwrap();
+        }
+    }
+}
+
+/// A share as a whole percentage.
+/// Steps to a threshold: the median over the seeds that reached it, and how many did.
+fn steps_reached(to: &[Option<u64>]) -> String {
+    let reached: Vec<f64> = to.iter().flatten().map(|&s| s as f64).collect();
+    if reached.is_empty() {
+        format!("never (0/{})", to.len())
+    } else {
+        let median = steps(stats::median(&reached));
+        format!("{median} ({}/{})", reached.len(), to.len())
+    }
+}
+
+/// Each method's success rate averaged over the tasks that report one (Meta-World's headline
+/// number, e.g. MT10's mean success rate), mean ± 95% CI over seeds.
+fn mean_success(md: &mut String, plan: &Plan, summary: &Summary) {
+    let per_method: Vec<String> = (plan.methods.iter())
+        .map(|m| {
+            let cells: Vec<&Cell> = (plan.tasks.iter())
+                .filter_map(|t| summary.cell(m, &t.name))
+                .filter(|c| c.has_success())
+                .collect();
+            let seeds = cells
+                .iter()
+                .map(|c| c.final_success.len())
+                .min()
+                .unwrap_or(0);
+            let means: Vec<f64> = (0..seeds)
+                .map(|k| cells.iter().map(|c| c.final_success[k]).sum::<f64>() / cells.len() as f64)
+                .collect();
+            match means.is_empty() {
+                true => "—".into(),
+                false => with_ci_to(&means, 2),
+            }
+        })
+        .collect();
+    writeln!(md, "Mean success rate over the tasks, per method: {}.\n", {
+        let pairs: Vec<String> = (plan.methods.iter().zip(&per_method))
+            .map(|(m, s)| format!("`{m}` {s}"))
+            .collect();
+        pairs.join(", ")
+    })
+    .unwrap();
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.0}%", 100.0 * x)
 }
 
 /// The normalised-score table (see [`normalised`]), or the reason there is none; nothing for
@@ -333,6 +463,12 @@ const GUIDE: &str = "## How to read this report
   little to resolve. The verdict reads the pair (under any method) with the largest share of
   updates below −0.1, where a projection changes the update by more than a tenth of its
   norm: at least 25%, conflicts worth resolving; 5–25%, occasional conflicts; below, none.
+- Runs with more gradient rows (tasks plus auxiliary losses) than `logging.pairwise_limit`
+  (default 10) log summaries of the cosines instead of every pair: their row *all N pairs,
+  summarised* has the exact shares and mean |cos| over all pairs and updates, and the mean
+  of the updates' 10th percentiles; the table below it lists the pairs most often among each
+  update's 5 lowest cosines, and the plots show the quantiles over training (min–max and
+  10th–90th percentile bands, the median) instead of one line per pair.
 - `results.csv` holds every training episode (`method,seed,task,step,return`), `final.csv`
   the per-run numbers behind the tables; `runs/` holds each run's TensorBoard events
   (`tensorboard --logdir runs`).

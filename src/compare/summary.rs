@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::conflict_summary::SummaryCurves;
 use super::curves::{read_run, Curve, RunCurves};
 use super::plan::{Job, Plan};
 use super::stats;
@@ -23,6 +24,19 @@ pub struct Cell {
     pub auc: Vec<f64>,
     /// Each seed's steps to the threshold (`None`: not reached, or no threshold).
     pub to_threshold: Vec<Option<u64>>,
+    /// Each seed's final evaluation success rate; NaN where the task reports no `success`.
+    pub final_success: Vec<f64>,
+    /// Each seed's steps until its training success rate (`charts/<task>/success_rate`, the
+    /// mean of the last 20 episodes, counted once 20 episodes ended) first reached the
+    /// plan's success threshold (`None`: never, or no `success`).
+    pub to_success: Vec<Option<u64>>,
+}
+
+impl Cell {
+    /// Whether the task reports a success rate.
+    pub fn has_success(&self) -> bool {
+        self.final_success.iter().any(|s| !s.is_nan())
+    }
 }
 
 /// Everything the report and plots show, plus the raw curves for `results.csv`.
@@ -33,6 +47,10 @@ pub struct Summary {
     /// `method` → task pair `a__b` → each seed's cosine of every logged update, at the
     /// task's environment step.
     pub cos_updates: BTreeMap<String, BTreeMap<String, Vec<Curve>>>,
+    /// `method` → stage (`""`, or SAC's `critic` and `actor`) → each seed's summary of the
+    /// cosines, at the task's environment step: runs with more tasks than
+    /// `logging.pairwise_limit`.
+    pub cos_summaries: BTreeMap<String, BTreeMap<String, Vec<SummaryCurves>>>,
     /// `(method, seed, task, curve)` of every run, in plan order.
     pub curves: Vec<(String, u64, String, Curve)>,
 }
@@ -41,6 +59,19 @@ impl Summary {
     /// The cell of `method` on `task`.
     pub fn cell(&self, method: &str, task: &str) -> Option<&Cell> {
         self.cells.get(&(method.to_string(), task.to_string()))
+    }
+
+    /// The multi-task methods of `methods` that logged gradient cosines, per pair or as
+    /// summaries, in that order.
+    pub fn conflict_methods<'a>(&self, methods: &'a [String]) -> Vec<&'a String> {
+        (methods.iter())
+            .filter(|m| self.cos_updates.contains_key(*m) || self.cos_summaries.contains_key(*m))
+            .collect()
+    }
+
+    /// Whether some method logged gradient cosines.
+    pub fn has_conflicts(&self) -> bool {
+        !self.cos_updates.is_empty() || !self.cos_summaries.is_empty()
     }
 }
 
@@ -77,6 +108,16 @@ fn add_run(summary: &mut Summary, plan: &Plan, job: &Job, result: &RunResult, cu
         cell.binned.push(binned);
         cell.to_threshold
             .push(threshold.and_then(|th| stats::steps_to_threshold(&curve, th)));
+        cell.final_success
+            .push(task.eval_rate("success").unwrap_or(f64::NAN));
+        let success = curves.success.get(&task.task);
+        // Each point is already the mean of the last 20 episodes (fewer at the start, which
+        // are skipped here, as steps_to_threshold waits for a full window).
+        cell.to_success.push(success.and_then(|curve| {
+            let mut full = curve.iter().skip(stats::THRESHOLD_WINDOW - 1);
+            let reached = full.find(|&&(_, rate)| rate >= plan.success_threshold);
+            reached.map(|&(step, _)| step)
+        }));
         summary
             .curves
             .push((job.method.clone(), job.seed, task.task.clone(), curve));
@@ -93,6 +134,15 @@ fn add_run(summary: &mut Summary, plan: &Plan, job: &Job, result: &RunResult, cu
             .entry(pair.clone())
             .or_default()
             .push(per_task);
+    }
+    for (stage, curves) in &curves.cos_summaries {
+        summary
+            .cos_summaries
+            .entry(job.method.clone())
+            .or_default()
+            .entry(stage.clone())
+            .or_default()
+            .push(curves.per_task(tasks));
     }
 }
 

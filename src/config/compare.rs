@@ -25,10 +25,18 @@ pub struct CompareSection {
     /// `pcgrad-slow = { "surgery.aggregator" = "pcgrad", "algorithm.learning_rate" = 3e-4 }`.
     #[serde(default)]
     pub variants: BTreeMap<String, BTreeMap<String, toml::Value>>,
+    /// The success rate (of tasks whose environments report `success`, e.g. Meta-World's)
+    /// at which the report's steps-to-success table counts a task as solved.
+    #[serde(default = "default_success_threshold")]
+    pub success_threshold: f64,
 }
 
 fn default_seeds() -> usize {
     3
+}
+
+fn default_success_threshold() -> f64 {
+    0.9
 }
 
 impl CompareSection {

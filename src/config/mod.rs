@@ -3,6 +3,7 @@
 //! to exist and every number in range.
 
 mod aux_loss;
+pub mod benchmark;
 mod compare;
 mod kernels;
 pub mod sac;
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use polytask_agents::device::DeviceRequest;
-use polytask_envs::{Params, Registry};
+use polytask_envs::{ParamValue, Params, Registry};
 use serde::{Deserialize, Serialize};
 
 pub use aux_loss::{AuxLoss, AuxLossKind, ImageMaps, RawAuxLoss};
@@ -43,6 +44,16 @@ pub struct RawConfig {
     /// cheap (under 50 µs, e.g. classic control), else one per core.
     #[serde(default)]
     pub threads: usize,
+    /// Worker processes that step the `gym:` (Python) tasks' environments, each with its own
+    /// interpreter: absent for automatic (one per core when the run has `gym:` tasks, at most
+    /// one per `gym:` environment), 0 to step them in the training process (one at a time,
+    /// under its one GIL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python_workers: Option<usize>,
+    /// Seconds a worker process may take to answer a step (or a checkpoint) before it is
+    /// killed and the run stops with an error; making the environments is not bounded.
+    #[serde(default = "default_python_step_timeout")]
+    pub python_step_timeout: f64,
     /// libtorch's intra-op threads while an iteration runs, 0 for automatic: every core for a
     /// network with convolutional stems, else one (see `train::learner_threads`).
     #[serde(default)]
@@ -68,7 +79,15 @@ pub struct RawConfig {
     /// Logging, checkpoints, evaluation.
     #[serde(default)]
     pub logging: LoggingConfig,
-    /// The tasks, at least one.
+    /// A benchmark's task set, expanded into tasks before these (see [`benchmark`]):
+    /// `"metaworld-mt10"`, `"metaworld-mt50"` or `"metaworld-mt1:<env name>"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benchmark: Option<String>,
+    /// Environments per task of the `benchmark` (default 1, as Meta-World's baselines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benchmark_num_envs: Option<usize>,
+    /// The tasks, at least one (counting a benchmark's).
+    #[serde(default)]
     pub tasks: Vec<RawTask>,
     /// Auxiliary losses on the tasks' own rollouts (extra heads on the shared trunk).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -77,6 +96,18 @@ pub struct RawConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<CompareSection>,
 }
+
+fn default_python_step_timeout() -> f64 {
+    60.0
+}
+
+/// The most worker processes a config may ask for (`python_workers`): far more than one
+/// machine runs usefully, low enough that a typo is an error rather than thousands of
+/// interpreters.
+pub const MAX_PYTHON_WORKERS: usize = 1024;
+
+/// The longest `python_step_timeout` accepted, in seconds (one day).
+pub const MAX_PYTHON_STEP_TIMEOUT: f64 = 86_400.0;
 
 fn default_device() -> String {
     "auto".to_string()
@@ -94,9 +125,10 @@ pub struct RawTask {
     pub name: Option<String>,
     /// Registered environment id, e.g. `CartPole-v1` (see `polytask envs`).
     pub env: String,
-    /// Environment parameters, e.g. `{ gravity = 12.0 }`.
+    /// Environment parameters, e.g. `{ gravity = 12.0 }`; numbers for built-in environments,
+    /// also booleans and strings for `gym:` ids (`{ env_name = "reach-v3" }`).
     #[serde(default)]
-    pub params: BTreeMap<String, f64>,
+    pub params: BTreeMap<String, ParamValue>,
     /// Number of environment copies stepped in parallel for this task.
     #[serde(default = "default_num_envs")]
     pub num_envs: usize,
@@ -144,6 +176,10 @@ pub struct Config {
     pub device: DeviceRequest,
     /// Environment threads (0: automatic, see [`RawConfig::threads`]).
     pub threads: usize,
+    /// As [`RawConfig::python_workers`] (`None`: automatic).
+    pub python_workers: Option<usize>,
+    /// As [`RawConfig::python_step_timeout`], checked.
+    pub python_step_timeout: std::time::Duration,
     /// libtorch threads while learning (0: automatic, see [`RawConfig::learner_threads`]).
     pub learner_threads: usize,
     /// The checked [`RawConfig::kernels`].
@@ -176,6 +212,17 @@ impl Config {
     /// another algorithm.
     pub fn sac_section(&self) -> SacSection {
         self.sac.clone().unwrap_or_default()
+    }
+
+    /// The vector env's options for this run: its threads, worker processes and step
+    /// timeout (the executable of the worker processes is this one).
+    pub fn vec_env_options(&self) -> crate::vec_env::Options {
+        crate::vec_env::Options {
+            threads: self.threads,
+            python_workers: self.python_workers,
+            python_step_timeout: self.python_step_timeout,
+            ..crate::vec_env::Options::default()
+        }
     }
 }
 
@@ -229,11 +276,32 @@ impl RawConfig {
         for item in overrides {
             apply_override(&mut table, item)?;
         }
-        Self::deserialize(table).map_err(|e| fail(&e))
+        let mut raw = Self::deserialize(table).map_err(|e| fail(&e))?;
+        raw.expand_benchmark()?;
+        Ok(raw)
+    }
+
+    /// Replaces `benchmark` by its tasks, placed before the declared ones, so that the
+    /// resolved config lists every task with its goal seed.
+    pub fn expand_benchmark(&mut self) -> anyhow::Result<()> {
+        let num_envs = self.benchmark_num_envs.take();
+        let Some(name) = self.benchmark.take() else {
+            return match num_envs {
+                Some(_) => Err(usage(
+                    "config: `benchmark_num_envs` is set but `benchmark` is not;                      set `benchmark` or give `num_envs` in each [[tasks]] table",
+                )),
+                None => Ok(()),
+            };
+        };
+        let mut tasks = benchmark::expand(&name, self.seed, num_envs.unwrap_or(1))?;
+        tasks.append(&mut self.tasks);
+        self.tasks = tasks;
+        Ok(())
     }
 
     /// Checks the configuration against `registry`; errors name the offending key.
     pub fn validate(mut self, registry: &Registry) -> anyhow::Result<Config> {
+        self.expand_benchmark()?;
         let sac = self.algorithm.name == AlgorithmName::Sac;
         if !sac && self.sac.is_some() {
             return Err(usage(
@@ -247,7 +315,7 @@ impl RawConfig {
         sac::fill_defaults(sac, &mut self.network, &mut self.logging);
         if self.tasks.is_empty() {
             return Err(usage(
-                "config: `tasks` is empty; declare at least one [[tasks]] table",
+                "config: `tasks` is empty; declare at least one [[tasks]] table or a `benchmark`",
             ));
         }
         if self.total_timesteps == 0 {
@@ -272,6 +340,8 @@ impl RawConfig {
             .parse()
             .map_err(|e| usage(format!("config: `device`: {e}")))?;
         let kernels = self.kernels.validate()?;
+        let python_step_timeout =
+            check_python_workers(self.python_workers, self.python_step_timeout)?;
         match &self.sac {
             Some(section) => {
                 let aux = self.aux_losses.len();
@@ -297,6 +367,8 @@ impl RawConfig {
             total_timesteps: self.total_timesteps,
             device,
             threads: self.threads,
+            python_workers: self.python_workers,
+            python_step_timeout,
             learner_threads: self.learner_threads,
             kernels,
             algorithm: self.algorithm,
@@ -328,7 +400,7 @@ impl RawTask {
             polytask_envs::Space::Box(b) => b.shape.clone(),
             polytask_envs::Space::Discrete(_) => vec![1],
         };
-        let rescaled = params.iter().any(|(n, v)| n == "reward_scale" && v != 1.0);
+        let rescaled = params.number("reward_scale").is_some_and(|v| v != 1.0);
         let threshold = self.threshold.or_else(|| {
             let spec = registry.spec(&self.env).ok()?;
             spec.reward_threshold.filter(|_| !rescaled)
@@ -358,18 +430,21 @@ impl RawTask {
     }
 }
 
-/// Parses `NAME=VALUE` pairs given with `--param` into environment parameters.
+/// Parses `NAME=VALUE` pairs given with `--param` into environment parameters: a value
+/// that reads as a number is one, `true` and `false` are booleans, anything else is a string
+/// (`--param env_name=reach-v3`).
 pub fn parse_params(pairs: &[String]) -> anyhow::Result<polytask_envs::Params> {
     let mut params = polytask_envs::Params::new();
     for pair in pairs {
         let (name, value) = pair
             .split_once('=')
             .ok_or_else(|| usage(format!("--param `{pair}` is not of the form NAME=VALUE")))?;
-        let value: f64 = value.trim().parse().map_err(|_| {
-            usage(format!(
-                "--param `{pair}`: the value `{value}` of `{name}` is not a number"
-            ))
-        })?;
+        let value = value.trim();
+        let value = match (value.parse::<f64>(), value.parse::<bool>()) {
+            (Ok(number), _) => ParamValue::Number(number),
+            (_, Ok(flag)) => ParamValue::Bool(flag),
+            _ => ParamValue::Text(value.to_string()),
+        };
         params.set(name.trim(), value);
     }
     Ok(params)
@@ -406,6 +481,27 @@ pub fn set_key(table: &mut toml::Table, key: &str, value: toml::Value) -> Result
     }
     node.insert(last.to_string(), value);
     Ok(())
+}
+
+/// Checks `python_workers` and `python_step_timeout`; the timeout as a duration.
+fn check_python_workers(
+    workers: Option<usize>,
+    timeout: f64,
+) -> anyhow::Result<std::time::Duration> {
+    if workers.is_some_and(|n| n > MAX_PYTHON_WORKERS) {
+        return Err(usage(format!(
+            "config: `python_workers` = {} must be at most {MAX_PYTHON_WORKERS} (leave it out \
+             for one per core, 0 to step Python environments in the training process)",
+            workers.unwrap_or_default()
+        )));
+    }
+    if !(timeout > 0.0 && timeout <= MAX_PYTHON_STEP_TIMEOUT) {
+        return Err(usage(format!(
+            "config: `python_step_timeout` = {timeout} must be a number of seconds above 0 and \
+             at most {MAX_PYTHON_STEP_TIMEOUT}"
+        )));
+    }
+    Ok(std::time::Duration::from_secs_f64(timeout))
 }
 
 fn check_algorithm(a: &AlgorithmConfig, tasks: &[Task]) -> anyhow::Result<()> {

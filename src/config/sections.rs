@@ -242,6 +242,11 @@ pub struct LoggingConfig {
     pub log_interval: usize,
     /// Write a checkpoint every this many updates (0: only at the end).
     pub checkpoint_interval: usize,
+    /// Up to this many gradient rows (tasks plus auxiliary losses), log every pair's gradient
+    /// cosine as its own scalar (`surgery/cos_sim/<a>__<b>`); above it, log their summary
+    /// (histogram, quantiles, share of conflicting pairs, the most conflicting pairs by name;
+    /// see docs/surgery.md). Default 10 rows, 45 pairs.
+    pub pairwise_limit: usize,
     /// Episodes per task of the evaluation at the end of training (0: none).
     pub eval_episodes: usize,
     /// No progress bar (for CI and scripts).
@@ -254,6 +259,7 @@ impl Default for LoggingConfig {
             run_dir: "runs".to_string(),
             log_interval: 0,
             checkpoint_interval: 0,
+            pairwise_limit: crate::train::DEFAULT_PAIRWISE_LIMIT,
             eval_episodes: 10,
             quiet: false,
         }

@@ -56,8 +56,9 @@ pub struct CheckpointState {
     pub kernels: KernelChoice,
 }
 
-/// The current format version (2: normalisers with every running sum, `resume.bin`).
-pub const VERSION: u32 = 2;
+/// The current format version (2: normalisers with every running sum, `resume.bin`; 3: the
+/// vector env's environment metrics in `resume.bin`).
+pub const VERSION: u32 = 3;
 
 /// The one field read before the rest, so that another version is named as such.
 #[derive(Deserialize)]

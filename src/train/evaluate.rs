@@ -19,16 +19,27 @@ use crate::vec_env::VecEnv;
 /// Environment instances per task during evaluation (at most).
 const EVAL_ENVS: usize = 8;
 
-/// Mean and spread of one task's evaluation returns.
+/// Mean and spread of one task's evaluation returns, and its environment metrics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskEvaluation {
     /// The task's name.
     pub task: String,
     /// The returns of the evaluated episodes, in the order they ended.
     pub returns: Vec<f64>,
+    /// The task's environment metrics (e.g. Meta-World's `success`): each one's name and
+    /// its value in every evaluated episode (the maximum over the episode's steps), in the
+    /// order the episodes ended.
+    pub metrics: Vec<(String, Vec<f64>)>,
 }
 
 impl TaskEvaluation {
+    /// The mean of metric `name` over the episodes (for `success`: the success rate, as
+    /// Meta-World's `evaluation` computes it); `None` if the task has no such metric.
+    pub fn metric_mean(&self, name: &str) -> Option<f64> {
+        let (_, values) = self.metrics.iter().find(|(n, _)| n == name)?;
+        Some(values.iter().sum::<f64>() / values.len() as f64)
+    }
+
     /// Mean return.
     pub fn mean(&self) -> f64 {
         self.returns.iter().sum::<f64>() / self.returns.len() as f64
@@ -124,6 +135,14 @@ pub fn final_evaluation(
     for (t, e) in evaluation.iter().enumerate() {
         let tag = format!("eval/{}/mean_return", e.task);
         logger.scalar(&tag, e.mean(), log.task_steps(t));
+        for (name, _) in &e.metrics {
+            let rate = e.metric_mean(name).unwrap_or(f64::NAN);
+            logger.scalar(
+                &format!("eval/{}/{name}_rate", e.task),
+                rate,
+                log.task_steps(t),
+            );
+        }
     }
     Ok(evaluation)
 }
@@ -151,11 +170,13 @@ pub fn evaluate(
         .collect();
     let mut envs = VecEnv::new(&eval_tasks, registry, seed, 1)?;
     let device = net.device();
-    let mut results: Vec<TaskEvaluation> = tasks
-        .iter()
-        .map(|t| TaskEvaluation {
+    let mut results: Vec<TaskEvaluation> = (tasks.iter().zip(envs.tasks()))
+        .map(|(t, layout)| TaskEvaluation {
             task: t.name.clone(),
             returns: Vec::with_capacity(episodes),
+            metrics: (layout.metrics.iter())
+                .map(|m| (m.clone(), Vec::with_capacity(episodes)))
+                .collect(),
         })
         .collect();
     // Episodes still wanted from each row (see the module docs).
@@ -178,9 +199,11 @@ pub fn evaluate(
             };
             if wanted[row] > 0 {
                 wanted[row] -= 1;
-                results[envs.row_tasks()[row]]
-                    .returns
-                    .push(stats.episode_return);
+                let result = &mut results[envs.row_tasks()[row]];
+                result.returns.push(stats.episode_return);
+                for ((_, values), &v) in result.metrics.iter_mut().zip(envs.episode_metrics(row)) {
+                    values.push(f64::from(v));
+                }
             }
         }
     }

@@ -5,6 +5,7 @@
 
 use super::episodes::EpisodeLog;
 use super::optimize::OptimizeReport;
+use super::pair_tags::PairTags;
 use super::storage::TaskStorage;
 use crate::logger::Logger;
 
@@ -20,6 +21,8 @@ struct TaskTags {
     clipfrac: String,
     explained_variance: String,
     weight: String,
+    /// `charts/<task>/<metric>_rate` of each environment metric (see [`Tags::with_metrics`]).
+    rates: Vec<String>,
 }
 
 /// The tags of one auxiliary loss, and its task (whose steps are its x-axis).
@@ -38,14 +41,21 @@ pub struct Tags {
     rows: Vec<(String, String)>,
     /// Every row's name, for the weighting's diagnostics.
     names: Vec<String>,
-    /// `surgery/cos_sim/<a>__<b>` for each pair `a < b`, with the pair's indices.
-    cos_sim: Vec<(usize, usize, String)>,
+    /// The pairs' cosines: `surgery/cos_sim/<a>__<b>` for each pair `a < b`, or their
+    /// summary above `logging.pairwise_limit` rows.
+    cos_sim: PairTags,
 }
 
 impl Tags {
     /// The tags for tasks named `names` and auxiliary losses named `aux_names` on the tasks
-    /// `aux_tasks`.
-    pub fn new(names: &[String], aux_names: &[String], aux_tasks: &[usize]) -> Self {
+    /// `aux_tasks`; pair cosines per pair up to `pairwise_limit` rows (tasks and auxiliary
+    /// losses together), summarised above.
+    pub fn new(
+        names: &[String],
+        aux_names: &[String],
+        aux_tasks: &[usize],
+        pairwise_limit: usize,
+    ) -> Self {
         let tasks = names
             .iter()
             .map(|n| TaskTags {
@@ -58,6 +68,7 @@ impl Tags {
                 clipfrac: format!("losses/{n}/clipfrac"),
                 explained_variance: format!("losses/{n}/explained_variance"),
                 weight: format!("surgery/weight/{n}"),
+                rates: Vec::new(),
             })
             .collect();
         let aux = aux_names
@@ -69,12 +80,7 @@ impl Tags {
             })
             .collect();
         let all: Vec<String> = names.iter().chain(aux_names).cloned().collect();
-        let mut cos_sim = Vec::new();
-        for a in 0..all.len() {
-            for b in a + 1..all.len() {
-                cos_sim.push((a, b, format!("surgery/cos_sim/{}__{}", all[a], all[b])));
-            }
-        }
+        let cos_sim = PairTags::new("surgery/", &all, pairwise_limit);
         let rows = all
             .iter()
             .map(|n| (format!("surgery/grad_norm/{n}"), format!("aux/weight/{n}")))
@@ -88,19 +94,35 @@ impl Tags {
         }
     }
 
-    /// Writes the episodes finished since the last call.
+    /// Adds the tags of the tasks' environment metrics (`metrics[t]`: task `t`'s names):
+    /// `charts/<task>/<metric>_rate`, e.g. `charts/reach-v3/success_rate`, the metric's
+    /// mean over the task's recent episodes ([`super::episodes::MetricRate`]).
+    pub fn with_metrics(mut self, metrics: &[Vec<String>]) -> Self {
+        for ((tags, names), task) in self.tasks.iter_mut().zip(metrics).zip(&self.names) {
+            tags.rates = names
+                .iter()
+                .map(|m| format!("charts/{task}/{m}_rate"))
+                .collect();
+        }
+        self
+    }
+
+    /// Writes the episodes finished since the last call, and the metrics' rates.
     pub fn episodes(&self, logger: &mut dyn Logger, log: &mut EpisodeLog) {
         for e in log.drain() {
             let tags = &self.tasks[e.task];
             logger.scalar(&tags.episodic_return, e.episode_return, e.task_step);
             logger.scalar(&tags.episodic_length, e.length as f64, e.task_step);
         }
+        for r in log.drain_rates() {
+            logger.scalar(&self.tasks[r.task].rates[r.metric], r.rate, r.task_step);
+        }
     }
 
     /// Writes one update's losses, diagnostics and gradient-surgery metrics; `weights` are
     /// the aggregator's task weights of its last step (`surgery/weight/<task>`), if it has them.
     pub fn update(
-        &self,
+        &mut self,
         logger: &mut dyn Logger,
         log: &EpisodeLog,
         report: &OptimizeReport,
@@ -151,9 +173,7 @@ impl Tags {
         if let Some(norm) = report.grad_norm {
             logger.scalar("losses/grad_norm", norm, global);
         }
-        for (a, b, tag) in &self.cos_sim {
-            logger.scalar(tag, stats.cos(*a, *b), global);
-        }
+        self.cos_sim.write(logger, stats, global);
     }
 }
 

@@ -15,6 +15,8 @@ mod minibatch;
 pub mod morans_i;
 mod normalize;
 pub(crate) mod optimize;
+pub mod pair_summary;
+mod pair_tags;
 pub mod replay;
 mod result;
 pub mod resume_state;
@@ -35,6 +37,7 @@ use polytask_envs::{Registry, Space};
 pub use checkpoint::{Checkpoint, CheckpointState, VERSION as CHECKPOINT_VERSION};
 pub use evaluate::{evaluate, EvalOptions, Policy, TaskEvaluation};
 pub use normalize::{NormalizerState, TaskNormalizer};
+pub use pair_tags::DEFAULT_PAIRWISE_LIMIT;
 pub use result::{RunResult, TaskResult, RESULT_FILE};
 
 use crate::config::Config;

@@ -2,6 +2,7 @@
 //! It is written last, atomically, so its presence marks a run as finished (`polytask
 //! compare --resume` relies on that).
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
@@ -22,9 +23,20 @@ pub struct TaskResult {
     pub steps: u64,
     /// Returns of the final evaluation's episodes (empty without evaluation).
     pub eval_returns: Vec<f64>,
+    /// The task's environment metrics in the final evaluation (e.g. `success`): each
+    /// episode's value, by metric name; absent for tasks without metrics.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub eval_metrics: BTreeMap<String, Vec<f64>>,
 }
 
 impl TaskResult {
+    /// The final evaluation's mean of metric `name` (for `success`: the success rate);
+    /// `None` if the task has no such metric or was not evaluated.
+    pub fn eval_rate(&self, name: &str) -> Option<f64> {
+        let values = self.eval_metrics.get(name).filter(|v| !v.is_empty())?;
+        Some(values.iter().sum::<f64>() / values.len() as f64)
+    }
+
     /// Mean evaluation return; NaN without evaluation.
     pub fn eval_mean(&self) -> f64 {
         self.eval_returns.iter().sum::<f64>() / self.eval_returns.len() as f64
@@ -54,6 +66,8 @@ impl RunResult {
                     task: name.clone(),
                     steps,
                     eval_returns: eval.map_or_else(Vec::new, |e| e.returns.clone()),
+                    eval_metrics: eval
+                        .map_or_else(BTreeMap::new, |e| e.metrics.iter().cloned().collect()),
                 }
             })
             .collect();

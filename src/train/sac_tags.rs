@@ -7,6 +7,7 @@ use polytask_agents::combine::Combined;
 use polytask_agents::sac::SacReport;
 
 use super::episodes::EpisodeLog;
+use super::pair_tags::PairTags;
 use crate::logger::Logger;
 
 /// The surgery tags of one combined loss.
@@ -18,26 +19,20 @@ struct StageTags {
     weight: Vec<String>,
     /// `surgery/<stage>/task_weight/<task>`: the weighting's weights.
     task_weight: Vec<String>,
-    /// `surgery/<stage>/cos_sim/<a>__<b>` with the pair's indices.
-    cos_sim: Vec<(usize, usize, String)>,
+    /// `surgery/<stage>/cos_sim/<a>__<b>`, or their summary above the pairwise limit.
+    cos_sim: PairTags,
     /// `surgery/<stage>/conflicts`.
     conflicts: String,
 }
 
 impl StageTags {
-    fn new(stage: &str, names: &[String]) -> Self {
+    fn new(stage: &str, names: &[String], pairwise_limit: usize) -> Self {
         let per_task = |what: &str| -> Vec<String> {
             (names.iter())
                 .map(|n| format!("surgery/{stage}/{what}/{n}"))
                 .collect()
         };
-        let mut cos_sim = Vec::new();
-        for a in 0..names.len() {
-            for b in a + 1..names.len() {
-                let tag = format!("surgery/{stage}/cos_sim/{}__{}", names[a], names[b]);
-                cos_sim.push((a, b, tag));
-            }
-        }
+        let cos_sim = PairTags::new(&format!("surgery/{stage}/"), names, pairwise_limit);
         Self {
             grad_norm: per_task("grad_norm"),
             weight: per_task("weight"),
@@ -48,7 +43,7 @@ impl StageTags {
     }
 
     fn write(
-        &self,
+        &mut self,
         logger: &mut dyn Logger,
         combined: &Combined,
         weights: Option<&[f64]>,
@@ -58,9 +53,7 @@ impl StageTags {
             for (tag, norm) in self.grad_norm.iter().zip(&stats.norms) {
                 logger.scalar(tag, *norm, step);
             }
-            for (a, b, tag) in &self.cos_sim {
-                logger.scalar(tag, stats.cos(*a, *b), step);
-            }
+            self.cos_sim.write(logger, stats, step);
             logger.scalar(&self.conflicts, stats.conflicts as f64, step);
         }
         for (tag, w) in self.weight.iter().zip(weights.unwrap_or_default()) {
@@ -87,8 +80,9 @@ pub struct SacTags {
 pub type StageWeights<'a> = [Option<&'a [f64]>; 2];
 
 impl SacTags {
-    /// The tags of tasks named `names`.
-    pub fn new(names: &[String]) -> Self {
+    /// The tags of tasks named `names`; pair cosines per pair up to `pairwise_limit` tasks,
+    /// summarised above.
+    pub fn new(names: &[String], pairwise_limit: usize) -> Self {
         let tasks = (names.iter())
             .map(|n| {
                 ["qf1_values", "qf_loss", "actor_loss", "alpha", "alpha_loss"]
@@ -97,14 +91,14 @@ impl SacTags {
             .collect();
         Self {
             tasks,
-            critic: StageTags::new("critic", names),
-            actor: StageTags::new("actor", names),
+            critic: StageTags::new("critic", names, pairwise_limit),
+            actor: StageTags::new("actor", names, pairwise_limit),
         }
     }
 
     /// Writes one update's report, the aggregators' `weights` and the run's `sps`.
     pub fn write(
-        &self,
+        &mut self,
         logger: &mut dyn Logger,
         log: &EpisodeLog,
         report: &SacReport,
@@ -141,7 +135,7 @@ mod tests {
     #[test]
     fn writes_cleanrls_tags_per_task_and_surgery_tags_per_stage() {
         let names = ["a".to_string(), "b".to_string()];
-        let tags = SacTags::new(&names);
+        let mut tags = SacTags::new(&names, 10);
         let stats = GradStats {
             tasks: 2,
             norms: vec![1.0, 2.0],
@@ -162,7 +156,7 @@ mod tests {
             actor: combined,
         };
         let mut logger = MemoryLogger::new();
-        let mut log = EpisodeLog::new(&[1, 1]);
+        let mut log = EpisodeLog::with_metrics(&[1, 1], &[0, 0]);
         log.set_task_steps(&[10, 10]);
         tags.write(&mut logger, &log, &report, [Some(&[0.4, 0.6]), None], 5.0);
         let value = |tag: &str| logger.last_scalar(tag);

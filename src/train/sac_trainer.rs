@@ -26,7 +26,7 @@ use tch::{Device, Tensor};
 
 use super::checkpoint::{self, Checkpoint, CheckpointState};
 use super::collect::NonFiniteAction;
-use super::episodes::EpisodeLog;
+use super::episodes::{metric_widths, task_metrics, EpisodeLog};
 use super::evaluate::{final_evaluation, TaskEvaluation};
 use super::metrics::Tags;
 use super::normalize::TaskNormalizer;
@@ -100,12 +100,14 @@ impl<'c> SacTrainer<'c> {
         let env_seed = config
             .seed
             .wrapping_add(restart.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let envs = VecEnv::new(&config.tasks, registry, env_seed, config.threads)?;
+        let envs =
+            VecEnv::with_options(&config.tasks, registry, env_seed, &config.vec_env_options())?;
         let (tasks, boxes) = sac_collect::sac_tasks(envs.tasks())?;
         let sac = Sac::new(&tasks, &section.learner(&config.network.hidden), device);
         let [critic, actor] = [0, 1].map(|k| combiner(config, k));
         let names: Vec<String> = config.tasks.iter().map(|t| t.name.clone()).collect();
         let envs_per_task: Vec<usize> = config.tasks.iter().map(|t| t.num_envs).collect();
+        let metrics = task_metrics(&envs);
         let replay = (envs.tasks().iter())
             .map(|t| TaskReplay::new(section.buffer_size, t.obs_dim, t.act_dim))
             .collect();
@@ -116,9 +118,10 @@ impl<'c> SacTrainer<'c> {
             batches: vec![TaskBatch::default(); tasks.len()],
             buffers: StepBuffers::new(&envs),
             norms: normalizers(config, envs.tasks()),
-            log: EpisodeLog::new(&envs_per_task),
-            episode_tags: Tags::new(&names, &[], &[]),
-            tags: SacTags::new(&names),
+            log: EpisodeLog::with_metrics(&envs_per_task, &metric_widths(&metrics)),
+            episode_tags: Tags::new(&names, &[], &[], config.logging.pairwise_limit)
+                .with_metrics(&metrics),
+            tags: SacTags::new(&names, config.logging.pairwise_limit),
             updates: 0,
             skipped_updates: 0,
             split: IterationSplit::default(),

@@ -16,7 +16,7 @@ use polytask_envs::Registry;
 
 use super::checkpoint::{self, Checkpoint, CheckpointState};
 use super::collect::{self, NonFiniteAction};
-use super::episodes::EpisodeLog;
+use super::episodes::{metric_widths, task_metrics, EpisodeLog};
 use super::evaluate::{final_evaluation, TaskEvaluation};
 use super::metrics::{RunScalars, Tags};
 use super::normalize::TaskNormalizer;
@@ -136,7 +136,8 @@ impl<'c> Trainer<'c> {
         let env_seed = config
             .seed
             .wrapping_add(restart.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let envs = VecEnv::new(&config.tasks, registry, env_seed, config.threads)?;
+        let envs =
+            VecEnv::with_options(&config.tasks, registry, env_seed, &config.vec_env_options())?;
         let net = ActorCritic::new(
             &network_shapes(config, envs.tasks()),
             &net_config(config, kernels),
@@ -166,6 +167,7 @@ impl<'c> Trainer<'c> {
         let aux_names: Vec<String> = config.aux_losses.iter().map(|a| a.name.clone()).collect();
         let aux_tasks: Vec<usize> = config.aux_losses.iter().map(|a| a.task).collect();
         let envs_per_task: Vec<usize> = config.tasks.iter().map(|t| t.num_envs).collect();
+        let metrics = task_metrics(&envs);
         Ok(Self {
             config,
             envs,
@@ -174,8 +176,14 @@ impl<'c> Trainer<'c> {
             combiner: Combiner::new(aggregator, weighting),
             storage,
             norms,
-            log: EpisodeLog::new(&envs_per_task),
-            tags: Tags::new(&names, &aux_names, &aux_tasks),
+            log: EpisodeLog::with_metrics(&envs_per_task, &metric_widths(&metrics)),
+            tags: Tags::new(
+                &names,
+                &aux_names,
+                &aux_tasks,
+                config.logging.pairwise_limit,
+            )
+            .with_metrics(&metrics),
             skipped_updates: 0,
             kernels,
             split: IterationSplit::default(),

@@ -130,6 +130,38 @@ pub enum VecEnvError {
         /// The environment's error.
         cause: Box<EnvError>,
     },
+    /// The shared memory for worker processes could not be made or mapped.
+    #[error("vector env: cannot set up the shared memory of the worker processes: {cause}")]
+    SharedMemory {
+        /// The operating system's error.
+        cause: std::io::Error,
+    },
+    /// A worker process could not be started.
+    #[error("vector env: cannot start worker process {worker} ({exe} env-worker): {cause}")]
+    ProcessSpawn {
+        /// The worker process's index, from 1.
+        worker: usize,
+        /// The executable, as given by [`Options::worker_exe`](super::Options::worker_exe).
+        exe: String,
+        /// The operating system's error.
+        cause: std::io::Error,
+    },
+    /// A worker process crashed, stopped answering or could not be reached; it has been
+    /// killed (if it was still running) and reaped.
+    #[error("vector env: worker process {worker} (pid {pid}, rows {rows}: {hosted}) {fault}")]
+    Process {
+        /// The worker process's index, from 1.
+        worker: usize,
+        /// Its process id.
+        pid: u32,
+        /// The rows it hosted, formatted as a range.
+        rows: String,
+        /// The tasks and environment ids of those rows, e.g. ``task `walker` (environment
+        /// `gym:Walker2d-v5`)``.
+        hosted: String,
+        /// What happened to it.
+        fault: ProcessFault,
+    },
     /// A step failed earlier; the environments are in an unknown state.
     #[error("vector env: a step failed earlier ({first}); make a new vector env")]
     Poisoned {
@@ -161,8 +193,33 @@ impl fmt::Display for RowStep {
     }
 }
 
+/// What happened to a worker process, in a [`VecEnvError::Process`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProcessFault {
+    /// It ended (crashed, was killed, or exited) while the vector env needed it.
+    #[error("ended unexpectedly ({status})")]
+    Ended {
+        /// How it ended, e.g. `killed by signal 9 (SIGKILL)` or `exit status 101`.
+        status: String,
+    },
+    /// It did not answer within the step timeout, and was killed.
+    #[error(
+        "did not answer within {seconds} s (the step timeout, config key          `python_step_timeout`) and was killed"
+    )]
+    TimedOut {
+        /// The timeout, in seconds.
+        seconds: f64,
+    },
+    /// Its pipe failed, or it sent a message that the parent cannot read.
+    #[error("broke the connection: {message}")]
+    Broken {
+        /// What went wrong.
+        message: String,
+    },
+}
+
 /// What an environment did wrong, in a [`VecEnvError::Contract`].
-#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ContractViolation {
     /// An observation element is NaN or infinite.
     #[error(
@@ -183,5 +240,22 @@ pub enum ContractViolation {
     RewardNotFinite {
         /// The reward returned by `step`.
         value: f64,
+    },
+    /// A per-step metric ([`Env::metrics`](polytask_envs::Env::metrics)) is NaN or infinite.
+    #[error("metric `{metric}` = {value} is not finite")]
+    MetricNotFinite {
+        /// The metric's name.
+        metric: String,
+        /// Its value.
+        value: f32,
+    },
+    /// [`Env::metrics`](polytask_envs::Env::metrics) returned another number of values than
+    /// [`Env::metric_names`](polytask_envs::Env::metric_names) has names.
+    #[error("metrics() returned {got} values for the {expected} names of metric_names()")]
+    MetricCount {
+        /// The number of names.
+        expected: usize,
+        /// The number of values.
+        got: usize,
     },
 }

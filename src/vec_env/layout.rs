@@ -5,6 +5,7 @@
 use std::ops::Range;
 
 use polytask_envs::Space;
+use serde::{Deserialize, Serialize};
 
 /// One task's place in the vector env's buffers.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +28,12 @@ pub struct TaskLayout {
     pub observation_space: Space,
     /// The action space of every instance of the task.
     pub action_space: Space,
+    /// The names of the per-step metrics that every instance of the task reports
+    /// ([`Env::metric_names`](polytask_envs::Env::metric_names)), e.g. `["success"]`; empty
+    /// for most environments.
+    pub metrics: Vec<String>,
+    /// The task's block of the episode-metrics buffer: `rows.len() × metrics.len()` values.
+    pub episode_metrics: Range<usize>,
 }
 
 impl TaskLayout {
@@ -34,6 +41,33 @@ impl TaskLayout {
     pub fn num_envs(&self) -> usize {
         self.rows.len()
     }
+}
+
+/// `shards` contiguous, non-empty index ranges that cover `costs` in order and take about
+/// equal time: index `i` costs `costs[i]`, and every shard but the first also costs
+/// `handoff`. `shards` is at most the number of indices.
+pub(super) fn cut(costs: &[f64], shards: usize, handoff: f64) -> Vec<Range<usize>> {
+    let rows = costs.len();
+    let shards = shards.clamp(1, rows.max(1));
+    let cost = |r: usize| costs[r];
+    let total: f64 = costs.iter().sum();
+    let target = (total + (shards - 1) as f64 * handoff) / shards as f64;
+    let mut out = Vec::with_capacity(shards);
+    let mut start = 0;
+    for s in 0..shards - 1 {
+        let budget = if s == 0 { target } else { target - handoff };
+        // Leave at least one row for each later shard.
+        let last_end = rows - (shards - 1 - s);
+        let (mut end, mut spent) = (start + 1, cost(start));
+        while end < last_end && spent + 0.5 * cost(end) <= budget {
+            spent += cost(end);
+            end += 1;
+        }
+        out.push(start..end);
+        start = end;
+    }
+    out.push(start..rows);
+    out
 }
 
 /// The rows of all tasks, task after task.
@@ -44,17 +78,24 @@ pub(super) struct Layout {
     pub row_task: Vec<usize>,
     pub obs_len: usize,
     pub act_len: usize,
+    /// The length of the episode-metrics buffer.
+    pub metrics_len: usize,
 }
 
 /// A run of consecutive rows of one task inside a shard, with the buffer ranges it covers.
-#[derive(Debug, Clone, PartialEq)]
+/// Serialisable, as a worker process gets its shard's segments from the parent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct Segment {
     pub task: usize,
     pub rows: Range<usize>,
     pub obs: Range<usize>,
     pub actions: Range<usize>,
+    /// The rows' block of the episode-metrics buffer.
+    pub metrics: Range<usize>,
     pub obs_dim: usize,
     pub act_dim: usize,
+    /// Metrics per row.
+    pub metrics_dim: usize,
     pub discrete: bool,
 }
 
@@ -65,6 +106,7 @@ pub(super) struct TaskShape {
     pub num_envs: usize,
     pub observation_space: Space,
     pub action_space: Space,
+    pub metrics: Vec<String>,
 }
 
 impl TaskShape {
@@ -76,19 +118,21 @@ impl TaskShape {
             num_envs: task.num_envs,
             observation_space: env.observation_space().clone(),
             action_space: env.action_space().clone(),
+            metrics: env.metric_names().to_vec(),
         }
     }
 }
 
 impl Layout {
     pub fn new(shapes: Vec<TaskShape>) -> Self {
-        let (mut row, mut obs, mut act) = (0, 0, 0);
+        let (mut row, mut obs, mut act, mut met) = (0, 0, 0, 0);
         let mut tasks = Vec::with_capacity(shapes.len());
         let mut row_task = Vec::new();
         for (t, s) in shapes.into_iter().enumerate() {
             let obs_dim = s.observation_space.flat_dim();
             let act_dim = s.action_space.flat_dim();
             let n = s.num_envs;
+            let metrics_dim = s.metrics.len();
             tasks.push(TaskLayout {
                 name: s.name,
                 env: s.env,
@@ -99,17 +143,21 @@ impl Layout {
                 act_dim,
                 observation_space: s.observation_space,
                 action_space: s.action_space,
+                metrics: s.metrics,
+                episode_metrics: met..met + n * metrics_dim,
             });
             row_task.extend(std::iter::repeat_n(t, n));
             row += n;
             obs += n * obs_dim;
             act += n * act_dim;
+            met += n * metrics_dim;
         }
         Self {
             tasks,
             row_task,
             obs_len: obs,
             act_len: act,
+            metrics_len: met,
         }
     }
 
@@ -124,32 +172,22 @@ impl Layout {
         start..start + task.obs_dim
     }
 
+    /// Row `row`'s range of the episode-metrics buffer (empty for a task without metrics).
+    pub fn metrics_range(&self, row: usize) -> Range<usize> {
+        let task = &self.tasks[self.row_task[row]];
+        let dim = task.metrics.len();
+        let start = task.episode_metrics.start + (row - task.rows.start) * dim;
+        start..start + dim
+    }
+
     /// `shards` contiguous, non-empty row ranges that cover every row in order, cut so that
     /// they take about equal time: a row of task `t` costs `task_cost[t]`, and every shard
     /// but the first (the calling thread's) also costs `handoff`. `shards` is at most the
-    /// number of rows.
+    /// number of rows. (The vector env cuts with [`cut`] directly, see `plan.rs`.)
+    #[cfg(test)]
     pub fn shards(&self, task_cost: &[f64], shards: usize, handoff: f64) -> Vec<Range<usize>> {
-        let rows = self.rows();
-        let shards = shards.clamp(1, rows.max(1));
-        let cost = |r: usize| task_cost[self.row_task[r]];
-        let total: f64 = (0..rows).map(cost).sum();
-        let target = (total + (shards - 1) as f64 * handoff) / shards as f64;
-        let mut out = Vec::with_capacity(shards);
-        let mut start = 0;
-        for s in 0..shards - 1 {
-            let budget = if s == 0 { target } else { target - handoff };
-            // Leave at least one row for each later shard.
-            let last_end = rows - (shards - 1 - s);
-            let (mut end, mut spent) = (start + 1, cost(start));
-            while end < last_end && spent + 0.5 * cost(end) <= budget {
-                spent += cost(end);
-                end += 1;
-            }
-            out.push(start..end);
-            start = end;
-        }
-        out.push(start..rows);
-        out
+        let costs: Vec<f64> = self.row_task.iter().map(|&t| task_cost[t]).collect();
+        cut(&costs, shards, handoff)
     }
 
     /// The per-task runs of `rows`, in order.
@@ -162,6 +200,7 @@ impl Layout {
                 let end = rows.end.min(task.rows.end);
                 (start < end).then(|| {
                     let (first, last) = (start - task.rows.start, end - task.rows.start);
+                    let metrics_dim = task.metrics.len();
                     Segment {
                         task: t,
                         rows: start..end,
@@ -169,8 +208,11 @@ impl Layout {
                             ..task.obs.start + last * task.obs_dim,
                         actions: task.actions.start + first * task.act_dim
                             ..task.actions.start + last * task.act_dim,
+                        metrics: task.episode_metrics.start + first * metrics_dim
+                            ..task.episode_metrics.start + last * metrics_dim,
                         obs_dim: task.obs_dim,
                         act_dim: task.act_dim,
+                        metrics_dim,
                         discrete: matches!(task.action_space, Space::Discrete(_)),
                     }
                 })
@@ -191,6 +233,7 @@ mod tests {
             num_envs: n,
             observation_space: Space::Box(BoxSpace::new(vec![0.0; obs], vec![1.0; obs])),
             action_space: act,
+            metrics: Vec::new(),
         }
     }
 

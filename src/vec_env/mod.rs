@@ -47,10 +47,57 @@
 //! and EnvPool's own asynchronous mode measured no faster than its synchronous one on the
 //! development machine (docs/performance.md, Vector env).
 //!
+//! # Worker processes
+//!
+//! Python environments (`gym:` ids) run in an embedded interpreter whose GIL lets one thread
+//! at a time step them, so threads cannot step them in parallel. With
+//! [`Options::python_workers`] their rows go to *worker processes* instead, as SB3's
+//! `SubprocVecEnv` and EnvPool do: each is a *process shard*, a contiguous run of `gym:`
+//! rows (`plan.rs` cuts them: at least one process per run of consecutive `gym:` rows, the
+//! rest to the longest runs, equal rows per process), hosted by a child that is the
+//! `polytask` binary itself ([`Options::worker_exe`]) re-executed as the hidden
+//! `polytask env-worker`. The child makes its rows with the same registry and [`instance_seed`]
+//! seeds, and steps them with the ordinary shard code (`child.rs`), so autoreset, episode
+//! statistics, metrics and contract checks are the threads' own, and trajectories are
+//! bit-identical to in-process ones by construction (tested). The other rows keep their
+//! thread shards, cut by cost over those rows (a thread shard never spans a process's rows;
+//! where native tasks sit on both sides of `gym:` ones that may add a thread).
+//!
+//! The buffers then live in one shared mapping of an anonymous memory file (`shm.rs`,
+//! `memfd_create`; it has no name, so nothing is left behind by a killed run), which each
+//! child inherits as a descriptor and maps; the arrays' places follow from the buffer sizes
+//! alone (`buffers.rs`, `Dims`), computed alike on both sides. Per step, the parent writes a
+//! 5-byte request to each child's stdin and reads a 5-byte answer from its stdout (`wire.rs`):
+//! no serialisation and no allocation, and the pipe's system calls order the two processes'
+//! accesses to the shared rows as the threads' release/acquire hand-off does. The requests go
+//! out before the threads start, so processes step in parallel with each other and with the
+//! thread shards. A child's failure of an environment comes back encoded (only then) and
+//! becomes the usual error naming task, environment id, row and step; its stderr is the
+//! parent's, so Python's warnings reach the user, and it points its own stdout at stderr so
+//! that an environment's prints cannot garble the protocol.
+//!
+//! A child that dies (pipe end: reported at once, with its exit status) or does not answer a
+//! step within [`Options::python_step_timeout`] (then it is killed) fails the step with
+//! [`VecEnvError::Process`], naming its tasks, environment ids and rows; making the
+//! environments has no timeout (a Meta-World environment takes seconds). A child ignores
+//! SIGINT and SIGTERM (the parent's handler stops training with a checkpoint and then drops
+//! the vector env), exits when its stdin closes, and is killed by the kernel if the thread
+//! that started it ends (`PR_SET_PDEATHSIG`), so it never outlives the parent; dropping the
+//! vector env closes the pipes, waits briefly and reaps every child. Saving and restoring
+//! rows at checkpoints goes to the child over the same pipe; `gym:` environments cannot save
+//! their own state, so a resumed run starts fresh episodes for them, as in process.
+//!
+//! # Episodes
+//!
 //! Finished episodes are reset in the same step, as
 //! [`AutoReset`](polytask_envs::wrappers::AutoReset) does: the row's observation is the new
 //! episode's first, its final observation the finished episode's last (for bootstrapping a
-//! truncated episode), and its episode return and length are recorded.
+//! truncated episode), and its episode return and length are recorded. So are the episode's
+//! per-step metrics ([`Env::metrics`], e.g. Meta-World's `success`): each metric's maximum
+//! over the episode's steps, Meta-World's rule (an episode succeeded if `success` was 1 at
+//! any step), in the episode-metrics buffer ([`VecEnv::episode_metrics`]; one block per task,
+//! as wide as the task's [`TaskLayout::metrics`], width 0 for most tasks). The running maxima
+//! are part of a row's saved state.
 //!
 //! # Determinism
 //!
@@ -63,10 +110,10 @@
 //! An environment that returns an error or panics fails the step: [`VecEnv::step`] waits for
 //! the other shards, then returns a [`VecEnvError`] naming the task, environment id, row,
 //! step ([`RowStep`]) and message, and every later step returns [`VecEnvError::Poisoned`].
-//! Dropping the vector env stops and joins its threads.
+//! Dropping the vector env stops and joins its threads and reaps its worker processes.
 //!
 //! Every observation an environment writes (after a step or a reset) and every reward must
-//! be finite, else the step fails with [`VecEnvError::Contract`]: each row's observation is
+//! be finite (and every metric), else the step fails with [`VecEnvError::Contract`]: each row's observation is
 //! filled with NaN before the call, so an environment that writes fewer elements than its
 //! observation space has is caught too, and one that writes more panics on the slice's
 //! bounds. A panic inside an environment is reported by the error alone: while the workers
@@ -74,13 +121,20 @@
 //! report (set `RUST_BACKTRACE=1` to get the report and backtrace as well).
 
 mod buffers;
+mod child;
 mod cost;
 mod error;
 mod layout;
+mod plan;
+mod process;
 mod shard;
+mod shm;
 mod snapshot;
+mod wire;
 mod worker;
 
+use std::os::fd::AsFd;
+use std::path::PathBuf;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -89,12 +143,14 @@ use polytask_envs::wrappers::EpisodeStats;
 use polytask_envs::{Env, Registry};
 
 use crate::config::Task;
-use buffers::Buffers;
+use buffers::{Buffers, Dims};
 use layout::{Layout, TaskShape};
+use process::Process;
 use shard::{Failure, FailureKind, Shard};
 use worker::{Bell, Worker};
 
-pub use error::{ContractViolation, RowStep, VecEnvError};
+pub use child::{serve_worker, WorkerError};
+pub use error::{ContractViolation, ProcessFault, RowStep, VecEnvError};
 pub use layout::TaskLayout;
 pub use snapshot::{FreshRows, RowSnapshot, VecEnvSnapshot};
 
@@ -110,6 +166,18 @@ pub struct Options {
     /// step and the learner waiting for the workers. Spinning saves the microseconds that
     /// waking a parked thread costs, but occupies a core. Default 20 µs.
     pub spin: Duration,
+    /// Worker processes for the rows of `gym:` (Python) tasks: `Some(0)` steps them in this
+    /// process (under its one GIL), `Some(n)` in `n` processes (at least one per run of
+    /// consecutive `gym:` rows, at most one per row), `None` chooses one per core. Ignored
+    /// without the `python` feature. Default `Some(0)`.
+    pub python_workers: Option<usize>,
+    /// How long a worker process may take to answer a step or a checkpoint request before
+    /// it is killed and the step fails (making its environments is not bounded). Default
+    /// 60 s.
+    pub python_step_timeout: Duration,
+    /// The executable that worker processes run (as `EXE env-worker`): a `polytask` binary
+    /// that knows the same environment ids. Default: this process's executable.
+    pub worker_exe: PathBuf,
 }
 
 impl Default for Options {
@@ -117,7 +185,30 @@ impl Default for Options {
         Self {
             threads: 1,
             spin: Duration::from_micros(20),
+            python_workers: Some(0),
+            python_step_timeout: Duration::from_secs(60),
+            worker_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("polytask")),
         }
+    }
+}
+
+/// Whether `task`'s rows go to worker processes when there are any: its id is a Python
+/// Gymnasium one (and the binary can run those).
+fn hosted_by_process(task: &Task) -> bool {
+    cfg!(feature = "python") && task.env.starts_with(polytask_envs::adapters::GYM_PREFIX)
+}
+
+/// The number of worker processes asked for: see [`Options::python_workers`].
+fn python_workers(options: &Options, tasks: &[Task]) -> usize {
+    let gym_rows: usize = (tasks.iter())
+        .filter(|t| hosted_by_process(t))
+        .map(|t| t.num_envs)
+        .sum();
+    let cores = || std::thread::available_parallelism().map_or(1, |n| n.get());
+    match options.python_workers {
+        _ if gym_rows == 0 => 0,
+        Some(n) => n.min(gym_rows),
+        None => cores().min(gym_rows),
     }
 }
 
@@ -126,15 +217,20 @@ impl Default for Options {
 /// saves, and a learner sharing the cores loses more to a busy worker than it gains.
 const AUTO_SINGLE_THREAD_NS: f64 = 50_000.0;
 
-/// The automatic thread count: one for a cheap vector step (see [`AUTO_SINGLE_THREAD_NS`]),
-/// else one per core, at most one per environment.
-fn auto_threads(costs: &[f64], tasks: &[Task]) -> usize {
-    let step_ns: f64 = costs
-        .iter()
-        .zip(tasks)
-        .map(|(c, t)| c * t.num_envs as f64)
-        .sum();
-    let rows: usize = tasks.iter().map(|t| t.num_envs).sum();
+/// The automatic thread count for the rows of `tasks` that threads step (`in_threads`):
+/// one for a cheap vector step (see [`AUTO_SINGLE_THREAD_NS`]), else one per core, at most
+/// one per environment.
+fn auto_threads(costs: &[f64], tasks: &[Task], in_threads: &[bool]) -> usize {
+    let threaded = || {
+        (tasks.iter().zip(costs))
+            .zip(in_threads)
+            .filter(|(_, &on)| on)
+    };
+    let step_ns: f64 = threaded().map(|((t, c), _)| c * t.num_envs as f64).sum();
+    let rows: usize = threaded()
+        .map(|((t, _), _)| t.num_envs)
+        .sum::<usize>()
+        .max(1);
     if step_ns < AUTO_SINGLE_THREAD_NS {
         1
     } else {
@@ -162,9 +258,12 @@ pub fn instance_seed(seed: u64, task: usize, index: usize) -> u64 {
 pub struct VecEnv {
     layout: Layout,
     bufs: Arc<Buffers>,
-    /// Shard 0, stepped by the thread that calls [`VecEnv::step`].
-    local: Shard,
+    /// The first thread shard, stepped by the thread that calls [`VecEnv::step`]; none when
+    /// worker processes host every row.
+    local: Option<Shard>,
     workers: Vec<Worker>,
+    /// The worker processes, in row order.
+    processes: Vec<Process>,
     /// Where the calling thread parks while it waits for the workers, and what wakes it.
     parker: Parker,
     bell: Arc<Bell>,
@@ -210,13 +309,56 @@ impl VecEnv {
         if tasks.is_empty() {
             return invalid("no tasks".to_string());
         }
+        if let Some(task) = tasks.iter().find(|t| t.num_envs == 0) {
+            return invalid(format!("task `{}` has no environments", task.name));
+        }
+        let seeds: Vec<u64> = (tasks.iter().enumerate())
+            .flat_map(|(t, task)| (0..task.num_envs).map(move |k| instance_seed(seed, t, k)))
+            .collect();
+        let mut task_rows = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            let start = task_rows
+                .last()
+                .map_or(0, |r: &std::ops::Range<usize>| r.end);
+            task_rows.push(start..start + task.num_envs);
+        }
+        // Worker processes first, so that they make their environments while this thread
+        // makes the others.
+        let workers = python_workers(options, tasks);
+        let in_process: Vec<bool> = tasks
+            .iter()
+            .map(|t| workers > 0 && hosted_by_process(t))
+            .collect();
+        let hosted: Vec<_> = task_rows
+            .iter()
+            .cloned()
+            .zip(in_process.iter().copied())
+            .collect();
+        let process_rows = plan::process_shards(&hosted, workers);
+        let shm_file = match process_rows.is_empty() {
+            true => None,
+            false => Some(shm::memory_file().map_err(|cause| VecEnvError::SharedMemory { cause })?),
+        };
+        let mut processes = Vec::with_capacity(process_rows.len());
+        for (i, rows) in process_rows.iter().enumerate() {
+            let spec = process_spec(tasks, &task_rows, &seeds, rows.clone());
+            let file = shm_file.as_ref().expect("made above").as_fd();
+            processes.push(Process::spawn(
+                i + 1,
+                &options.worker_exe,
+                file,
+                &spec,
+                options.python_step_timeout,
+            )?);
+        }
         let mut envs = Vec::new();
-        let mut seeds = Vec::new();
         let mut shapes = Vec::with_capacity(tasks.len());
         let mut costs = Vec::with_capacity(tasks.len());
-        for (t, task) in tasks.iter().enumerate() {
-            if task.num_envs == 0 {
-                return invalid(format!("task `{}` has no environments", task.name));
+        for (task, &elsewhere) in tasks.iter().zip(&in_process) {
+            if elsewhere {
+                costs.push(0.0);
+                shapes.push(None);
+                continue;
             }
             let make = || make_env(registry, task);
             if options.threads != 1 {
@@ -226,38 +368,99 @@ impl VecEnv {
             } else {
                 costs.push(1.0);
             }
-            for k in 0..task.num_envs {
+            let mut shape: Option<TaskShape> = None;
+            for _ in 0..task.num_envs {
                 let env = make()?;
-                if k == 0 {
-                    shapes.push(TaskShape::of(task, &*env));
+                match &shape {
+                    None => shape = Some(TaskShape::of(task, &*env)),
+                    Some(first) if env.metric_names() != first.metrics => {
+                        let reason = child::metric_names_differ(
+                            &task.name,
+                            &first.metrics,
+                            env.metric_names(),
+                        );
+                        return invalid(reason);
+                    }
+                    Some(_) => {}
                 }
                 envs.push(env);
-                seeds.push(instance_seed(seed, t, k));
             }
+            shapes.push(shape);
+        }
+        remote_shapes(tasks, &task_rows, &mut processes, &mut shapes)?;
+        let layout = Layout::new(
+            shapes
+                .into_iter()
+                .map(|s| s.expect("every task's shape"))
+                .collect(),
+        );
+        let dims = Dims {
+            rows: layout.rows(),
+            obs_len: layout.obs_len,
+            act_len: layout.act_len,
+            metrics_len: layout.metrics_len,
+        };
+        let bufs = match &shm_file {
+            None => Buffers::new(dims),
+            Some(file) => {
+                let shared = shm::resize(file.as_fd(), dims.mapping_len())
+                    .and_then(|()| shm::Mapping::map(file.as_fd(), dims.mapping_len()))
+                    .map_err(|cause| VecEnvError::SharedMemory { cause })?;
+                Buffers::in_mapping(shared, dims)
+            }
+        };
+        let bufs = Arc::new(bufs);
+        for process in &mut processes {
+            let rows = process.rows.clone();
+            let segments = layout.segments(rows.clone());
+            process.setup(&wire::Setup {
+                dims,
+                rows,
+                segments,
+            });
         }
         let threads = match options.threads {
-            0 => auto_threads(&costs, tasks),
+            0 => auto_threads(
+                &costs,
+                tasks,
+                &in_process.iter().map(|p| !p).collect::<Vec<_>>(),
+            ),
             n => n,
         };
-        let layout = Layout::new(shapes);
-        let bufs = Arc::new(Buffers::new(layout.rows(), layout.obs_len, layout.act_len));
-        let parker = Parker::new();
-        let bell = Arc::new(Bell::new(&parker));
+        let native_rows: Vec<usize> = (0..layout.rows())
+            .filter(|&r| !in_process[layout.row_task[r]])
+            .collect();
+        let row_costs: Vec<f64> = native_rows
+            .iter()
+            .map(|&r| costs[layout.row_task[r]])
+            .collect();
         let mut envs = envs.into_iter();
         let mut shards = Vec::new();
-        for rows in layout.shards(&costs, threads, cost::HANDOFF_NS) {
+        for rows in plan::thread_shards(&native_rows, &row_costs, threads, cost::HANDOFF_NS) {
             let mut shard = Shard::new(
                 rows.clone(),
                 layout.segments(rows.clone()),
                 envs.by_ref().take(rows.len()).collect(),
             );
-            // SAFETY: no worker thread exists yet; this thread is the only one with `bufs`.
+            // SAFETY: no worker thread exists yet, and no worker process touches these rows;
+            // this thread is the only one with them.
             unsafe { shard.reset(&bufs, &seeds[rows]) }
                 .map_err(|failure| failure_error(&layout, failure))?;
             shards.push(shard);
         }
+        for process in &mut processes {
+            match process.ready()? {
+                Ok(None) => {}
+                Ok(Some(failure)) => return Err(failure_error(&layout, failure)),
+                Err(failure) => return Err(setup_error(tasks, process, failure)),
+            }
+        }
+        // Every child has mapped the memory; the mappings keep it alive.
+        drop(shm_file);
         let mut shards = shards.into_iter();
-        let local = shards.next().expect("at least one shard");
+        let local = shards.next();
+        let parker = Parker::new();
+        let bell = Arc::new(Bell::new(&parker));
         let workers = shards
             .enumerate()
             .map(|(i, shard)| {
@@ -275,6 +478,7 @@ impl VecEnv {
             bufs,
             local,
             workers,
+            processes,
             parker,
             bell,
             spin: options.spin,
@@ -292,13 +496,17 @@ impl VecEnv {
             });
         }
         self.epoch += 1;
+        for process in &mut self.processes {
+            process.request_step();
+        }
+        let deadline = self.processes.first().map(Process::deadline);
         for worker in &self.workers {
             worker.request(self.epoch);
         }
-        // SAFETY: the workers only touch their own shards' rows; the learner's slices of the
-        // buffers are all dead, since `step` borrows `self` mutably.
-        let mut first = unsafe { self.local.step(&self.bufs) }
-            .err()
+        // SAFETY: the workers and worker processes only touch their own shards' rows; the
+        // learner's slices of the buffers are all dead, since `step` borrows `self` mutably.
+        let mut first = (self.local.as_mut())
+            .and_then(|local| unsafe { local.step(&self.bufs) }.err())
             .map(|failure| failure_error(&self.layout, failure));
         // Wait for every worker, even after a failure, so that none writes the buffers once
         // this returns.
@@ -313,6 +521,15 @@ impl VecEnv {
             };
             first = first.or(error);
         }
+        for process in &mut self.processes {
+            let deadline = deadline.expect("set when there are processes");
+            let error = match process.finish_step(deadline) {
+                Ok(None) => None,
+                Ok(Some(failure)) => Some(failure_error(&self.layout, failure)),
+                Err(error) => Some(error),
+            };
+            first = first.or(error);
+        }
         match first {
             None => Ok(()),
             Some(error) => {
@@ -324,12 +541,39 @@ impl VecEnv {
 
     /// The state of every row and buffer, for an exact resume (see [`VecEnvSnapshot`]).
     /// Rows whose environment cannot save its state are saved without it.
+    ///
+    /// A worker process that cannot answer poisons the vector env (the next step returns
+    /// the error); its rows are saved as fresh (no environment state, episodes at their
+    /// start).
     pub fn save_state(&mut self) -> VecEnvSnapshot {
-        let mut rows = self.local.save_rows();
+        let mut saved: Vec<(usize, Vec<RowSnapshot>)> = Vec::new();
+        if let Some(local) = &self.local {
+            saved.push((local.rows.start, local.save_rows()));
+        }
         for worker in &self.workers {
             let shard = worker.shard.lock().unwrap_or_else(PoisonError::into_inner);
-            rows.extend(shard.save_rows());
+            saved.push((shard.rows.start, shard.save_rows()));
         }
+        for process in &mut self.processes {
+            let rows = match process.save_rows() {
+                Ok(rows) if rows.len() == process.rows.len() => rows,
+                result => {
+                    if let Err(error) = result {
+                        self.poisoned.get_or_insert_with(|| error.to_string());
+                    }
+                    let fresh = RowSnapshot {
+                        env: None,
+                        episode_return: 0.0,
+                        episode_length: 0,
+                        metrics: Vec::new(),
+                    };
+                    vec![fresh; process.rows.len()]
+                }
+            };
+            saved.push((process.rows.start, rows));
+        }
+        saved.sort_by_key(|(start, _)| *start);
+        let rows = saved.into_iter().flat_map(|(_, rows)| rows).collect();
         VecEnvSnapshot {
             steps: self.epoch,
             rows,
@@ -340,6 +584,9 @@ impl VecEnv {
             truncated: self.truncated().to_vec(),
             episode_return: self.episode_returns().to_vec(),
             episode_length: self.episode_lengths().to_vec(),
+            // SAFETY: as in `observations`.
+            episode_metrics: unsafe { self.bufs.episode_metrics.slice(0..self.layout.metrics_len) }
+                .to_vec(),
         }
     }
 
@@ -358,7 +605,9 @@ impl VecEnv {
             ]
             .iter()
             .chain(&[saved.episode_return.len(), saved.episode_length.len()])
-            .all(|&n| n == rows);
+            .all(|&n| n == rows)
+            && (saved.episode_metrics.is_empty()
+                || saved.episode_metrics.len() == self.layout.metrics_len);
         if !fits {
             return Err(VecEnvError::Invalid {
                 reason: "the saved state is of a vector env with other tasks".to_string(),
@@ -385,6 +634,13 @@ impl VecEnv {
                 self.bufs.truncated.slice_mut(one.clone())[0] = saved.truncated[row];
                 self.bufs.episode_return.slice_mut(one.clone())[0] = saved.episode_return[row];
                 self.bufs.episode_length.slice_mut(one)[0] = saved.episode_length[row];
+                let metrics = self.layout.metrics_range(row);
+                if !saved.episode_metrics.is_empty() {
+                    self.bufs
+                        .episode_metrics
+                        .slice_mut(metrics.clone())
+                        .copy_from_slice(&saved.episode_metrics[metrics]);
+                }
             }
         }
         self.epoch = saved.steps;
@@ -411,11 +667,15 @@ impl VecEnv {
                 cause: Box::new(source),
             }
         };
-        let rows = self.local.rows.clone();
-        let mut fresh = self
-            .local
-            .load_rows(&saved.rows[rows], saved.steps)
-            .map_err(error)?;
+        let mut fresh = Vec::new();
+        if let Some(local) = &mut self.local {
+            let rows = local.rows.clone();
+            fresh.extend(
+                local
+                    .load_rows(&saved.rows[rows], saved.steps)
+                    .map_err(error)?,
+            );
+        }
         for worker in &self.workers {
             let mut shard = worker.shard.lock().unwrap_or_else(PoisonError::into_inner);
             let rows = shard.rows.clone();
@@ -424,6 +684,16 @@ impl VecEnv {
                     .load_rows(&saved.rows[rows], saved.steps)
                     .map_err(error)?,
             );
+        }
+        for process in &mut self.processes {
+            let rows = process.rows.clone();
+            match process.load_rows(&saved.rows[rows], saved.steps)? {
+                Ok(rows) => fresh.extend(rows),
+                Err((row, message)) => {
+                    let env = process.env_of(row).to_string();
+                    return Err(error((row, wire::external(&env, message))));
+                }
+            }
         }
         Ok(fresh)
     }
@@ -439,9 +709,22 @@ impl VecEnv {
     }
 
     /// The number of threads that step environments, the calling thread included (the
-    /// requested number, capped at the number of rows).
+    /// requested number, capped at the number of rows that threads step).
     pub fn threads(&self) -> usize {
         self.workers.len() + 1
+    }
+
+    /// The number of worker processes that step `gym:` rows (see
+    /// [`Options::python_workers`]).
+    pub fn python_workers(&self) -> usize {
+        self.processes.len()
+    }
+
+    /// The process ids of the worker processes, in row order, with the rows each hosts.
+    pub fn worker_processes(&self) -> Vec<(u32, std::ops::Range<usize>)> {
+        (self.processes.iter())
+            .map(|p| (p.pid(), p.rows.clone()))
+            .collect()
     }
 
     /// The task index of every row.
@@ -534,6 +817,16 @@ impl VecEnv {
         unsafe { self.bufs.episode_length.slice(0..self.num_rows()) }
     }
 
+    /// Row `row`'s per-step metrics (its task's [`TaskLayout::metrics`], in that order),
+    /// each the maximum over the steps of the episode that ended on the latest step (e.g.
+    /// Meta-World's `success`: 1 if the episode succeeded at any step); stale where no
+    /// episode ended, as [`VecEnv::episode_returns`]. Empty for a task without metrics.
+    pub fn episode_metrics(&self, row: usize) -> &[f32] {
+        let range = self.layout.metrics_range(row);
+        // SAFETY: as in `observations`.
+        unsafe { self.bufs.episode_metrics.slice(range) }
+    }
+
     /// The statistics of the episode that row `row` finished on the latest step, if any.
     pub fn episode(&self, row: usize) -> Option<EpisodeStats> {
         self.done(row).then(|| EpisodeStats {
@@ -558,6 +851,7 @@ impl std::fmt::Debug for VecEnv {
         f.debug_struct("VecEnv")
             .field("tasks", &self.layout.tasks)
             .field("threads", &self.threads())
+            .field("python_workers", &self.python_workers())
             .field("steps", &self.epoch)
             .finish_non_exhaustive()
     }
@@ -608,6 +902,106 @@ fn failure_error(layout: &Layout, failure: Failure) -> VecEnvError {
         FailureKind::RewardNotFinite(value) => {
             contract(ContractViolation::RewardNotFinite { value })
         }
+        FailureKind::MetricNotFinite { index, value } => {
+            contract(ContractViolation::MetricNotFinite {
+                metric: task.metrics.get(index).cloned().unwrap_or_default(),
+                value,
+            })
+        }
+        FailureKind::MetricCount { got } => contract(ContractViolation::MetricCount {
+            expected: task.metrics.len(),
+            got,
+        }),
+    }
+}
+
+/// What worker process `process` hosts: its tasks' rows, seeds, ids and parameters.
+fn process_spec(
+    tasks: &[Task],
+    task_rows: &[std::ops::Range<usize>],
+    seeds: &[u64],
+    rows: std::ops::Range<usize>,
+) -> wire::Spec {
+    let tasks = (tasks.iter().zip(task_rows))
+        .filter_map(|(task, all)| {
+            let mine = all.start.max(rows.start)..all.end.min(rows.end);
+            (mine.start < mine.end).then(|| wire::SpecTask {
+                name: task.name.clone(),
+                env: task.env.clone(),
+                params: (task.params.iter())
+                    .map(|(k, v)| (k.to_string(), v.into()))
+                    .collect(),
+                seeds: seeds[mine.clone()].to_vec(),
+                rows: mine,
+            })
+        })
+        .collect();
+    wire::Spec { tasks }
+}
+
+/// Fills in the shapes of the tasks that worker processes host, from their answers; the
+/// processes hosting one task must agree on its metric names.
+fn remote_shapes(
+    tasks: &[Task],
+    task_rows: &[std::ops::Range<usize>],
+    processes: &mut [Process],
+    shapes: &mut [Option<TaskShape>],
+) -> Result<(), VecEnvError> {
+    for process in processes {
+        let answer = process.shapes()?;
+        let remote = answer.map_err(|failure| setup_error(tasks, process, failure))?;
+        let hosted = (task_rows.iter().enumerate())
+            .filter(|(_, rows)| rows.start < process.rows.end && process.rows.start < rows.end);
+        for ((t, _), shape) in hosted.zip(remote) {
+            let task = &tasks[t];
+            match &shapes[t] {
+                Some(first) if first.metrics != shape.metrics => {
+                    let reason =
+                        child::metric_names_differ(&task.name, &first.metrics, &shape.metrics);
+                    return Err(VecEnvError::Invalid { reason });
+                }
+                Some(_) => {}
+                None => {
+                    shapes[t] = Some(TaskShape {
+                        name: task.name.clone(),
+                        env: task.env.clone(),
+                        num_envs: task.num_envs,
+                        observation_space: shape.observation.into(),
+                        action_space: shape.action.into(),
+                        metrics: shape.metrics,
+                    })
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error for a worker process that could not make or set up its rows.
+fn setup_error(tasks: &[Task], process: &Process, failure: wire::SetupFailure) -> VecEnvError {
+    match failure {
+        wire::SetupFailure::Make { task, message } => {
+            let spec_task = (tasks.iter())
+                .scan(0, |start, t| {
+                    let rows = *start..*start + t.num_envs;
+                    *start = rows.end;
+                    Some((t, rows))
+                })
+                .filter(|(_, rows)| rows.start < process.rows.end && process.rows.start < rows.end)
+                .nth(task);
+            let (name, env) =
+                spec_task.map_or_else(Default::default, |(t, _)| (t.name.clone(), t.env.clone()));
+            let cause = Box::new(wire::external(&env, message));
+            VecEnvError::Make {
+                task: name,
+                env,
+                cause,
+            }
+        }
+        wire::SetupFailure::Invalid { reason } => VecEnvError::Invalid { reason },
+        wire::SetupFailure::SharedMemory { message } => VecEnvError::SharedMemory {
+            cause: std::io::Error::other(message),
+        },
     }
 }
 

@@ -51,6 +51,15 @@ pub(super) enum FailureKind {
         value: f32,
     },
     RewardNotFinite(f64),
+    /// Metric `index` (of the task's [`Env::metric_names`]) is NaN or infinite.
+    MetricNotFinite {
+        index: usize,
+        value: f32,
+    },
+    /// [`Env::metrics`] returned `got` values instead of one per metric name.
+    MetricCount {
+        got: usize,
+    },
 }
 
 /// The environments of rows `rows`, one per row, and their running episode statistics.
@@ -60,6 +69,10 @@ pub(super) struct Shard {
     envs: Vec<Box<dyn Env>>,
     returns: Vec<f64>,
     lengths: Vec<u64>,
+    /// Each metric's maximum over the steps of each row's running episode, laid out as the
+    /// shard's block of the episode-metrics buffer (row after row, as wide as its task's
+    /// metrics); a row's values are meaningful once its episode has taken a step.
+    maxima: Vec<f32>,
     /// The row being stepped, so that a panic can be attributed to it.
     current: usize,
     /// Whether `current` is being reset (else stepped), for the same reason.
@@ -73,7 +86,9 @@ impl Shard {
     pub fn new(rows: Range<usize>, segments: Vec<Segment>, envs: Vec<Box<dyn Env>>) -> Self {
         assert_eq!(rows.len(), envs.len());
         let n = rows.len();
+        let metrics = segments.iter().map(|s| s.metrics.len()).sum();
         Self {
+            maxima: vec![0.0; metrics],
             current: rows.start,
             resetting: false,
             steps: 0,
@@ -93,18 +108,32 @@ impl Shard {
         self.envs = self.envs.drain(..).collect();
         self.returns = self.returns.to_vec();
         self.lengths = self.lengths.to_vec();
+        self.maxima = self.maxima.to_vec();
+    }
+
+    /// The range of `maxima` that holds the shard's `i`-th row's metrics.
+    fn row_maxima(&self, i: usize) -> Range<usize> {
+        let row = self.rows.start + i;
+        let base = self.segments.first().map_or(0, |s| s.metrics.start);
+        let seg = (self.segments.iter())
+            .find(|s| s.rows.contains(&row))
+            .expect("every row of the shard is in a segment");
+        let start = seg.metrics.start - base + (row - seg.rows.start) * seg.metrics_dim;
+        start..start + seg.metrics_dim
     }
 
     /// The shard's rows' saved state, in row order (see [`super::snapshot`]).
     pub fn save_rows(&self) -> Vec<RowSnapshot> {
-        self.envs
-            .iter()
-            .zip(self.returns.iter().zip(&self.lengths))
-            .map(|(env, (&episode_return, &episode_length))| RowSnapshot {
-                env: env.save_state(),
-                episode_return,
-                episode_length,
-            })
+        (self.envs.iter().zip(self.returns.iter().zip(&self.lengths)))
+            .enumerate()
+            .map(
+                |(i, (env, (&episode_return, &episode_length)))| RowSnapshot {
+                    env: env.save_state(),
+                    episode_return,
+                    episode_length,
+                    metrics: self.maxima[self.row_maxima(i)].to_vec(),
+                },
+            )
             .collect()
     }
 
@@ -128,6 +157,10 @@ impl Shard {
                 .map_err(|e| (self.rows.start + i, e))?;
             self.returns[i] = saved.episode_return;
             self.lengths[i] = saved.episode_length;
+            let maxima = self.row_maxima(i);
+            if saved.metrics.len() == maxima.len() {
+                self.maxima[maxima].copy_from_slice(&saved.metrics);
+            }
         }
         Ok(fresh)
     }
@@ -206,11 +239,13 @@ impl Shard {
             envs,
             returns,
             lengths,
+            maxima,
             current,
             resetting,
             steps,
         } = self;
         let step_count = *steps;
+        let metrics_base = segments.first().map_or(0, |s| s.metrics.start);
         // Load the shard's actions, which the learner has just written from its core, all at
         // once: independent loads, so that their cache misses overlap instead of coming one
         // row at a time.
@@ -222,7 +257,9 @@ impl Shard {
         }
         for seg in segments.iter() {
             let local = seg.rows.start - rows.start..seg.rows.end - rows.start;
-            let (od, ad) = (seg.obs_dim, seg.act_dim);
+            let (od, ad, md) = (seg.obs_dim, seg.act_dim, seg.metrics_dim);
+            let seg_maxima =
+                &mut maxima[seg.metrics.start - metrics_base..seg.metrics.end - metrics_base];
             // SAFETY: the segment's ranges lie inside this shard's rows, to which the caller
             // has exclusive access; the slices are distinct buffers.
             let (obs, final_obs, actions, rewards, terminated, truncated, ep_return, ep_length) = unsafe {
@@ -237,6 +274,8 @@ impl Shard {
                     bufs.episode_length.slice_mut(seg.rows.clone()),
                 )
             };
+            // SAFETY: as above.
+            let ep_metrics = unsafe { bufs.episode_metrics.slice_mut(seg.metrics.clone()) };
             let rows = envs[local.clone()]
                 .iter_mut()
                 .zip(
@@ -292,6 +331,15 @@ impl Shard {
                 }
                 *ret += step.reward;
                 *len += 1;
+                let i = row - seg.rows.start;
+                if md > 0 {
+                    let row_maxima = &mut seg_maxima[i * md..(i + 1) * md];
+                    update_maxima(&**env, row_maxima, *len == 1).map_err(|kind| Failure {
+                        row,
+                        at,
+                        kind,
+                    })?;
+                }
                 if step.terminated || step.truncated {
                     // The final observation now; the reset's with the others below.
                     check_observation(o, row, at)?;
@@ -302,6 +350,10 @@ impl Shard {
                     *resetting = false;
                     *ep_ret = *ret;
                     *ep_len = *len;
+                    if md > 0 {
+                        ep_metrics[i * md..(i + 1) * md]
+                            .copy_from_slice(&seg_maxima[i * md..(i + 1) * md]);
+                    }
                     *ret = 0.0;
                     *len = 0;
                 }
@@ -323,6 +375,24 @@ impl Shard {
         }
         Ok(())
     }
+}
+
+/// Folds the metrics of `env`'s latest step into `maxima`, its running episode's maxima
+/// (replacing them on the episode's `first` step); a non-finite value or a wrong count is the
+/// failure's kind.
+#[inline]
+fn update_maxima(env: &dyn Env, maxima: &mut [f32], first: bool) -> Result<(), FailureKind> {
+    let values = env.metrics();
+    if values.len() != maxima.len() {
+        return Err(FailureKind::MetricCount { got: values.len() });
+    }
+    for (index, (max, &value)) in maxima.iter_mut().zip(values).enumerate() {
+        if !value.is_finite() {
+            return Err(FailureKind::MetricNotFinite { index, value });
+        }
+        *max = if first { value } else { max.max(value) };
+    }
+    Ok(())
 }
 
 /// A [`FailureKind::ObservationNotFinite`] of `row` if an element of `obs` is NaN or infinite.

@@ -14,6 +14,10 @@ pub struct RowSnapshot {
     pub episode_return: f64,
     /// The length of the unfinished episode so far.
     pub episode_length: u64,
+    /// Each per-step metric's maximum over the unfinished episode so far (empty for a task
+    /// without metrics, and in states saved before metrics existed).
+    #[serde(default)]
+    pub metrics: Vec<f32>,
 }
 
 /// A whole vector env's saved state, from [`VecEnv::save_state`](super::VecEnv::save_state).
@@ -37,6 +41,10 @@ pub struct VecEnvSnapshot {
     pub episode_return: Vec<f64>,
     /// The lengths of the episodes that ended on the latest step.
     pub episode_length: Vec<u64>,
+    /// The metrics of the episodes that ended on the latest step (see
+    /// [`VecEnv::episode_metrics`](super::VecEnv::episode_metrics)).
+    #[serde(default)]
+    pub episode_metrics: Vec<f32>,
 }
 
 /// The rows of a restored vector env whose environments could not save their state, and so

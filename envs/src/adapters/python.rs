@@ -7,19 +7,27 @@
 //!   must have a floating dtype. Any other space (`Tuple`, `Dict`, `MultiDiscrete`, ...) is
 //!   rejected when the environment is made, with an error naming the id and the space.
 //! - Parameters: passed to `gymnasium.make` as keyword arguments; a whole number is passed as
-//!   a Python `int`, any other value as a `float` (polytask parameters are numbers only).
-//!   `max_episode_steps` thus overrides Gymnasium's time limit; it must be a positive whole
-//!   number (Gymnasium's `make` cannot remove a registered limit).
+//!   a Python `int`, any other number as a `float`, booleans and strings as they are
+//!   (`env_name = "reach-v3"`). `max_episode_steps` thus overrides Gymnasium's time limit; it
+//!   must be a positive whole number (Gymnasium's `make` cannot remove a registered limit).
+//! - Metrics: the polytask parameter [`INFO_METRICS`] (`info_metrics = "success"`, names
+//!   separated by commas; not passed to `gymnasium.make`) names entries of the step's `info`
+//!   dict that become the environment's [`Env::metrics`], e.g. Meta-World's `success`. Each
+//!   must be in every step's `info` as a number or boolean, else the step fails naming it.
+//!   After a reset they are 0.
 //! - Time limits: `gymnasium.make` applies the id's registered `TimeLimit`, whose
 //!   `truncated` flag maps to [`Step::truncated`]; polytask's registry adds no limit of its
 //!   own to `gym:` ids.
 //! - Seeding: `reset(Some(seed))` calls `env.reset(seed=seed)` and `reset(None)`
 //!   `env.reset()`, so `gym:CartPole-v1` and polytask's `CartPole-v1` start from the same
 //!   state for the same seed.
-//! - Threads: each call takes the GIL, so Python environments step one at a time however
-//!   many worker threads the vector env has; native environments in the same run are not
-//!   slowed (they never take the GIL). The per-step cost is a Python call, see the throughput
-//!   figure in docs/custom-envs.md.
+//! - Threads and processes: each call takes the GIL, so in one process Python environments
+//!   step one at a time however many worker threads the vector env has; native environments
+//!   in the same run are not slowed (they never take the GIL). To step them in parallel, the
+//!   vector env of the root crate hosts `gym:` rows in worker processes (config key
+//!   `python_workers`), each its own interpreter and GIL, running this same adapter. The
+//!   per-step cost is a Python call, see the throughput figures in docs/custom-envs.md and
+//!   docs/performance.md.
 //! - Errors: a Python exception in `step` is an [`EnvError::External`] holding it and its
 //!   traceback. `reset` cannot fail, so an exception there is kept and returned by the next
 //!   `step`.
@@ -38,7 +46,11 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use super::python_path::helper;
 use super::GYM_PREFIX;
 use crate::MAX_EPISODE_STEPS;
-use crate::{invalid_action, Action, BoxSpace, Env, EnvError, Params, Space, Step};
+use crate::{invalid_action, Action, BoxSpace, Env, EnvError, ParamValue, Params, Space, Step};
+
+/// The parameter of a `gym:` id that names the `info` entries read as metrics (see the
+/// module documentation); polytask's own, never passed to `gymnasium.make`.
+pub const INFO_METRICS: &str = "info_metrics";
 
 /// A Python Gymnasium environment, made by `gymnasium.make` and stepped through the GIL.
 pub struct PythonEnv {
@@ -53,6 +65,10 @@ pub struct PythonEnv {
     steps: u64,
     /// An exception raised by `reset`, returned by the next `step`.
     fault: Option<String>,
+    /// The `info` entries read as metrics ([`INFO_METRICS`]).
+    metric_names: Vec<String>,
+    /// Their values after the latest step.
+    metric_values: Vec<f32>,
 }
 
 /// The version of the Python Gymnasium that `gym:` ids use (`gymnasium.__version__`), or
@@ -82,6 +98,7 @@ impl PythonEnv {
         let gym_id = id.strip_prefix(GYM_PREFIX).unwrap_or(id);
         let id = format!("{GYM_PREFIX}{gym_id}");
         check_params(&id, params)?;
+        let metric_names = metric_names(params);
         let external = |message: String| EnvError::External {
             env: id.clone(),
             message,
@@ -89,9 +106,9 @@ impl PythonEnv {
         let helper = helper().map_err(external)?;
         Python::with_gil(|py| {
             let kwargs = PyDict::new(py);
-            for (name, value) in params.iter() {
+            for (name, value) in params.iter().filter(|(name, _)| *name != INFO_METRICS) {
                 kwargs
-                    .set_item(name, python_number(py, value))
+                    .set_item(name, python_value(py, value))
                     .map_err(|e| external(describe_error(py, e)))?;
             }
             let env = helper
@@ -108,8 +125,9 @@ impl PythonEnv {
                     return Err(e);
                 }
             };
+            let keys = metric_names.clone();
             let adapter = helper
-                .call_method1(py, "Adapter", (env, obs_start, action_start))
+                .call_method1(py, "Adapter", (env, obs_start, action_start, keys))
                 .map_err(|e| external(describe_error(py, e)))?;
             Ok(Self {
                 id: id.clone(),
@@ -119,6 +137,8 @@ impl PythonEnv {
                 reset_done: false,
                 steps: 0,
                 fault: None,
+                metric_values: vec![0.0; metric_names.len()],
+                metric_names,
             })
         })
     }
@@ -131,8 +151,46 @@ impl PythonEnv {
     }
 }
 
+/// The names listed by [`INFO_METRICS`], in order, without blanks.
+fn metric_names(params: &Params) -> Vec<String> {
+    params
+        .iter()
+        .find_map(|(name, value)| match value {
+            ParamValue::Text(list) if name == INFO_METRICS => Some(list),
+            _ => None,
+        })
+        .map_or_else(Vec::new, |list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(String::from)
+                .collect()
+        })
+}
+
 fn check_params(id: &str, params: &Params) -> Result<(), EnvError> {
+    let type_error = |name: &str, value: &ParamValue, expected| EnvError::ParamType {
+        env: id.to_string(),
+        name: name.to_string(),
+        value: value.to_string(),
+        expected,
+    };
     for (name, value) in params.iter() {
+        let value = match (name, value) {
+            (INFO_METRICS, ParamValue::Text(_)) => continue,
+            (INFO_METRICS, _) => {
+                return Err(type_error(
+                    name,
+                    value,
+                    "a string of `info` keys, e.g. \"success\"",
+                ))
+            }
+            (MAX_EPISODE_STEPS, ParamValue::Number(v)) | (_, ParamValue::Number(v)) => *v,
+            (MAX_EPISODE_STEPS, _) => {
+                return Err(type_error(name, value, "a positive whole number of steps"))
+            }
+            _ => continue,
+        };
         let reason = if !value.is_finite() {
             "must be finite"
         } else if name == MAX_EPISODE_STEPS && (value < 1.0 || value.fract() != 0.0) {
@@ -151,12 +209,14 @@ fn check_params(id: &str, params: &Params) -> Result<(), EnvError> {
     Ok(())
 }
 
-/// A whole number as a Python `int`, anything else as a `float`.
-fn python_number(py: Python<'_>, value: f64) -> PyObject {
-    if value.fract() == 0.0 && value.abs() < 9.0e15 {
-        (value as i64).into_py(py)
-    } else {
-        value.into_py(py)
+/// A whole number as a Python `int`, any other number as a `float`, booleans and strings as
+/// Python's.
+fn python_value(py: Python<'_>, value: &ParamValue) -> PyObject {
+    match value {
+        ParamValue::Number(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => (*v as i64).into_py(py),
+        ParamValue::Number(v) => v.into_py(py),
+        ParamValue::Bool(b) => b.into_py(py),
+        ParamValue::Text(t) => t.into_py(py),
     }
 }
 
@@ -266,6 +326,7 @@ impl Env for PythonEnv {
     fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) {
         self.reset_done = true;
         self.steps = 0;
+        self.metric_values.fill(0.0);
         self.fault = Python::with_gil(|py| {
             let first = self
                 .adapter
@@ -274,6 +335,14 @@ impl Env for PythonEnv {
             copy_obs(py, first.as_ref(py), obs).map_err(|p| format!("reset returned {p}"))
         })
         .err();
+    }
+
+    fn metric_names(&self) -> &[String] {
+        &self.metric_names
+    }
+
+    fn metrics(&self) -> &[f32] {
+        &self.metric_values
     }
 
     fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
@@ -298,6 +367,7 @@ impl Env for PythonEnv {
         }
         self.steps += 1;
         let step = self.steps;
+        let metrics = &mut self.metric_values;
         Python::with_gil(|py| {
             let arg: PyObject = match action {
                 Action::Discrete(a) => (a as u64).into_py(py),
@@ -307,10 +377,13 @@ impl Env for PythonEnv {
                 .adapter
                 .call_method1(py, intern!(py, "step"), (arg,))
                 .map_err(|e| format!("step {step} raised {}", describe_error(py, e)))?;
-            let (next, reward, terminated, truncated): (&PyAny, f64, bool, bool) = out
-                .extract(py)
-                .map_err(|e| format!("step {step}: {}", describe_error(py, e)))?;
+            let (next, reward, terminated, truncated, values): (&PyAny, f64, bool, bool, &PyAny) =
+                out.extract(py)
+                    .map_err(|e| format!("step {step}: {}", describe_error(py, e)))?;
             copy_obs(py, next, obs).map_err(|p| format!("step {step} returned {p}"))?;
+            if !metrics.is_empty() {
+                copy_obs(py, values, metrics).map_err(|p| format!("step {step} returned {p}"))?;
+            }
             Ok(Step {
                 reward,
                 terminated,
@@ -336,14 +409,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn whole_numbers_become_ints_and_others_floats() {
+    fn whole_numbers_become_ints_and_others_floats_bools_and_strs() {
         Python::with_gil(|py| {
-            let int = python_number(py, 500.0);
-            assert_eq!(int.as_ref(py).get_type().name().unwrap(), "int");
+            let type_of = |v: ParamValue| {
+                let object = python_value(py, &v);
+                let name = object.as_ref(py).get_type().name().unwrap().to_string();
+                (name, object)
+            };
+            let (name, int) = type_of(500.0.into());
+            assert_eq!(name, "int");
             assert_eq!(int.extract::<i64>(py).unwrap(), 500);
-            let float = python_number(py, 9.5);
-            assert_eq!(float.as_ref(py).get_type().name().unwrap(), "float");
+            assert_eq!(type_of(9.5.into()).0, "float");
+            assert_eq!(type_of(true.into()).0, "bool");
+            let (name, text) = type_of("reach-v3".into());
+            assert_eq!(name, "str");
+            assert_eq!(text.extract::<String>(py).unwrap(), "reach-v3");
         });
+    }
+
+    #[test]
+    fn info_metrics_are_a_comma_separated_list() {
+        let params = Params::new().with(INFO_METRICS, " success, near_object ,");
+        assert_eq!(metric_names(&params), ["success", "near_object"]);
+        assert!(metric_names(&Params::new()).is_empty());
+        assert!(check_params("gym:X-v0", &params).is_ok());
+        let err = check_params("gym:X-v0", &Params::new().with(INFO_METRICS, 1.0)).unwrap_err();
+        assert!(matches!(err, EnvError::ParamType { .. }), "{err}");
+        let err =
+            check_params("gym:X-v0", &Params::new().with(MAX_EPISODE_STEPS, "x")).unwrap_err();
+        assert!(err.to_string().contains(MAX_EPISODE_STEPS), "{err}");
     }
 
     #[test]

@@ -95,6 +95,16 @@ pub trait Wrapper: Send {
         this.inner_mut().step(action, obs)
     }
 
+    /// [`Env::metric_names`]; by default the wrapped environment's.
+    fn metric_names(this: &Self) -> &[String] {
+        this.inner().metric_names()
+    }
+
+    /// [`Env::metrics`]; by default the wrapped environment's.
+    fn metrics(this: &Self) -> &[f32] {
+        this.inner().metrics()
+    }
+
     /// [`Env::save_state`]; by default the wrapped environment's bytes, unchanged.
     fn save_state(this: &Self) -> Option<Vec<u8>> {
         this.inner().save_state()
@@ -122,6 +132,12 @@ impl<W: Wrapper> Env for W {
     }
     fn step(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<Step, EnvError> {
         <W as Wrapper>::step(self, action, obs)
+    }
+    fn metric_names(&self) -> &[String] {
+        <W as Wrapper>::metric_names(self)
+    }
+    fn metrics(&self) -> &[f32] {
+        <W as Wrapper>::metrics(self)
     }
     fn save_state(&self) -> Option<Vec<u8>> {
         <W as Wrapper>::save_state(self)
