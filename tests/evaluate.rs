@@ -93,6 +93,7 @@ fn every_environment_contributes_its_share_of_episodes_whatever_their_length() {
             seed,
             episodes,
             deterministic: true,
+            python_workers: None,
         };
         let result = evaluate(
             &net,

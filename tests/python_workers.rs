@@ -16,9 +16,9 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use polytask::config::Task;
-use polytask::envs::{Registry, Space};
+use polytask::envs::Registry;
 use polytask::vec_env::{Options, ProcessFault, VecEnv, VecEnvError};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
 /// Whether Python Gymnasium is importable (else the test is skipped, or fails when
@@ -74,23 +74,6 @@ fn options(workers: usize, threads: usize) -> Options {
     }
 }
 
-/// Writes random actions for every task into `actions` (the vector env's layout).
-fn random_actions(env: &VecEnv, rng: &mut Pcg64, actions: &mut [f32]) {
-    for task in env.tasks() {
-        let block = &mut actions[task.actions.clone()];
-        for a in block.chunks_exact_mut(task.act_dim) {
-            match &task.action_space {
-                Space::Discrete(n) => a[0] = rng.random_range(0..*n) as f32,
-                Space::Box(b) => {
-                    for (x, (lo, hi)) in a.iter_mut().zip(b.low.iter().zip(&b.high)) {
-                        *x = rng.random_range(*lo..=*hi);
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Everything a step produces, for comparing two vector envs.
 #[derive(Debug, PartialEq)]
 struct Snapshot {
@@ -131,7 +114,7 @@ fn step_alike(envs: &mut [VecEnv], steps: usize) -> usize {
         "first observations"
     );
     for step in 0..steps {
-        random_actions(&envs[0], &mut rng, &mut actions);
+        common::random_actions(&envs[0], &mut rng, &mut actions);
         for env in envs.iter_mut() {
             env.actions_mut().copy_from_slice(&actions);
             env.step().unwrap();

@@ -2,6 +2,8 @@
 //! different observation sizes, autoreset and final observations on truncation and
 //! termination, panic propagation and clean shutdown.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,7 @@ use polytask::envs::{
     Action, BoxSpace, Env, EnvError, EnvSpec, ParamSpec, Params, Registry, Space, Step,
 };
 use polytask::vec_env::{instance_seed, ContractViolation, RowStep, VecEnv, VecEnvError};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
 fn task(name: &str, env: &str, num_envs: usize, params: &[(&str, f64)]) -> Task {
@@ -38,23 +40,6 @@ fn mixed_tasks() -> Vec<Task> {
         task("car", "MountainCarContinuous-v0", 2, &[]),
         task("heavy-cartpole", "CartPole-v1", 3, &[("masspole", 0.5)]),
     ]
-}
-
-/// Writes random actions for every task into `actions` (the vector env's layout).
-fn random_actions(env: &VecEnv, rng: &mut Pcg64, actions: &mut [f32]) {
-    for task in env.tasks() {
-        let block = &mut actions[task.actions.clone()];
-        for a in block.chunks_exact_mut(task.act_dim) {
-            match &task.action_space {
-                Space::Discrete(n) => a[0] = rng.random_range(0..*n) as f32,
-                Space::Box(b) => {
-                    for (x, (lo, hi)) in a.iter_mut().zip(b.low.iter().zip(&b.high)) {
-                        *x = rng.random_range(*lo..=*hi);
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Everything a step produces, for comparing two vector envs.
@@ -100,7 +85,7 @@ fn the_thread_count_changes_nothing() {
     let mut actions = vec![0.0; envs[0].actions().len()];
     let mut episodes = 0;
     for step in 0..400 {
-        random_actions(&envs[0], &mut rng, &mut actions);
+        common::random_actions(&envs[0], &mut rng, &mut actions);
         for env in &mut envs {
             env.actions_mut().copy_from_slice(&actions);
             env.step().unwrap();
@@ -182,7 +167,7 @@ fn every_row_equals_a_plain_autoreset_env_including_final_observations() {
     let mut actions = vec![0.0; vec_env.actions().len()];
     let (mut truncations, mut terminations) = (0, 0);
     for step in 0..300 {
-        random_actions(&vec_env, &mut rng, &mut actions);
+        common::random_actions(&vec_env, &mut rng, &mut actions);
         vec_env.actions_mut().copy_from_slice(&actions);
         vec_env.step().unwrap();
         for (row, (t, env, obs)) in plain.iter_mut().enumerate() {

@@ -54,6 +54,7 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
         seed: args.seed,
         episodes: args.episodes,
         deterministic: args.deterministic,
+        python_workers: config.python_workers,
     };
     let results = match &config.sac {
         Some(section) => {
@@ -78,19 +79,7 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
         }
     };
     for e in &results {
-        let rates: String = (e.metrics.iter())
-            .map(|(name, _)| {
-                let rate = e.metric_mean(name).unwrap_or(f64::NAN);
-                format!(", {name}_rate {rate:.2}")
-            })
-            .collect();
-        println!(
-            "{}: {:.2} ± {:.2} over {} episodes{rates}",
-            e.task,
-            e.mean(),
-            e.std(),
-            e.returns.len()
-        );
+        println!("{}: {}", e.task, e.summary());
     }
     Ok(())
 }

@@ -148,12 +148,16 @@ fn report(outcome: &TrainOutcome) {
     );
     println!("  {:.0} environment steps/s", outcome.sps);
     for e in &outcome.evaluation {
+        println!("  eval {}: {}", e.task, e.summary());
+    }
+    let successes: Vec<f64> = (outcome.evaluation.iter())
+        .filter_map(|e| e.metric_mean("success"))
+        .collect();
+    if successes.len() > 1 {
+        let mean = successes.iter().sum::<f64>() / successes.len() as f64;
         println!(
-            "  eval {}: {:.2} ± {:.2} over {} episodes",
-            e.task,
-            e.mean(),
-            e.std(),
-            e.returns.len()
+            "  eval success_rate, mean over the {} tasks: {mean:.3}",
+            successes.len()
         );
     }
 }

@@ -45,6 +45,23 @@ impl TaskEvaluation {
         self.returns.iter().sum::<f64>() / self.returns.len() as f64
     }
 
+    /// `mean ± std over N episodes`, then each metric's rate (`, success_rate 0.90`): the
+    /// line `polytask train` and `polytask eval` print for the task.
+    pub fn summary(&self) -> String {
+        let rates: String = (self.metrics.iter())
+            .map(|(name, _)| {
+                let rate = self.metric_mean(name).unwrap_or(f64::NAN);
+                format!(", {name}_rate {rate:.2}")
+            })
+            .collect();
+        format!(
+            "{:.2} ± {:.2} over {} episodes{rates}",
+            self.mean(),
+            self.std(),
+            self.returns.len()
+        )
+    }
+
     /// Population standard deviation of the returns.
     pub fn std(&self) -> f64 {
         let m = self.mean();
@@ -62,6 +79,9 @@ pub struct EvalOptions {
     pub episodes: usize,
     /// Take the most likely action instead of sampling.
     pub deterministic: bool,
+    /// Worker processes for `gym:` tasks (the config's `python_workers`; `Some(0)`: in this
+    /// process, `None`: automatic).
+    pub python_workers: Option<usize>,
 }
 
 /// A trained policy as evaluation sees it: observations in, every task's actions written
@@ -130,6 +150,7 @@ pub fn final_evaluation(
         seed: config.seed.wrapping_add(1_000_000_007),
         episodes,
         deterministic: true,
+        python_workers: config.python_workers,
     };
     let evaluation = evaluate(policy, &config.tasks, norms, registry, &options)?;
     for (t, e) in evaluation.iter().enumerate() {
@@ -160,6 +181,7 @@ pub fn evaluate(
         seed,
         episodes,
         deterministic,
+        python_workers,
     } = *options;
     let eval_tasks: Vec<Task> = tasks
         .iter()
@@ -168,7 +190,11 @@ pub fn evaluate(
             ..t.clone()
         })
         .collect();
-    let mut envs = VecEnv::new(&eval_tasks, registry, seed, 1)?;
+    let vec_options = crate::vec_env::Options {
+        python_workers,
+        ..crate::vec_env::Options::default()
+    };
+    let mut envs = VecEnv::with_options(&eval_tasks, registry, seed, &vec_options)?;
     let device = net.device();
     let mut results: Vec<TaskEvaluation> = (tasks.iter().zip(envs.tasks()))
         .map(|(t, layout)| TaskEvaluation {

@@ -23,6 +23,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
 use polytask_envs::{Action, Env, EnvError};
+use serde::{Deserialize, Serialize};
 
 use super::buffers::Buffers;
 use super::error::RowStep;
@@ -38,13 +39,15 @@ pub(super) struct Failure {
     pub kind: FailureKind,
 }
 
-#[derive(Debug)]
-pub(super) enum FailureKind {
+/// What went wrong in a row; `E` is the environment's error: an [`EnvError`] in the process
+/// that stepped it, its message (`String`) on the way back from a worker process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) enum FailureKind<E = EnvError> {
     Panic {
         message: String,
         location: Option<String>,
     },
-    Env(EnvError),
+    Env(E),
     InvalidAction(f32),
     ObservationNotFinite {
         index: usize,
@@ -60,6 +63,25 @@ pub(super) enum FailureKind {
     MetricCount {
         got: usize,
     },
+}
+
+impl<E> FailureKind<E> {
+    /// The same failure with the environment's error converted by `f`.
+    pub fn map_env<F>(self, f: impl FnOnce(E) -> F) -> FailureKind<F> {
+        match self {
+            FailureKind::Panic { message, location } => FailureKind::Panic { message, location },
+            FailureKind::Env(e) => FailureKind::Env(f(e)),
+            FailureKind::InvalidAction(v) => FailureKind::InvalidAction(v),
+            FailureKind::ObservationNotFinite { index, value } => {
+                FailureKind::ObservationNotFinite { index, value }
+            }
+            FailureKind::RewardNotFinite(v) => FailureKind::RewardNotFinite(v),
+            FailureKind::MetricNotFinite { index, value } => {
+                FailureKind::MetricNotFinite { index, value }
+            }
+            FailureKind::MetricCount { got } => FailureKind::MetricCount { got },
+        }
+    }
 }
 
 /// The environments of rows `rows`, one per row, and their running episode statistics.

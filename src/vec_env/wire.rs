@@ -173,44 +173,12 @@ pub(super) struct RemoteFailure {
     pub kind: RemoteKind,
 }
 
-/// A [`FailureKind`], serialisable.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) enum RemoteKind {
-    Panic {
-        message: String,
-        location: Option<String>,
-    },
-    Env(String),
-    InvalidAction(f32),
-    ObservationNotFinite {
-        index: usize,
-        value: f32,
-    },
-    RewardNotFinite(f64),
-    MetricNotFinite {
-        index: usize,
-        value: f32,
-    },
-    MetricCount {
-        got: usize,
-    },
-}
+/// A [`FailureKind`], serialisable: the environment's error as its message.
+pub(super) type RemoteKind = FailureKind<String>;
 
 impl From<Failure> for RemoteFailure {
     fn from(f: Failure) -> Self {
-        let kind = match f.kind {
-            FailureKind::Panic { message, location } => RemoteKind::Panic { message, location },
-            FailureKind::Env(e) => RemoteKind::Env(e.to_string()),
-            FailureKind::InvalidAction(v) => RemoteKind::InvalidAction(v),
-            FailureKind::ObservationNotFinite { index, value } => {
-                RemoteKind::ObservationNotFinite { index, value }
-            }
-            FailureKind::RewardNotFinite(v) => RemoteKind::RewardNotFinite(v),
-            FailureKind::MetricNotFinite { index, value } => {
-                RemoteKind::MetricNotFinite { index, value }
-            }
-            FailureKind::MetricCount { got } => RemoteKind::MetricCount { got },
-        };
+        let kind = f.kind.map_env(|e| e.to_string());
         Self {
             row: f.row,
             step: f.at.step,
@@ -223,19 +191,7 @@ impl From<Failure> for RemoteFailure {
 impl RemoteFailure {
     /// The failure, with an environment's error message rebuilt as an error of `env`.
     pub fn into_failure(self, env: &str) -> Failure {
-        let kind = match self.kind {
-            RemoteKind::Panic { message, location } => FailureKind::Panic { message, location },
-            RemoteKind::Env(message) => FailureKind::Env(external(env, message)),
-            RemoteKind::InvalidAction(v) => FailureKind::InvalidAction(v),
-            RemoteKind::ObservationNotFinite { index, value } => {
-                FailureKind::ObservationNotFinite { index, value }
-            }
-            RemoteKind::RewardNotFinite(v) => FailureKind::RewardNotFinite(v),
-            RemoteKind::MetricNotFinite { index, value } => {
-                FailureKind::MetricNotFinite { index, value }
-            }
-            RemoteKind::MetricCount { got } => FailureKind::MetricCount { got },
-        };
+        let kind = self.kind.map_env(|message| external(env, message));
         Failure {
             row: self.row,
             at: RowStep {

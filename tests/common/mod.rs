@@ -5,7 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use polytask::envs::Space;
 use polytask::logger::read_scalars;
+use polytask::vec_env::VecEnv;
+use rand::Rng;
+use rand_pcg::Pcg64;
 
 /// A fresh, empty directory `polytask-<name>-<pid>` under the system's temporary directory.
 pub fn temp_dir(name: &str) -> PathBuf {
@@ -57,4 +61,21 @@ pub fn polytask(dir: &Path, args: &[&str], failpoint: Option<&str>) -> Output {
         command.env("POLYTASK_FAILPOINT", point);
     }
     command.output().unwrap()
+}
+
+/// Writes random actions for every task into `actions` (the vector env's layout).
+pub fn random_actions(env: &VecEnv, rng: &mut Pcg64, actions: &mut [f32]) {
+    for task in env.tasks() {
+        let block = &mut actions[task.actions.clone()];
+        for a in block.chunks_exact_mut(task.act_dim) {
+            match &task.action_space {
+                Space::Discrete(n) => a[0] = rng.random_range(0..*n) as f32,
+                Space::Box(b) => {
+                    for (x, (lo, hi)) in a.iter_mut().zip(b.low.iter().zip(&b.high)) {
+                        *x = rng.random_range(*lo..=*hi);
+                    }
+                }
+            }
+        }
+    }
 }
