@@ -839,6 +839,30 @@ mod tests {
     }
 
     #[test]
+    fn a_benchmark_expands_before_the_declared_tasks_with_the_configs_seed() {
+        let text = "seed = 7\ntotal_timesteps = 1\nbenchmark = \"metaworld-mt10\"\n\
+                    benchmark_num_envs = 2\n[[tasks]]\nenv = \"CartPole-v1\"";
+        let mut raw: RawConfig = toml::from_str(text).unwrap();
+        raw.expand_benchmark().unwrap();
+        assert_eq!(raw.tasks.len(), 11);
+        assert_eq!(raw.tasks[0].name.as_deref(), Some("reach-v3"));
+        assert_eq!(raw.tasks[0].num_envs, 2);
+        assert_eq!(raw.tasks[0].params["seed"], ParamValue::Number(7.0));
+        assert_eq!(raw.tasks[10].env, "CartPole-v1");
+        assert!(raw.benchmark.is_none() && raw.benchmark_num_envs.is_none());
+        // The resolved config lists the tasks, so reading it back adds none.
+        let again: RawConfig = toml::from_str(&toml::to_string(&raw).unwrap()).unwrap();
+        assert_eq!(again.tasks.len(), 11);
+        let lone = "total_timesteps = 1\nbenchmark_num_envs = 2\n[[tasks]]\nenv = \"CartPole-v1\"";
+        let err = check(lone).unwrap_err().to_string();
+        assert!(err.contains("`benchmark_num_envs`"), "{err}");
+        let err = check("total_timesteps = 1\nbenchmark = \"mt10\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`benchmark`"), "{err}");
+    }
+
+    #[test]
     fn convolutions_are_checked_against_every_image_task() {
         let tasks = "[[tasks]]\nenv = \"MinAtar/Breakout-v1\"\n[[tasks]]\nenv = \"CartPole-v1\"";
         let with = |conv: &str| check(&format!("total_timesteps = 1\n{tasks}\n{conv}"));
