@@ -473,3 +473,82 @@ const GUIDE: &str = "## How to read this report
   the per-run numbers behind the tables; `runs/` holds each run's TensorBoard events
   (`tensorboard --logdir runs`).
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            name: "p".into(),
+            methods: vec![SINGLE_TASK.into(), "pcgrad".into()],
+            baseline: SINGLE_TASK.into(),
+            tasks: ["reach-v3", "push-v3"]
+                .map(|name| TaskInfo {
+                    name: name.into(),
+                    threshold: None,
+                    role: Role::Main,
+                    budget: 100,
+                })
+                .to_vec(),
+            seeds: vec![1, 2],
+            budget: 100,
+            jobs: Vec::new(),
+            success_threshold: 0.9,
+        }
+    }
+
+    fn cell(success: [f64; 2], to_success: [Option<u64>; 2]) -> Cell {
+        Cell {
+            final_returns: vec![1.0, 2.0],
+            binned: vec![vec![1.0], vec![2.0]],
+            auc: vec![1.0, 2.0],
+            to_threshold: vec![None, None],
+            final_success: success.to_vec(),
+            to_success: to_success.to_vec(),
+        }
+    }
+
+    #[test]
+    fn tasks_with_success_get_success_tables_and_the_mean_over_tasks() {
+        let mut summary = Summary::default();
+        let cells = [
+            (SINGLE_TASK, "reach-v3", cell([1.0, 0.8], [Some(40), None])),
+            (SINGLE_TASK, "push-v3", cell([0.0, 0.2], [None, None])),
+            ("pcgrad", "reach-v3", cell([1.0, 1.0], [Some(30), Some(50)])),
+            ("pcgrad", "push-v3", cell([0.5, 0.5], [None, None])),
+        ];
+        for (method, task, cell) in cells {
+            summary.cells.insert((method.into(), task.into()), cell);
+        }
+        let md = report(&plan(), &summary, &[]);
+        assert!(md.contains("## Final evaluation success rate"), "{md}");
+        // Seed means over the two tasks: single-task 0.5 and 0.5, pcgrad 0.75 and 0.75.
+        assert!(
+            md.contains("`single-task` 0.50 ± 0.00, `pcgrad` 0.75 ± 0.00"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| reach-v3 | 0.90 ± 1.27 | 1.00 ± 0.00 |"),
+            "{md}"
+        );
+        // Steps to 0.9: single-task's one seed at 40; pcgrad's median of 30 and 50.
+        assert!(md.contains("| reach-v3 | 40 (1/2) | 40 (2/2) |"), "{md}");
+        assert!(
+            md.contains("| push-v3 | never (0/2) | never (0/2) |"),
+            "{md}"
+        );
+        let csv = final_csv(&plan(), &summary);
+        assert!(csv
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("final_success,steps_to_success"));
+        assert!(csv.contains("pcgrad,2,reach-v3,2,2,,1,50"), "{csv}");
+        // Without success, no success tables.
+        for cell in summary.cells.values_mut() {
+            cell.final_success = vec![f64::NAN; 2];
+        }
+        assert!(!report(&plan(), &summary, &[]).contains("success rate"));
+    }
+}
