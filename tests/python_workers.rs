@@ -69,7 +69,7 @@ fn options(workers: usize, threads: usize) -> Options {
     Options {
         threads,
         python_workers: Some(workers),
-        worker_exe: env!("CARGO_BIN_EXE_polytask").into(),
+        worker_exe: Some(env!("CARGO_BIN_EXE_polytask").into()),
         ..Options::default()
     }
 }
@@ -372,4 +372,33 @@ fn train_runs_end_to_end_with_two_python_workers() {
         common::text(&out)
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A program that embeds the library (this test binary) is no worker: automatic
+/// `python_workers` then steps the `gym:` tasks in its own process, and asking for workers
+/// without a worker executable is an error naming `POLYTASK_WORKER_EXE`.
+#[test]
+fn without_a_worker_executable_gym_tasks_stay_in_process() {
+    if !gymnasium("without_a_worker_executable_gym_tasks_stay_in_process") {
+        return;
+    }
+    let registry = Registry::builtin();
+    let tasks = [task("python", "gym:CartPole-v1", 2, &[])];
+    let automatic = Options {
+        python_workers: None,
+        worker_exe: None,
+        ..Options::default()
+    };
+    let env = VecEnv::with_options(&tasks, &registry, 0, &automatic).unwrap();
+    assert_eq!(env.python_workers(), 0);
+    let asked = Options {
+        python_workers: Some(2),
+        ..automatic
+    };
+    let err = VecEnv::with_options(&tasks, &registry, 0, &asked).unwrap_err();
+    assert!(err.to_string().contains("POLYTASK_WORKER_EXE"), "{err}");
+    // The test binary is not named polytask, so it is not its own default worker.
+    if std::env::var_os(polytask::vec_env::POLYTASK_WORKER_EXE).is_none() {
+        assert_eq!(polytask::vec_env::default_worker_exe(), None);
+    }
 }

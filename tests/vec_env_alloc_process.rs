@@ -66,7 +66,7 @@ fn a_step_with_worker_processes_allocates_nothing() {
     let tasks = [task("CartPole-v1", 4), task("gym:CartPole-v1", 4)];
     let options = Options {
         python_workers: Some(2),
-        worker_exe: env!("CARGO_BIN_EXE_polytask").into(),
+        worker_exe: Some(env!("CARGO_BIN_EXE_polytask").into()),
         ..Options::default()
     };
     let mut env = VecEnv::with_options(&tasks, &Registry::builtin(), 1, &options).unwrap();

@@ -168,16 +168,33 @@ pub struct Options {
     pub spin: Duration,
     /// Worker processes for the rows of `gym:` (Python) tasks: `Some(0)` steps them in this
     /// process (under its one GIL), `Some(n)` in `n` processes (at least one per run of
-    /// consecutive `gym:` rows, at most one per row), `None` chooses one per core. Ignored
-    /// without the `python` feature. Default `Some(0)`.
+    /// consecutive `gym:` rows, at most one per row), `None` chooses one per core, or none
+    /// when there is no [`Options::worker_exe`]. Ignored without the `python` feature.
+    /// Default `Some(0)`.
     pub python_workers: Option<usize>,
     /// How long a worker process may take to answer a step or a checkpoint request before
     /// it is killed and the step fails (making its environments is not bounded). Default
     /// 60 s.
     pub python_step_timeout: Duration,
     /// The executable that worker processes run (as `EXE env-worker`): a `polytask` binary
-    /// that knows the same environment ids. Default: this process's executable.
-    pub worker_exe: PathBuf,
+    /// that knows the same environment ids. Default: [`default_worker_exe`].
+    pub worker_exe: Option<PathBuf>,
+}
+
+/// The environment variable naming the `polytask` binary that worker processes run, for a
+/// program that uses polytask as a library (its own executable cannot serve as a worker).
+pub const POLYTASK_WORKER_EXE: &str = "POLYTASK_WORKER_EXE";
+
+/// The default [`Options::worker_exe`]: the executable named by [`POLYTASK_WORKER_EXE`] if
+/// set, else this process's executable if it is a `polytask` binary (file name `polytask`),
+/// else none: a program embedding the library (a test, an example) then steps `gym:` tasks
+/// in its own process unless it names a worker executable.
+pub fn default_worker_exe() -> Option<PathBuf> {
+    if let Some(exe) = std::env::var_os(POLYTASK_WORKER_EXE).filter(|e| !e.is_empty()) {
+        return Some(exe.into());
+    }
+    let exe = std::env::current_exe().ok()?;
+    (exe.file_stem()? == "polytask").then_some(exe)
 }
 
 impl Default for Options {
@@ -187,7 +204,7 @@ impl Default for Options {
             spin: Duration::from_micros(20),
             python_workers: Some(0),
             python_step_timeout: Duration::from_secs(60),
-            worker_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("polytask")),
+            worker_exe: default_worker_exe(),
         }
     }
 }
@@ -208,6 +225,7 @@ fn python_workers(options: &Options, tasks: &[Task]) -> usize {
     match options.python_workers {
         _ if gym_rows == 0 => 0,
         Some(n) => n.min(gym_rows),
+        None if options.worker_exe.is_none() => 0,
         None => cores().min(gym_rows),
     }
 }
@@ -335,6 +353,20 @@ impl VecEnv {
             .zip(in_process.iter().copied())
             .collect();
         let process_rows = plan::process_shards(&hosted, workers);
+        let worker_exe = match (&options.worker_exe, process_rows.is_empty()) {
+            (Some(exe), _) => exe.as_path(),
+            (None, true) => std::path::Path::new(""),
+            (None, false) => {
+                return Err(VecEnvError::Invalid {
+                    reason: format!(
+                        "python_workers = {workers} needs a polytask binary to run the worker \
+                         processes, and this program is not one: set {POLYTASK_WORKER_EXE} to a \
+                         polytask binary, or python_workers = 0 to step the gym: tasks in \
+                         this process"
+                    ),
+                })
+            }
+        };
         let shm_file = match process_rows.is_empty() {
             true => None,
             false => Some(shm::memory_file().map_err(|cause| VecEnvError::SharedMemory { cause })?),
@@ -345,7 +377,7 @@ impl VecEnv {
             let file = shm_file.as_ref().expect("made above").as_fd();
             processes.push(Process::spawn(
                 i + 1,
-                &options.worker_exe,
+                worker_exe,
                 file,
                 &spec,
                 options.python_step_timeout,
