@@ -213,17 +213,6 @@ impl Config {
     pub fn sac_section(&self) -> SacSection {
         self.sac.clone().unwrap_or_default()
     }
-
-    /// The vector env's options for this run: its threads, worker processes and step
-    /// timeout (the executable of the worker processes is this one).
-    pub fn vec_env_options(&self) -> crate::vec_env::Options {
-        crate::vec_env::Options {
-            threads: self.threads,
-            python_workers: self.python_workers,
-            python_step_timeout: self.python_step_timeout,
-            ..crate::vec_env::Options::default()
-        }
-    }
 }
 
 /// A checked task.

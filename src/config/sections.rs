@@ -231,6 +231,11 @@ impl Default for WeightingConfig {
     }
 }
 
+/// The default of `logging.pairwise_limit`: 10 rows make 45 pairs, as many lines as one
+/// conflict plot can still tell apart and the most that `polytask compare` tabulates pair by
+/// pair.
+pub const DEFAULT_PAIRWISE_LIMIT: usize = 10;
+
 /// `[logging]`: where and how often the run reports.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -259,7 +264,7 @@ impl Default for LoggingConfig {
             run_dir: "runs".to_string(),
             log_interval: 0,
             checkpoint_interval: 0,
-            pairwise_limit: crate::train::DEFAULT_PAIRWISE_LIMIT,
+            pairwise_limit: DEFAULT_PAIRWISE_LIMIT,
             eval_episodes: 10,
             quiet: false,
         }

@@ -37,7 +37,6 @@ use polytask_envs::{Registry, Space};
 pub use checkpoint::{Checkpoint, CheckpointState, VERSION as CHECKPOINT_VERSION};
 pub use evaluate::{evaluate, EvalOptions, Policy, TaskEvaluation};
 pub use normalize::{NormalizerState, TaskNormalizer};
-pub use pair_tags::DEFAULT_PAIRWISE_LIMIT;
 pub use result::{RunResult, TaskResult, RESULT_FILE};
 
 use crate::config::Config;

@@ -17,11 +17,6 @@ use super::pair_summary::{
 };
 use crate::logger::Logger;
 
-/// The default of `logging.pairwise_limit`: 10 rows make 45 pairs, as many lines as one
-/// conflict plot can still tell apart and the most that `polytask compare` tabulates pair by
-/// pair.
-pub const DEFAULT_PAIRWISE_LIMIT: usize = 10;
-
 /// The tags of the pairwise cosines under one prefix, and how they are written.
 #[derive(Debug)]
 pub enum PairTags {

@@ -100,8 +100,12 @@ impl<'c> SacTrainer<'c> {
         let env_seed = config
             .seed
             .wrapping_add(restart.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let envs =
-            VecEnv::with_options(&config.tasks, registry, env_seed, &config.vec_env_options())?;
+        let envs = VecEnv::with_options(
+            &config.tasks,
+            registry,
+            env_seed,
+            &crate::vec_env::Options::of(config),
+        )?;
         let (tasks, boxes) = sac_collect::sac_tasks(envs.tasks())?;
         let sac = Sac::new(&tasks, &section.learner(&config.network.hidden), device);
         let [critic, actor] = [0, 1].map(|k| combiner(config, k));

@@ -136,8 +136,12 @@ impl<'c> Trainer<'c> {
         let env_seed = config
             .seed
             .wrapping_add(restart.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let envs =
-            VecEnv::with_options(&config.tasks, registry, env_seed, &config.vec_env_options())?;
+        let envs = VecEnv::with_options(
+            &config.tasks,
+            registry,
+            env_seed,
+            &crate::vec_env::Options::of(config),
+        )?;
         let net = ActorCritic::new(
             &network_shapes(config, envs.tasks()),
             &net_config(config, kernels),

@@ -181,6 +181,19 @@ pub struct Options {
     pub worker_exe: Option<PathBuf>,
 }
 
+impl Options {
+    /// The options of a training run of `config`: its threads, worker processes and step
+    /// timeout, the rest defaults.
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            threads: config.threads,
+            python_workers: config.python_workers,
+            python_step_timeout: config.python_step_timeout,
+            ..Self::default()
+        }
+    }
+}
+
 /// The environment variable naming the `polytask` binary that worker processes run, for a
 /// program that uses polytask as a library (its own executable cannot serve as a worker).
 pub const POLYTASK_WORKER_EXE: &str = "POLYTASK_WORKER_EXE";
