@@ -89,7 +89,10 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> anyhow::Result<()> {
 fn checkpoint_folder(path: &std::path::Path) -> PathBuf {
     let inner = train::checkpoint_dir(path);
     let holds = |p: &std::path::Path| matches!(Checkpoint::find(p), Ok(Some(_)));
-    if !path.join("state.json").exists() && holds(&inner) {
+    // A checkpoint that cannot be read (another format version, damaged) is still the one
+    // meant: opening it then says what is wrong with it.
+    let present = |p: &std::path::Path| p.join("state.json").exists() || holds(p);
+    if !path.join("state.json").exists() && present(&inner) {
         inner
     } else {
         path.to_path_buf()
