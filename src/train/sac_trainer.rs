@@ -35,7 +35,7 @@ use super::resume_state::{self, ResumeState};
 use super::sac_collect::{self, SacPolicy, StepBuffers};
 use super::sac_tags::SacTags;
 use super::stages::Stages;
-use super::trainer::{recent_returns, Clock, IterationSplit};
+use super::trainer::{recent_returns, training_envs, Clock, IterationSplit};
 use super::{checkpoint_dir, normalizers};
 use crate::config::{Config, OnNonFinite, SacSection};
 use crate::error::usage;
@@ -97,15 +97,7 @@ impl<'c> SacTrainer<'c> {
         tch::manual_seed(config.seed as i64);
         let section = config.sac_section();
         let restart = resuming.map_or(0, |cp| cp.state.iteration);
-        let env_seed = config
-            .seed
-            .wrapping_add(restart.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let envs = VecEnv::with_options(
-            &config.tasks,
-            registry,
-            env_seed,
-            &crate::vec_env::Options::of(config),
-        )?;
+        let envs = training_envs(config, registry, restart)?;
         let (tasks, boxes) = sac_collect::sac_tasks(envs.tasks())?;
         let sac = Sac::new(&tasks, &section.learner(&config.network.hidden), device);
         let [critic, actor] = [0, 1].map(|k| combiner(config, k));

@@ -133,15 +133,7 @@ impl<'c> Trainer<'c> {
         let kernels = super::kernels::resolve(config, device, recorded)?;
         tch::manual_seed(config.seed as i64);
         let restart = resuming.map_or(0, |cp| cp.state.iteration);
-        let env_seed = config
-            .seed
-            .wrapping_add(restart.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let envs = VecEnv::with_options(
-            &config.tasks,
-            registry,
-            env_seed,
-            &crate::vec_env::Options::of(config),
-        )?;
+        let envs = training_envs(config, registry, restart)?;
         let net = ActorCritic::new(
             &network_shapes(config, envs.tasks()),
             &net_config(config, kernels),
@@ -402,6 +394,25 @@ impl Stages for Trainer<'_> {
     fn recent(&self) -> Vec<(&str, f64)> {
         recent_returns(self.config, &self.log)
     }
+}
+
+/// The vector env of a training run of `config`, seeded apart for a run resumed at iteration
+/// `restart` (0 for a fresh run), so that a resumed run's fresh episodes differ from the
+/// first start's.
+pub(super) fn training_envs(
+    config: &Config,
+    registry: &Registry,
+    restart: u64,
+) -> Result<VecEnv, crate::vec_env::VecEnvError> {
+    let env_seed = config
+        .seed
+        .wrapping_add(restart.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    VecEnv::with_options(
+        &config.tasks,
+        registry,
+        env_seed,
+        &crate::vec_env::Options::of(config),
+    )
 }
 
 /// The main tasks' recent returns, for the console.
